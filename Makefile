@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine: `make test` and `make drill`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+VAR ?= var
+STORE ?= file://$(abspath $(VAR))/store
+MODEL ?= recommender
+
+.PHONY: venv test lint drill train bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip check
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+train: $(STAMP)
+	$(PY) -m training train --store $(STORE) --model $(MODEL) --if-no-stable
+
+drill: train
+
+clean:
+	rm -rf $(VAR)

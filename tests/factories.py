@@ -1,0 +1,89 @@
+"""Small factories shared by the test packages: a tiny published model, a moto S3 server."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+from serving.model_store import S3_ENDPOINT_ENV, Manifest, ModelStore
+from training.artifacts import Artifacts, publish_artifacts
+from training.model import ModelConfig, TwoTower
+
+
+def tiny_artifacts(
+    n_users: int = 40, n_items: int = 120, seed: int = 0, history_len: int = 5
+) -> Artifacts:
+    """A randomly initialised two-tower model with ids ``u0…`` and ``i0…``."""
+    gen = torch.Generator().manual_seed(seed)
+    config = ModelConfig(
+        n_users=n_users + 1, n_items=n_items + 1, n_categories=6, n_brands=9,
+        dim=16, hidden=32, history_len=history_len,
+    )
+    torch.manual_seed(seed)
+    model = TwoTower(config)
+    history = torch.randint(1, n_items + 1, (n_users + 1, history_len), generator=gen)
+    history[0] = 0
+    users = [f"u{i}" for i in range(n_users)]
+    items = [f"i{i}" for i in range(n_items)]
+    return Artifacts(
+        config=config,
+        state_dict=model.state_dict(),
+        users=users,
+        items=items,
+        item_category=torch.randint(0, 6, (n_items + 1,), generator=gen),
+        item_brand=torch.randint(0, 9, (n_items + 1,), generator=gen),
+        user_history=history,
+        holdout=[(users[j % n_users], items[(7 * j) % n_items]) for j in range(20)],
+    )
+
+
+def publish_tiny_model(
+    store: ModelStore, model: str = "recommender", *, seed: int = 0, promote: bool = True,
+    recall20: float = 0.2, **kwargs,
+) -> Manifest:
+    """Publish a tiny model version (and by default promote it to ``stable``)."""
+    art = tiny_artifacts(seed=seed, **kwargs)
+    metrics = {
+        "model": {"recall@10": recall20 * 0.7, "recall@20": recall20, "ndcg@10": 0.1,
+                  "ndcg@20": 0.12, "hitrate@10": recall20 * 0.7, "auc": 0.8},
+        "popularity": {"recall@10": 0.05, "recall@20": 0.08, "ndcg@10": 0.03,
+                       "ndcg@20": 0.04, "hitrate@10": 0.05, "auc": 0.6},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = publish_artifacts(
+            store, model, art, tmp, metrics=metrics, popular_items=art.items[:50],
+            data_fingerprint=f"tiny-{seed}",
+        )
+    if promote:
+        store.promote(model, manifest.version)
+    return manifest
+
+
+@contextmanager
+def moto_s3(bucket: str = "models") -> Iterator[str]:
+    """A real moto S3 server on loopback; yields the endpoint URL with the bucket created."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: os.environ.get(k) for k in (S3_ENDPOINT_ENV, "AWS_ACCESS_KEY_ID",
+                                            "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update({S3_ENDPOINT_ENV: endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+    try:
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+        yield endpoint
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
