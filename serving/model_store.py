@@ -272,9 +272,7 @@ class ModelStore:
         """Complete versions (those with a manifest), oldest first."""
         base = f"{self._model_dir(model)}/versions"
         return [
-            v
-            for v in self._ls(base)
-            if _NAME.match(v) and self._exists(f"{base}/{v}/{MANIFEST}")
+            v for v in self._ls(base) if _NAME.match(v) and self._exists(f"{base}/{v}/{MANIFEST}")
         ]
 
     def require_model(self, model: str) -> list[str]:
@@ -393,7 +391,9 @@ class ModelStore:
         version = check_name("version", version or new_version_id())
         vdir = self._version_dir(model, version)
         if self._exists(f"{vdir}/{MANIFEST}"):
-            raise VersionExists(f"version {version!r} of {model!r} already exists; versions are immutable")
+            raise VersionExists(
+                f"version {version!r} of {model!r} already exists; versions are immutable"
+            )
         entries: dict[str, dict[str, Any]] = {}
         for name, src in files.items():
             if "/" in name or name == MANIFEST:
@@ -412,7 +412,12 @@ class ModelStore:
         return Manifest(body)
 
     def promote(
-        self, model: str, version: str, *, alias: str = STABLE, force: bool = False,
+        self,
+        model: str,
+        version: str,
+        *,
+        alias: str = STABLE,
+        force: bool = False,
         reason: str | None = None,
     ) -> dict[str, Any]:
         """Point ``alias`` at ``version`` and record the old target as ``previous``.

@@ -20,8 +20,13 @@ def tiny_artifacts(
     """A randomly initialised two-tower model with ids ``u0…`` and ``i0…``."""
     gen = torch.Generator().manual_seed(seed)
     config = ModelConfig(
-        n_users=n_users + 1, n_items=n_items + 1, n_categories=6, n_brands=9,
-        dim=16, hidden=32, history_len=history_len,
+        n_users=n_users + 1,
+        n_items=n_items + 1,
+        n_categories=6,
+        n_brands=9,
+        dim=16,
+        hidden=32,
+        history_len=history_len,
     )
     torch.manual_seed(seed)
     model = TwoTower(config)
@@ -42,20 +47,42 @@ def tiny_artifacts(
 
 
 def publish_tiny_model(
-    store: ModelStore, model: str = "recommender", *, seed: int = 0, promote: bool = True,
-    recall20: float = 0.2, **kwargs,
+    store: ModelStore,
+    model: str = "recommender",
+    *,
+    seed: int = 0,
+    promote: bool = True,
+    recall20: float = 0.2,
+    **kwargs,
 ) -> Manifest:
     """Publish a tiny model version (and by default promote it to ``stable``)."""
     art = tiny_artifacts(seed=seed, **kwargs)
     metrics = {
-        "model": {"recall@10": recall20 * 0.7, "recall@20": recall20, "ndcg@10": 0.1,
-                  "ndcg@20": 0.12, "hitrate@10": recall20 * 0.7, "auc": 0.8},
-        "popularity": {"recall@10": 0.05, "recall@20": 0.08, "ndcg@10": 0.03,
-                       "ndcg@20": 0.04, "hitrate@10": 0.05, "auc": 0.6},
+        "model": {
+            "recall@10": recall20 * 0.7,
+            "recall@20": recall20,
+            "ndcg@10": 0.1,
+            "ndcg@20": 0.12,
+            "hitrate@10": recall20 * 0.7,
+            "auc": 0.8,
+        },
+        "popularity": {
+            "recall@10": 0.05,
+            "recall@20": 0.08,
+            "ndcg@10": 0.03,
+            "ndcg@20": 0.04,
+            "hitrate@10": 0.05,
+            "auc": 0.6,
+        },
     }
     with tempfile.TemporaryDirectory() as tmp:
         manifest = publish_artifacts(
-            store, model, art, tmp, metrics=metrics, popular_items=art.items[:50],
+            store,
+            model,
+            art,
+            tmp,
+            metrics=metrics,
+            popular_items=art.items[:50],
             data_fingerprint=f"tiny-{seed}",
         )
     if promote:
@@ -73,10 +100,23 @@ def moto_s3(bucket: str = "models") -> Iterator[str]:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    saved = {k: os.environ.get(k) for k in (S3_ENDPOINT_ENV, "AWS_ACCESS_KEY_ID",
-                                            "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update({S3_ENDPOINT_ENV: endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            S3_ENDPOINT_ENV,
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+        )
+    }
+    os.environ.update(
+        {
+            S3_ENDPOINT_ENV: endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
     try:
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
         yield endpoint

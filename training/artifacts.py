@@ -55,7 +55,9 @@ def write_artifacts(art: Artifacts, directory: str | Path) -> dict[str, Path]:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in art.state_dict.items()}
-    save_file(state, directory / MODEL_FILE, metadata={"architecture": json.dumps(art.config.to_dict())})
+    save_file(
+        state, directory / MODEL_FILE, metadata={"architecture": json.dumps(art.config.to_dict())}
+    )
     save_file(
         {
             "item_category": art.item_category.to(torch.int64).contiguous(),
@@ -89,7 +91,9 @@ def read_artifacts(directory: str | Path, manifest: Manifest | Mapping[str, Any]
     if not isinstance(users, list) or not isinstance(items, list):
         raise ValueError(f"{directory / VOCAB_FILE}: expected lists 'users' and 'items'")
     if len(items) + 1 != config.n_items or len(users) + 1 != config.n_users:
-        raise ValueError(f"{directory / VOCAB_FILE}: vocabulary sizes disagree with the architecture")
+        raise ValueError(
+            f"{directory / VOCAB_FILE}: vocabulary sizes disagree with the architecture"
+        )
     return Artifacts(
         config=config,
         state_dict=state,
