@@ -29,7 +29,8 @@ lint: $(STAMP)
 train: $(STAMP)
 	$(PY) -m training train --store $(STORE) --model $(MODEL) --if-no-stable
 
-drill: train
+drill: $(STAMP)
+	$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill
 
 clean:
 	rm -rf $(VAR)
