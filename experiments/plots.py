@@ -1,0 +1,80 @@
+"""Matplotlib (Agg) plots of a recorder time series, returned as PNG bytes for embedding."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+
+from experiments.timeseries import Analysis, Slo, TimeSeries
+
+_FAULT_COLOUR = "#f4a259"
+_RECOVERY_COLOUR = "#2a9d8f"
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def timeseries_png(series: TimeSeries, analysis: Analysis, slo: Slo, title: str) -> bytes:
+    """Requests/s, error rate, degraded ratio and p99 over time, fault window shaded."""
+    t = [s.t for s in series.samples]
+    panels = [
+        ("requests/s", [s.requests / series.interval_s for s in series.samples], None),
+        ("error rate", [_ratio(s.errors, s.requests) for s in series.samples], None),
+        (
+            "degraded ratio",
+            [_ratio(s.degraded, s.requests) for s in series.samples],
+            slo.max_degraded_ratio,
+        ),
+        (
+            "p99 (ms)",
+            [s.p99_ms if s.p99_ms is not None else float("nan") for s in series.samples],
+            slo.p99_ms,
+        ),
+    ]
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(8, 7), dpi=90)
+    try:
+        for ax, (label, values, budget) in zip(axes, panels, strict=True):
+            ax.plot(t, values, linewidth=1.2, color="#264653")
+            ax.set_ylabel(label, fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+            if budget is not None:
+                ax.axhline(budget, color="#e76f51", linestyle="--", linewidth=0.8, label="SLO")
+            if analysis.fault_window is not None:
+                start, end = analysis.fault_window
+                ax.axvspan(
+                    start,
+                    max(end, start + series.interval_s),
+                    color=_FAULT_COLOUR,
+                    alpha=0.3,
+                    label="fault window",
+                )
+                if analysis.recovery_s is not None:
+                    ax.axvline(
+                        start + analysis.recovery_s,
+                        color=_RECOVERY_COLOUR,
+                        linewidth=1.5,
+                        label="recovered",
+                    )
+        axes[-1].set_xlabel("seconds since recorder start", fontsize=8)
+        handles, labels = axes[-1].get_legend_handles_labels()
+        if handles:
+            axes[0].legend(handles, labels, fontsize=7, loc="upper right")
+        recovery = (
+            f"recovery {analysis.recovery_s:.1f} s"
+            if analysis.recovery_s is not None
+            else ("not recovered" if analysis.fault_window else "no fault window")
+        )
+        fig.suptitle(f"{title}: {recovery}", fontsize=10)
+        fig.tight_layout()
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+    finally:
+        plt.close(fig)

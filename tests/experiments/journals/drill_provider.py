@@ -1,0 +1,41 @@
+"""Tiny Chaos Toolkit python providers used to produce real journals with ``chaos run``.
+
+Not recdrill code: a stand-in deployment whose behaviour the experiment's arguments pick,
+so the gate tests can see what the real CLI writes (and what it exits with).
+"""
+
+from __future__ import annotations
+
+import time
+
+from chaoslib.exceptions import ActivityFailed
+
+
+def availability(value: float = 1.0, duration: float = 0.02) -> float:
+    """A steady-state probe reporting a fixed availability after a short measuring window."""
+    time.sleep(duration)
+    return value
+
+
+def replicas_ready(ready: bool = True) -> bool:
+    return ready
+
+
+def record(duration: float = 0.3) -> dict:
+    """Stands in for the background recorder."""
+    time.sleep(duration)
+    return {"recorded_s": duration}
+
+
+def kill_replica(zone: str, token: str = "", fail: bool = False) -> dict:
+    """The fault: fails with ActivityFailed when asked to, as a real fault can."""
+    time.sleep(0.05)
+    if fail:
+        raise ActivityFailed(f"no replica to kill in zone {zone}")
+    return {"killed": f"{zone}-0"}
+
+
+def restore(zone: str, fail: bool = False) -> str:
+    if fail:
+        raise ActivityFailed(f"zone {zone} did not come back")
+    return f"restored {zone}"
