@@ -1,0 +1,124 @@
+"""Micro-batching: concurrent requests share one matmul + top-k instead of one each.
+
+Requests wait in an asyncio queue. One collector task takes what is queued (up to
+``max_batch``) and runs it in a worker thread, so the event loop keeps accepting
+requests while torch computes (torch releases the GIL). A lone request never waits:
+when nothing is in flight and nothing else is queued it runs at once. Only when
+there is evidence of concurrency (more than one request queued, or another batch
+still computing) does the collector wait up to ``max_wait_s`` to fill the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+Q = TypeVar("Q")
+R = TypeVar("R")
+
+
+class BatcherClosed(RuntimeError):
+    """Raised to callers that submit after (or are queued during) close()."""
+
+
+class MicroBatcher(Generic[Q, R]):
+    """Collect queries into batches and run ``compute(batch) -> answers`` in a thread pool."""
+
+    def __init__(
+        self,
+        compute: Callable[[Sequence[Q]], Sequence[R]],
+        *,
+        max_batch: int = 64,
+        max_wait_s: float = 0.002,
+        concurrency: int = 1,
+        on_batch: Callable[[int, float], None] | None = None,
+    ) -> None:
+        if max_batch < 1 or concurrency < 1 or max_wait_s < 0:
+            raise ValueError("max_batch and concurrency must be >= 1, max_wait_s >= 0")
+        self._compute = compute
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._on_batch = on_batch
+        self._queue: asyncio.Queue[tuple[Q, asyncio.Future[R]]] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="batch")
+        self._in_flight = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._collector: asyncio.Task | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        if self._collector is None:
+            self._collector = asyncio.get_running_loop().create_task(self._collect_forever())
+
+    async def submit(self, query: Q) -> R:
+        if self._closed:
+            raise BatcherClosed("the batcher is closed")
+        self.start()
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((query, future))
+        return await future
+
+    async def close(self) -> None:
+        """Finish the batches already running, fail what is still queued, stop the threads."""
+        self._closed = True
+        if self._collector is not None:
+            self._collector.cancel()
+            await asyncio.gather(self._collector, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(BatcherClosed("the replica is shutting down"))
+        self._executor.shutdown(wait=True)
+
+    async def _collect_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._slots.acquire()
+            try:
+                batch = [await self._queue.get()]
+            except asyncio.CancelledError:
+                self._slots.release()
+                raise
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            if len(batch) < self.max_batch and (len(batch) > 1 or self._in_flight):
+                deadline = loop.time() + self.max_wait_s
+                while len(batch) < self.max_batch and (left := deadline - loop.time()) > 0:
+                    try:
+                        batch.append(await asyncio.wait_for(self._queue.get(), left))
+                    except TimeoutError:
+                        break
+            self._in_flight += 1
+            task = loop.create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[tuple[Q, asyncio.Future[R]]]) -> None:
+        live = [(q, f) for q, f in batch if not f.cancelled()]
+        try:
+            if not live:
+                return
+            start = time.perf_counter()
+            try:
+                answers = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self._compute, [q for q, _ in live]
+                )
+            except Exception as exc:  # one bad batch must fail its callers, not the replica
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
+                return
+            if self._on_batch is not None:
+                self._on_batch(len(live), time.perf_counter() - start)
+            for (_, future), answer in zip(live, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
+        finally:
+            self._in_flight -= 1
+            self._slots.release()

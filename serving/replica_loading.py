@@ -1,0 +1,284 @@
+"""Which model version a replica serves: the start-up chain, alias polling and hot swaps.
+
+Start-up chain (first that loads wins):
+
+1. the configured alias (``stable`` by default), verified in the store;
+2. else ``previous`` (the stable alias's previous version);
+3. else the newest version in the store that verifies;
+4. else the newest verified copy in the local cache dir, so a restart works while the
+   store is down. A version whose store copy failed verification in this process is
+   never taken from the cache either.
+
+"Verified" means every file's sha256 and size match the manifest. When a version is
+already in the cache, its store copy is verified too, so corrupting the store's
+objects makes replicas refuse that version even where an old good copy is cached.
+
+A new version is fully built and warmed before the one reference :attr:`current`
+is replaced, so requests see either the old or the new version, never a mix. A
+failed load leaves the old version serving and is counted; a version that failed is
+retried with back-off (an admin reload retries at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from serving.engine import EngineOptions, ServingModel
+from serving.model_store import (
+    MANIFEST,
+    PREVIOUS,
+    CorruptManifest,
+    ModelStore,
+    StoreError,
+    StoreUnreachable,
+    VerificationError,
+    VersionNotFound,
+    open_store,
+    utcnow,
+    verify_dir,
+)
+from serving.replica_metrics import ReplicaMetrics
+from training.artifacts import read_artifacts
+
+log = logging.getLogger("recdrill.replica.loading")
+Origin = Literal["alias", "previous", "newest", "cache"]
+_MAX_RETRY_S = 30.0
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    serving: ServingModel
+    origin: Origin
+    source: Literal["store", "cache"]
+    loaded_at: str = field(default_factory=utcnow)
+
+    @property
+    def version(self) -> str:
+        return self.serving.version
+
+
+class BadArtifacts(Exception):
+    """The files verified but could not be turned into a model (wrong shapes, bad content)."""
+
+
+def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, StoreUnreachable):
+        return "store_unreachable"
+    if isinstance(exc, VerificationError):
+        return "verification_failed"
+    if isinstance(exc, CorruptManifest):
+        return "corrupt_manifest"
+    if isinstance(exc, VersionNotFound):
+        return "version_not_found"
+    if isinstance(exc, BadArtifacts):
+        return "bad_artifacts"
+    return "store_error" if isinstance(exc, StoreError) else "error"
+
+
+class ModelLoader:
+    """Owns the served version; every load goes through one lock."""
+
+    def __init__(
+        self,
+        *,
+        store_url: str,
+        model: str,
+        alias: str,
+        cache_dir: Path,
+        metrics: ReplicaMetrics,
+        options: EngineOptions,
+        poll_interval_s: float = 5.0,
+        store_factory: Callable[[str], ModelStore] = open_store,
+    ) -> None:
+        self.store_url, self.model, self.alias = store_url, model, alias
+        self.cache_dir = Path(cache_dir)
+        self.metrics = metrics
+        self.options = options
+        self.poll_interval_s = poll_interval_s
+        self._store_factory = store_factory
+        self._store: ModelStore | None = None
+        self.current: LoadedModel | None = None
+        self._refused: set[str] = set()  # versions whose store copy failed verification
+        self._retry_at: dict[str, tuple[float, int]] = {}  # version -> (monotonic, failures)
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ async API
+    async def load_initial(self) -> bool:
+        async with self._lock:
+            loaded = await asyncio.to_thread(self._startup_chain)
+            if loaded is not None:
+                self._swap(loaded)
+            return loaded is not None
+
+    async def refresh(self, *, force: bool = False) -> dict[str, Any]:
+        """Re-resolve the alias; load and swap when it names another version."""
+        if self.current is None:
+            loaded = await self.load_initial()
+            return self._result(changed=loaded, error=None if loaded else "no loadable version")
+        async with self._lock:
+            try:
+                version = await asyncio.to_thread(self._resolve_alias)
+            except StoreError as exc:
+                self.metrics.poll_errors.inc()
+                log.warning("alias poll failed: %s", exc, extra={"reason": failure_reason(exc)})
+                return self._result(changed=False, error=str(exc))
+            if version == self.current.version:
+                return self._result(changed=False)
+            if not force and not self._due(version):
+                return self._result(changed=False, error=f"version {version} failed recently")
+            try:
+                loaded = await asyncio.to_thread(self._load_from_store, version, "alias")
+            except Exception as exc:
+                self._record_failure(version, exc)
+                return self._result(changed=False, error=str(exc))
+            self._swap(loaded)
+            return self._result(changed=True)
+
+    async def poll_forever(self) -> None:
+        """Follow the alias until cancelled; store outages are logged and counted, never fatal."""
+        while True:
+            await asyncio.sleep(self.poll_interval_s)
+            try:
+                await self.refresh()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a poll must never end the loop
+                log.exception("unexpected error while polling the alias")
+
+    # ------------------------------------------------------------------ internals
+    def _result(self, *, changed: bool, error: str | None = None) -> dict[str, Any]:
+        cur = self.current
+        return {
+            "changed": changed,
+            "version": cur.version if cur else None,
+            "origin": cur.origin if cur else None,
+            "error": error,
+        }
+
+    def _swap(self, loaded: LoadedModel) -> None:
+        old = self.current
+        self.current = loaded
+        self._refused.discard(loaded.version)
+        self._retry_at.pop(loaded.version, None)
+        self.metrics.loads.labels(loaded.origin).inc()
+        self.metrics.model.info(
+            {
+                "model": self.model,
+                "version": loaded.version,
+                "alias": self.alias,
+                "origin": loaded.origin,
+                "source": loaded.source,
+            }
+        )
+        log.info(
+            "serving model %s version %s (%s from %s)",
+            self.model,
+            loaded.version,
+            loaded.origin,
+            loaded.source,
+            extra={"version": loaded.version, "replaced": old.version if old else None},
+        )
+
+    def _due(self, version: str) -> bool:
+        retry = self._retry_at.get(version)
+        return retry is None or time.monotonic() >= retry[0]
+
+    def _record_failure(self, version: str | None, exc: BaseException) -> None:
+        reason = failure_reason(exc)
+        self.metrics.load_failures.labels(reason).inc()
+        log.warning("model load failed: %s", exc, extra={"reason": reason, "version": version})
+        if version is None:
+            return
+        if reason in ("verification_failed", "corrupt_manifest", "bad_artifacts"):
+            self._refused.add(version)
+        failures = self._retry_at.get(version, (0.0, 0))[1] + 1
+        delay = min(_MAX_RETRY_S, max(self.poll_interval_s, 1.0) * 2 ** (failures - 1))
+        self._retry_at[version] = (time.monotonic() + delay, failures)
+
+    def store(self) -> ModelStore:
+        if self._store is None:
+            self._store = self._store_factory(self.store_url)
+        return self._store
+
+    def _resolve_alias(self) -> str:
+        return self.store().resolve(self.model, self.alias)
+
+    def _build(self, directory: Path, manifest) -> ServingModel:
+        try:
+            art = read_artifacts(directory, manifest)
+            return ServingModel.build(self.model, manifest, art, self.options)
+        except Exception as exc:
+            raise BadArtifacts(f"{directory}: cannot build the model: {exc}") from exc
+
+    def _load_from_store(self, version: str, origin: Origin) -> LoadedModel:
+        store = self.store()
+        if (self.cache_dir / self.model / version / MANIFEST).is_file():
+            store.verify(self.model, version)  # the cached copy is only as good as the store's
+        path = store.fetch(self.model, version, self.cache_dir)
+        manifest = verify_dir(path)
+        return LoadedModel(self._build(path, manifest), origin, "store")
+
+    def _load_from_cache(self) -> LoadedModel | None:
+        model_dir = self.cache_dir / self.model
+        if not model_dir.is_dir():
+            return None
+        candidates = sorted(
+            (p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+            key=lambda p: p.name,
+            reverse=True,
+        )
+        for path in candidates:
+            if path.name in self._refused:
+                continue
+            try:
+                manifest = verify_dir(path)
+                return LoadedModel(self._build(path, manifest), "cache", "cache")
+            except Exception as exc:
+                self._record_failure(path.name, exc)
+        return None
+
+    def _startup_chain(self) -> LoadedModel | None:
+        tried: set[str] = set()
+        try:
+            store = self.store()
+            for origin, alias in (("alias", self.alias), ("previous", PREVIOUS)):
+                try:
+                    version = store.resolve(self.model, alias)
+                except StoreUnreachable:
+                    raise
+                except StoreError as exc:
+                    log.warning("cannot resolve alias %s: %s", alias, exc)
+                    continue
+                if version in tried:
+                    continue
+                tried.add(version)
+                if loaded := self._try_store(version, origin):
+                    return loaded
+            for version in reversed(store.list_versions(self.model)):
+                if version not in tried:
+                    tried.add(version)
+                    if loaded := self._try_store(version, "newest"):
+                        return loaded
+        except StoreUnreachable as exc:
+            self.metrics.load_failures.labels("store_unreachable").inc()
+            log.warning("store unreachable, trying the local cache: %s", exc)
+        loaded = self._load_from_cache()
+        if loaded is None:
+            log.error("no loadable model version in the store or the cache %s", self.cache_dir)
+        return loaded
+
+    def _try_store(self, version: str, origin: Origin) -> LoadedModel | None:
+        """Load one version; None when it is bad. StoreUnreachable propagates to end the chain."""
+        try:
+            return self._load_from_store(version, origin)
+        except StoreUnreachable:
+            raise
+        except Exception as exc:
+            self._record_failure(version, exc)
+            return None
