@@ -72,8 +72,8 @@ def junit_xml(outcomes: Sequence[Outcome]) -> bytes:
 
 def md_cell(text: str) -> str:
     """Journal text made inert in a Markdown table cell (no HTML, no pipes, no newlines)."""
-    text = html.escape(" ".join(str(text).split()), quote=True)
-    for char in "|`*_[]\\":
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    for char in "\\|`*_[]":
         text = text.replace(char, "\\" + char)
     return text
 

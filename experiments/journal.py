@@ -90,11 +90,13 @@ def load_journal(path: Path) -> dict[str, Any]:
     if not raw.strip():
         raise JournalError(f"journal file {path} is empty")
     try:
-        data = json.loads(raw)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise JournalError(f"journal file {path} is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = " (truncated?)" if exc.pos >= len(raw.rstrip()) - 1 else ""
+        cut = " (truncated?)" if exc.pos >= len(text.rstrip()) - 1 else ""
         raise JournalError(
             f"journal file {path} is not valid JSON{cut}: {exc.msg} at line {exc.lineno} "
             f"column {exc.colno}"
