@@ -1,0 +1,368 @@
+"""The router: ``python -m serving.router``. Keeps every product page supplied with
+recommendations: per-try timeouts, bounded retries to another replica (another zone when
+possible), standby spill-over, passive ejection, and a popular-items fallback marked
+``degraded`` when no replica answers in time. Bad input is refused here or passed through
+from a replica as the same 4xx, never retried.
+
+A raw ASGI app (no framework on the hot path) on uvloop + httptools, one pooled aiohttp
+client with keep-alive, orjson for bodies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from serving.api import MAX_BODY_BYTES, RequestError, check_content_type, parse_recommend
+from serving.discovery import Source
+from serving.router_metrics import RouterMetrics
+from serving.upstreams import Pool, Upstream
+
+log = logging.getLogger("serving.router")
+JSON = [(b"content-type", b"application/json")]
+
+
+@dataclass
+class RouterSettings:
+    retries: int = 2
+    try_timeout: float = 0.25
+    deadline: float = 1.0
+    fallback: bool = True
+    discovery_interval: float = 0.2
+    store: str | None = None
+    model: str | None = None
+
+
+@dataclass
+class KnownModel:
+    """The last model the replicas served; kept in memory so the fallback never runs dry."""
+
+    version: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    popular: list[str] = field(default_factory=list)
+
+
+class Router:
+    def __init__(self, settings: RouterSettings, pool: Pool, source: Source) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.source = source
+        self.metrics = RouterMetrics()
+        self.model = KnownModel()
+        self.session: aiohttp.ClientSession | None = None
+        self.tasks: list[asyncio.Task] = []
+        self._refreshing = False
+        self.discovered = False
+        pool.on_eject = lambda up, reason: self.metrics.ejections.labels(up.id, reason).inc()
+
+    # ---- lifecycle -------------------------------------------------------------------
+    async def start(self, session: aiohttp.ClientSession | None = None) -> None:
+        self.session = session or aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=None),
+            skip_auto_headers=("User-Agent",),
+        )
+        if self.settings.store and self.settings.model:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.to_thread(self._seed_from_store), timeout=10)
+        loop = asyncio.get_running_loop()
+        self.tasks = [
+            loop.create_task(self._discover_forever()),
+            loop.create_task(self.pool.run_probes(self.session)),
+            loop.create_task(self._refresh_model_forever()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+
+    def _seed_from_store(self) -> None:
+        """Fallback items before any replica answers: the stable manifest's popular list."""
+        from serving.model_store import open_store
+
+        store = open_store(self.settings.store)  # type: ignore[arg-type]
+        model = self.settings.model
+        version = store.resolve(model, "stable")  # type: ignore[arg-type]
+        manifest = store.read_manifest(model, version)  # type: ignore[arg-type]
+        if self.model.version is None:
+            info = {"model": model, "version": version, "alias": "stable", "source": "store"}
+            self.model = KnownModel(version, info, manifest.popular_items)
+
+    async def _discover_forever(self) -> None:
+        while True:
+            try:
+                self.pool.update(await self.source())
+                self.discovered = True
+            except Exception as exc:  # any source failure: keep the last list, try again
+                log.warning("discovery failed: %s", exc)
+            await asyncio.sleep(self.settings.discovery_interval)
+
+    async def _refresh_model_forever(self) -> None:
+        while True:
+            if not self.model.popular or self.model.info.get("source") != "replica":
+                now = self.pool.clock()
+                up = next((u for u in self.pool.upstreams.values() if u.available(now)), None)
+                if up is not None:
+                    await self._refresh_model(up)
+            await asyncio.sleep(2.0)
+
+    async def _refresh_model(self, up: Upstream) -> None:
+        """Learn version and popular items from a replica's ``GET /v1/model``."""
+        if self._refreshing or self.session is None:
+            return
+        self._refreshing = True
+        try:
+            timeout = aiohttp.ClientTimeout(total=2.0)
+            async with self.session.get(f"{up.url}/v1/model", timeout=timeout) as resp:
+                if resp.status != 200:
+                    return
+                info = orjson.loads(await resp.read())
+            popular = info.get("popular_items")
+            if isinstance(popular, list) and popular:
+                info["source"] = "replica"
+                self.model = KnownModel(str(info.get("version")), info, [str(i) for i in popular])
+                self.metrics.model_refreshes.inc()
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError):
+            pass
+        finally:
+            self._refreshing = False
+
+    # ---- the hot path ----------------------------------------------------------------
+    async def recommend(self, body: bytes, content_type: str | None) -> tuple[int, bytes]:
+        started = time.monotonic()
+        try:
+            check_content_type(content_type)
+            request = parse_recommend(body)
+        except RequestError as exc:
+            self.metrics.requests.labels("client_error").inc()
+            return exc.status, orjson.dumps(exc.body())
+        status, payload, outcome = await self._forward(body, request, started)
+        self.metrics.requests.labels(outcome).inc()
+        self.metrics.latency.observe(time.monotonic() - started)
+        return status, payload
+
+    async def _forward(self, body: bytes, request, started: float) -> tuple[int, bytes, str]:
+        assert self.session is not None
+        deadline = started + self.settings.deadline
+        tried: list[Upstream] = []
+        reason = "no_healthy_upstream"
+        for attempt in range(self.settings.retries + 1):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                reason = "deadline_exceeded"
+                break
+            up = self.pool.choose(tried)
+            if up is None:
+                break
+            if attempt:
+                self.metrics.retries.inc()
+            tried.append(up)
+            result = await self._try(up, body, min(self.settings.try_timeout, left))
+            if isinstance(result, str):
+                reason = result
+                continue
+            status, payload = result
+            if status == 200:
+                self.pool.record_success(up)
+                self._note_version(up, payload)
+                return 200, payload, "ok"
+            return status, payload, "client_error"
+        return self._fallback(request, reason)
+
+    async def _try(self, up: Upstream, body: bytes, timeout: float) -> tuple[int, bytes] | str:
+        """One try: (status, body) for 200/4xx, or the failure reason as a string."""
+        up.inflight += 1
+        up.tries += 1
+        try:
+            async with self.session.post(  # type: ignore[union-attr]
+                f"{up.url}/v1/recommend",
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as resp:
+                payload = await resp.read()
+                status = resp.status
+        except TimeoutError:
+            return self._failed(up, "timeout")
+        except (aiohttp.ClientError, OSError):
+            return self._failed(up, "connect_error")
+        finally:
+            up.inflight -= 1
+        if status >= 500:
+            return self._failed(up, f"upstream_{status}")
+        if status == 429:
+            self.metrics.tries.labels(up.id, "shed").inc()
+            return "upstream_429"
+        self.metrics.tries.labels(up.id, "ok" if status == 200 else "client_error").inc()
+        return status, payload
+
+    def _failed(self, up: Upstream, reason: str) -> str:
+        self.metrics.tries.labels(up.id, reason).inc()
+        self.pool.record_failure(up, reason)
+        return reason
+
+    def _note_version(self, up: Upstream, payload: bytes) -> None:
+        if self._refreshing:
+            return
+        try:
+            version = orjson.loads(payload).get("model_version")
+        except (ValueError, AttributeError):
+            return
+        if version and version != self.model.version:
+            asyncio.get_running_loop().create_task(self._refresh_model(up))
+
+    def _fallback(self, request, reason: str) -> tuple[int, bytes, str]:
+        if not self.settings.fallback or not self.model.popular:
+            detail = "no replica answered" + (
+                "" if self.settings.fallback else " and the fallback is turned off"
+            )
+            return (
+                503,
+                orjson.dumps({"error": "unavailable", "detail": detail, "reason": reason}),
+                "error",
+            )
+        exclude = set(request.exclude or ())
+        items = [i for i in self.model.popular if i not in exclude][: request.k]
+        self.metrics.degraded.labels(reason).inc()
+        answer = {
+            "items": items,
+            "scores": [round(1.0 / (rank + 1), 6) for rank in range(len(items))],
+            "model_version": self.model.version or "unknown",
+            "degraded": True,
+            "source": "popular",
+            "zone": "router",
+            "replica": "router",
+            "reason": reason,
+        }
+        return 200, orjson.dumps(answer), "degraded"
+
+    # ---- operations ------------------------------------------------------------------
+    def ready(self) -> bool:
+        now = self.pool.clock()
+        return any(u.available(now) for u in self.pool.upstreams.values()) or bool(
+            self.settings.fallback and self.model.popular
+        )
+
+    def upstreams_view(self) -> dict[str, Any]:
+        now = self.pool.clock()
+        return {
+            "upstreams": [u.describe(now) for u in self.pool.upstreams.values()],
+            "counts": self.pool.counts(),
+            "active_share": round(self.pool.active_share(now), 4),
+            "model_version": self.model.version,
+            "popular_known": len(self.model.popular),
+        }
+
+
+def _response(status: int, body: bytes, headers=JSON) -> tuple[int, bytes, list]:
+    return status, body, headers
+
+
+async def _read_body(receive) -> bytes | None:
+    """The request body, or None once it passes MAX_BODY_BYTES (the caller answers 413)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def build_app(router: Router):
+    """The ASGI application around one Router."""
+
+    async def handle(scope, receive) -> tuple[int, bytes, list]:
+        method, path = scope["method"], scope["path"]
+        if path == "/v1/recommend":
+            if method != "POST":
+                return _response(405, b'{"error":"method_not_allowed","detail":"use POST"}')
+            headers = dict(scope["headers"])
+            body = await _read_body(receive)
+            if body is None:
+                err = RequestError(413, "body_too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
+                return _response(413, orjson.dumps(err.body()))
+            content_type = headers.get(b"content-type", b"").decode("latin-1") or None
+            status, payload = await router.recommend(body, content_type)
+            return _response(status, payload)
+        if method != "GET":
+            return _response(405, b'{"error":"method_not_allowed","detail":"use GET"}')
+        if path == "/healthz":
+            return _response(200, b'{"status":"ok"}')
+        if path == "/readyz":
+            ok = router.ready()
+            return _response(
+                200 if ok else 503, orjson.dumps({"ready": ok, **router.pool.counts()})
+            )
+        if path == "/metrics":
+            body, content_type = router.metrics.render(router.pool)
+            return _response(200, body, [(b"content-type", content_type.encode())])
+        if path == "/v1/upstreams":
+            return _response(200, orjson.dumps(router.upstreams_view()))
+        if path == "/v1/model":
+            if not router.model.info:
+                return _response(503, b'{"error":"unknown_model","detail":"no model seen yet"}')
+            return _response(
+                200, orjson.dumps({**router.model.info, "popular_items": router.model.popular})
+            )
+        return _response(404, orjson.dumps({"error": "not_found", "detail": f"no route {path}"}))
+
+    async def app(scope, receive, send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await router.start()
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await router.stop()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        status, body, headers = await handle(scope, receive)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    from serving.router_cli import build_router, parse_args
+
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    import uvicorn
+
+    router = build_router(args)
+    uvicorn.run(
+        build_app(router),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=2,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Command-line options of ``python -m serving.router`` and the Router they describe."""
+
+from __future__ import annotations
+
+import argparse
+
+from serving.discovery import (
+    DiscoveryError,
+    Source,
+    control_token,
+    controller_source,
+    dns_source,
+    endpointslice_source,
+    parse_static,
+    static_source,
+)
+from serving.router import Router, RouterSettings
+from serving.upstreams import Pool, PoolSettings
+
+
+def _on_off(value: str) -> bool:
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
+    return value == "on"
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+    return number
+
+
+def _retries(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 10:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 10, got {value}")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m serving.router", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--discovery", choices=("local", "static", "kubernetes"), default="static")
+    p.add_argument("--upstream", action="append", default=[], help="ROLE[@ZONE]=URL (static)")
+    p.add_argument("--control-url", help="local controller URL (token from RECDRILL_CONTROL_TOKEN)")
+    p.add_argument("--store", help="model store URL: seeds the fallback's popular items")
+    p.add_argument("--model", default="recommender")
+    p.add_argument("--retries", type=_retries, default=2, help="extra tries; 0 turns retries off")
+    p.add_argument("--try-timeout", type=_positive, default=0.25, help="seconds per try")
+    p.add_argument("--deadline", type=_positive, default=1.0, help="seconds for all tries")
+    p.add_argument("--standby-threshold", type=float, default=0.72)
+    p.add_argument("--fallback", type=_on_off, default=True, help="on|off")
+    p.add_argument("--ejection", type=_on_off, default=True, help="on|off")
+    p.add_argument("--probe-interval", type=_positive, default=0.2)
+    p.add_argument("--probe-timeout", type=_positive, default=0.25)
+    p.add_argument("--discovery-interval", type=_positive, default=0.2)
+    p.add_argument("--k8s-namespace", default="recdrill")
+    p.add_argument("--k8s-active-service", default="recdrill-active")
+    p.add_argument("--k8s-standby-service", default="recdrill-standby")
+    p.add_argument("--k8s-mode", choices=("endpointslices", "dns"), default="endpointslices")
+    p.add_argument("--k8s-port-name", default="http")
+    p.add_argument("--k8s-port", type=int, default=8080, help="replica port for DNS mode")
+    p.add_argument("--log-level", default="warning")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = parser()
+    args = p.parse_args(argv)
+    if args.discovery == "static" and not args.upstream:
+        p.error("--discovery static needs at least one --upstream ROLE[@ZONE]=URL")
+    if args.discovery == "local" and not args.control_url:
+        p.error("--discovery local needs --control-url")
+    if not 0 <= args.standby_threshold <= 1:
+        p.error(f"--standby-threshold must be between 0 and 1, got {args.standby_threshold}")
+    try:
+        args.source = _source(args)
+    except DiscoveryError as exc:
+        p.error(str(exc))
+    return args
+
+
+def _source(args: argparse.Namespace) -> Source:
+    if args.discovery == "static":
+        return static_source(parse_static(args.upstream))
+    if args.discovery == "local":
+        return controller_source(args.control_url, control_token())
+    services = {"active": args.k8s_active_service, "standby": args.k8s_standby_service}
+    if args.k8s_mode == "dns":
+        return dns_source(args.k8s_namespace, services, args.k8s_port)
+    return endpointslice_source(args.k8s_namespace, services, args.k8s_port_name)
+
+
+def build_router(args: argparse.Namespace) -> Router:
+    pool = Pool(
+        PoolSettings(
+            standby_threshold=args.standby_threshold,
+            ejection=args.ejection,
+            probe_interval_s=args.probe_interval,
+            probe_timeout_s=args.probe_timeout,
+        )
+    )
+    settings = RouterSettings(
+        retries=args.retries,
+        try_timeout=args.try_timeout,
+        deadline=args.deadline,
+        fallback=args.fallback,
+        discovery_interval=args.discovery_interval,
+        store=args.store,
+        model=args.model,
+    )
+    return Router(settings, pool, args.source)
