@@ -1,0 +1,116 @@
+"""The controller's settings, saved as ``D/controller.json`` so ``up`` and the daemon agree."""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEPLOYMENT_FILE = "deployment.json"
+CONFIG_FILE = "controller.json"
+PID_FILE = "controller.pid"
+MARKER_ENV = "RECDRILL_DEPLOYMENT"
+TOKEN_ENV = "RECDRILL_CONTROL_TOKEN"
+ADMIN_TOKEN_ENV = "RECDRILL_ADMIN_TOKEN"
+DEFAULT_SLO = {
+    "availability": 0.999,
+    "p99_ms": 250,
+    "max_degraded_ratio": 0.05,
+    "quality_floor": 0.8,
+    "rto_s": 30,
+}
+
+
+def zone_names(count: int) -> list[str]:
+    """``local-a``, ``local-b``… (then ``local-aa``… past 26, which nobody needs)."""
+    letters = string.ascii_lowercase
+    return [
+        f"local-{letters[i]}" if i < 26 else f"local-{letters[i // 26 - 1]}{letters[i % 26]}"
+        for i in range(count)
+    ]
+
+
+@dataclass
+class ControllerConfig:
+    """Everything the controller daemon needs; also the record of the router options used."""
+
+    workdir: str
+    store: str
+    model: str
+    token: str
+    zones: int = 3
+    replicas_per_zone: int = 2
+    standby: int = 1
+    reschedule_delay: float = 2.0
+    health_interval: float = 0.25
+    drain_grace: float = 2.0
+    stop_grace: float = 5.0
+    backoff_base: float = 0.5
+    backoff_max: float = 15.0
+    backoff_reset: float = 10.0
+    replica_poll_interval: float | None = None
+    control_port: int = 0
+    router_port: int = 0
+    router_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.zones < 1:
+            raise ValueError(f"--zones must be at least 1, got {self.zones}")
+        if self.replicas_per_zone < 1:
+            n = self.replicas_per_zone
+            raise ValueError(f"--replicas-per-zone must be at least 1, got {n}")
+        if self.standby < 0:
+            raise ValueError(f"--standby must be 0 or more, got {self.standby}")
+        if self.reschedule_delay < 0:
+            raise ValueError(f"--reschedule-delay must be 0 or more, got {self.reschedule_delay}")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.workdir)
+
+    @property
+    def zone_list(self) -> list[str]:
+        return zone_names(self.zones)
+
+    def save(self) -> None:
+        write_private(self.path / CONFIG_FILE, asdict(self))
+
+    @classmethod
+    def load(cls, workdir: Path) -> ControllerConfig:
+        return cls(**json.loads((workdir / CONFIG_FILE).read_text()))
+
+    def deployment(self) -> dict[str, Any]:
+        """The deployment description (DESIGN.md contract 2)."""
+        return {
+            "environment": "local",
+            "platform": "local",
+            "endpoint": f"http://127.0.0.1:{self.router_port}",
+            "zones": self.zone_list,
+            "zone_label": "topology.kubernetes.io/zone",
+            "namespace": "recdrill",
+            "selectors": {
+                "active": "app=recdrill-replica,role=active",
+                "standby": "app=recdrill-replica,role=standby",
+                "router": "app=recdrill-router",
+            },
+            "replicas_per_zone": self.replicas_per_zone,
+            "standby_replicas": self.standby,
+            "model_store": {"url": self.store, "dr_url": None, "model": self.model},
+            "slo": dict(DEFAULT_SLO),
+            "control": {"url": f"http://127.0.0.1:{self.control_port}", "token": self.token},
+            "router_options": dict(self.router_options),
+            "workdir": str(self.path.resolve()),
+        }
+
+
+def write_private(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON readable by the owner only (it holds the control token)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

@@ -1,0 +1,122 @@
+"""The control API: the local stand-in for the Kubernetes API that faults and the router use.
+
+Every route but ``/healthz`` needs ``Authorization: Bearer <token>``; bad selectors,
+signals and zones answer 400 with ``{"error", "detail"}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from infra.local.controller import Controller
+from infra.local.selectors import SelectorError
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _error(status: int, error: str, detail: str) -> Response:
+    return _json({"error": error, "detail": detail}, status)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise SelectorError(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SelectorError("body must be a JSON object")
+    return data
+
+
+def _field(body: dict[str, Any], name: str, kinds: tuple[type, ...]) -> Any:
+    value = body.get(name)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+        raise SelectorError(f"{name!r} has the wrong type: {type(value).__name__}")
+    return value
+
+
+def build_app(controller: Controller, deployment: dict[str, Any]) -> Starlette:
+    token = controller.config.token.encode()
+    known = {"selector", "count", "percent", "signal", "rolling"}
+
+    async def healthz(_: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def replicas(request: Request) -> Response:
+        return _json(controller.replicas_view(request.query_params.get("selector")))
+
+    async def delete(request: Request) -> Response:
+        body = await _body(request)
+        unknown = sorted(set(body) - known)
+        if unknown:
+            raise SelectorError(f"unknown fields {unknown}")
+        signal = _field(body, "signal", (str,)) or "KILL"
+        affected = controller.signal_replicas(
+            _field(body, "selector", (str,)),
+            signal.upper(),
+            _field(body, "count", (int,)),
+            _field(body, "percent", (int, float)),
+        )
+        return _json({"affected": affected})
+
+    async def restart(request: Request) -> Response:
+        body = await _body(request)
+        ids = await controller.rolling_restart(_field(body, "selector", (str,)))
+        return _json({"restarted": ids})
+
+    async def zones(_: Request) -> Response:
+        return _json({"zones": controller.zones})
+
+    async def zone_down(request: Request) -> Response:
+        zone = request.path_params["zone"]
+        return _json({"zone": zone, "state": "down", "killed": controller.zone_down(zone)})
+
+    async def zone_up(request: Request) -> Response:
+        zone = request.path_params["zone"]
+        return _json({"zone": zone, "state": "up", "moving_home": await controller.zone_up(zone)})
+
+    async def deployment_view(_: Request) -> Response:
+        return _json(deployment)
+
+    async def router_view(_: Request) -> Response:
+        return _json(controller.router_view())
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/v1/replicas", replicas),
+        Route("/v1/replicas/delete", delete, methods=["POST"]),
+        Route("/v1/replicas/restart", restart, methods=["POST"]),
+        Route("/v1/zones", zones),
+        Route("/v1/zones/{zone}/down", zone_down, methods=["POST"]),
+        Route("/v1/zones/{zone}/up", zone_up, methods=["POST"]),
+        Route("/v1/deployment", deployment_view),
+        Route("/v1/router", router_view),
+    ]
+
+    async def bad_request(_: Request, exc: Exception) -> Response:
+        return _error(400, "bad_request", str(exc))
+
+    app = Starlette(routes=routes, exception_handlers={SelectorError: bad_request})
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        if request.url.path != "/healthz":
+            header = request.headers.get("authorization", "")
+            scheme, _, given = header.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token):
+                return _error(401, "unauthorized", "missing or wrong bearer token")
+        return await call_next(request)
+
+    return app

@@ -1,0 +1,370 @@
+"""The supervisor: keeps every replica slot and the router running, like a tiny kubelet +
+ReplicaSet + scheduler. One asyncio loop; children are spawned from its (main) thread so
+their PDEATHSIG stays tied to the controller's life.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from infra.local import procs
+from infra.local.config import ADMIN_TOKEN_ENV, MARKER_ENV, TOKEN_ENV, ControllerConfig
+from infra.local.selectors import SelectorError, matches, parse_selector, pick
+
+log = logging.getLogger("infra.local.controller")
+RUNNING_STATES = ("starting", "ready", "unready")
+
+
+@dataclass
+class Slot:
+    """One replica identity (``local-a-0``, ``standby-0``); its process comes and goes."""
+
+    id: str
+    role: str
+    home_zone: str
+    zone: str
+    state: str = "backoff"
+    proc: subprocess.Popen | None = None
+    port: int | None = None
+    restarts: int = 0
+    crash_streak: int = 0
+    next_start: float = 0.0
+    ready_since: float | None = None
+    deleted: bool = False
+    held: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def url(self) -> str | None:
+        return f"http://127.0.0.1:{self.port}" if self.port else None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            "app": "recdrill-replica",
+            "role": self.role,
+            "zone": self.zone,
+            "replica": self.id,
+            "home-zone": self.home_zone,
+            "topology.kubernetes.io/zone": self.zone,
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "zone": self.zone,
+            "role": self.role,
+            "pid": self.pid,
+            "port": self.port,
+            "url": self.url,
+            "state": self.state,
+            "restarts": self.restarts,
+            "labels": self.labels,
+        }
+
+
+class Controller:
+    def __init__(self, config: ControllerConfig) -> None:
+        self.config = config
+        self.workdir = config.path.resolve()
+        self.zones: dict[str, str] = {z: "up" for z in config.zone_list}
+        self.zone_down_since: dict[str, float] = {}
+        self.slots: list[Slot] = []
+        for zone in config.zone_list:
+            for i in range(config.replicas_per_zone):
+                self.slots.append(Slot(f"{zone}-{i}", "active", zone, zone))
+        for i in range(config.standby):
+            zone = config.zone_list[(len(config.zone_list) - 1 - i) % len(config.zone_list)]
+            self.slots.append(Slot(f"standby-{i}", "standby", zone, zone))
+        self.router: subprocess.Popen | None = None
+        self.router_restarts = 0
+        self.router_next_start = 0.0
+        self.stopping = False
+        self.lock = asyncio.Lock()
+        self.http: httpx.AsyncClient | None = None
+
+    # ---- environment for children -----------------------------------------------------
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env[MARKER_ENV] = str(self.workdir)
+        env[TOKEN_ENV] = self.config.token
+        env[ADMIN_TOKEN_ENV] = self.config.token
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def _replica_argv(self, slot: Slot) -> list[str]:
+        c = self.config
+        args = [
+            "--store", c.store, "--model", c.model, "--alias", "stable",
+            "--host", "127.0.0.1", "--port", str(slot.port), "--zone", slot.zone,
+            "--cache-dir", str(self.workdir / "cache" / slot.id), "--replica-id", slot.id,
+            "--drain-grace", str(c.drain_grace),
+        ]  # fmt: skip
+        if c.replica_poll_interval is not None:
+            args += ["--poll-interval", str(c.replica_poll_interval)]
+        return procs.python_argv("serving.replica", *args)
+
+    def _router_argv(self) -> list[str]:
+        c = self.config
+        args = [
+            "--host", "127.0.0.1", "--port", str(c.router_port), "--discovery", "local",
+            "--control-url", f"http://127.0.0.1:{c.control_port}",
+            "--store", c.store, "--model", c.model,
+        ]  # fmt: skip
+        for key, value in c.router_options.items():
+            args += [f"--{key.replace('_', '-')}", str(value)]
+        return procs.python_argv("serving.router", *args)
+
+    # ---- process lifecycle -----------------------------------------------------------
+    def start_slot(self, slot: Slot) -> None:
+        slot.port = procs.free_port()
+        slot.proc = procs.spawn(
+            self._replica_argv(slot), self.workdir / "logs" / f"{slot.id}.log", self._child_env()
+        )
+        slot.state, slot.ready_since, slot.deleted = "starting", None, False
+        log.info("started %s in %s pid %s port %s", slot.id, slot.zone, slot.pid, slot.port)
+
+    def start_router(self) -> None:
+        self.router = procs.spawn(
+            self._router_argv(), self.workdir / "logs" / "router.log", self._child_env()
+        )
+        log.info("started router pid %s port %s", self.router.pid, self.config.router_port)
+
+    def kill_slot(self, slot: Slot, state: str) -> None:
+        """SIGKILL the slot's process group at once and forget the process."""
+        if slot.proc is not None:
+            procs.signal_group(slot.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                slot.proc.wait(timeout=2)
+        slot.proc, slot.port, slot.state, slot.ready_since = None, None, state, None
+
+    async def stop_slot(self, slot: Slot) -> None:
+        """SIGTERM (replica drains), SIGKILL after the grace; the slot is left empty."""
+        proc = slot.proc
+        if proc is None:
+            return
+        slot.state = "terminating"
+        procs.signal_group(proc.pid, signal.SIGCONT)
+        procs.signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.config.stop_grace
+        while proc.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.kill_slot(slot, "backoff")
+
+    def _backoff(self, streak: int) -> float:
+        if streak <= 1:
+            return 0.0
+        return min(self.config.backoff_base * 2 ** (streak - 2), self.config.backoff_max)
+
+    # ---- reconciliation ----------------------------------------------------------------
+    def reconcile(self, now: float) -> None:
+        """One pass: notice exits, restart after back-off, reschedule out of down zones."""
+        for slot in self.slots:
+            if slot.held:
+                continue
+            if slot.proc is not None and slot.proc.poll() is not None:
+                code = slot.proc.returncode
+                slot.proc, slot.port, slot.ready_since = None, None, None
+                if slot.deleted:
+                    slot.next_start = now
+                else:
+                    slot.restarts += 1
+                    slot.crash_streak += 1
+                    slot.next_start = now + self._backoff(slot.crash_streak)
+                    log.warning("%s exited with %s; restart #%d", slot.id, code, slot.restarts)
+                slot.state = "backoff"
+            if slot.proc is not None:
+                stopped = procs.process_state(slot.proc.pid) == "T"
+                if stopped:
+                    slot.state = "stopped"
+                elif slot.state == "stopped":
+                    slot.state = "unready"
+                if (
+                    slot.state == "ready"
+                    and slot.ready_since is not None
+                    and now - slot.ready_since >= self.config.backoff_reset
+                ):
+                    slot.crash_streak = 0
+                continue
+            if self.zones[slot.zone] == "down":
+                slot.state = "pending"
+                since = self.zone_down_since.get(slot.zone, now)
+                target = self._least_loaded_zone()
+                if target is not None and now - since >= self.config.reschedule_delay:
+                    log.info("rescheduling %s from %s to %s", slot.id, slot.zone, target)
+                    slot.zone, slot.next_start = target, now
+                else:
+                    continue
+            if now >= slot.next_start and not self.stopping:
+                self.start_slot(slot)
+        if self.router is not None and self.router.poll() is not None and not self.stopping:
+            self.router_restarts += 1
+            self.router = None
+            self.router_next_start = now + self._backoff(self.router_restarts)
+        if self.router is None and not self.stopping and now >= self.router_next_start:
+            self.start_router()
+
+    def _least_loaded_zone(self) -> str | None:
+        up = [z for z, s in self.zones.items() if s == "up"]
+        if not up:
+            return None
+        return min(up, key=lambda z: sum(1 for s in self.slots if s.zone == z))
+
+    async def health_pass(self) -> None:
+        """Probe every running replica's /readyz concurrently."""
+        assert self.http is not None
+        slots = [s for s in self.slots if s.proc is not None and s.state in RUNNING_STATES]
+        results = await asyncio.gather(*(self._probe(s) for s in slots))
+        now = time.monotonic()
+        for slot, ok in zip(slots, results, strict=True):
+            if slot.proc is None or slot.state not in RUNNING_STATES:
+                continue
+            if ok:
+                slot.state = "ready"
+                slot.ready_since = slot.ready_since or now
+            elif slot.state == "ready":
+                slot.state, slot.ready_since = "unready", None
+
+    async def _probe(self, slot: Slot) -> bool:
+        try:
+            resp = await self.http.get(f"{slot.url}/readyz", timeout=0.5)  # type: ignore[union-attr]
+            return resp.status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def run_loops(self) -> None:
+        self.http = httpx.AsyncClient()
+        try:
+            while not self.stopping:
+                self.reconcile(time.monotonic())
+                await self.health_pass()
+                await asyncio.sleep(min(0.1, self.config.health_interval))
+        finally:
+            await self.http.aclose()
+
+    # ---- operations behind the control API ---------------------------------------------
+    def select(self, selector: str | None) -> list[Slot]:
+        wanted = parse_selector(selector)
+        return [s for s in self.slots if matches(wanted, s.labels)]
+
+    def signal_replicas(
+        self, selector: str | None, sig_name: str, count: int | None, percent: float | None
+    ) -> list[dict[str, Any]]:
+        if sig_name not in procs.SIGNALS:
+            raise SelectorError(f"signal must be one of {sorted(procs.SIGNALS)}, got {sig_name!r}")
+        candidates = [s for s in self.select(selector) if s.proc is not None]
+        affected = []
+        for slot in pick(candidates, count, percent):
+            pid = slot.pid
+            assert pid is not None
+            sig = procs.SIGNALS[sig_name]
+            if sig_name in ("TERM", "KILL"):
+                slot.deleted = sig_name == "TERM"
+            procs.signal_group(pid, sig)
+            if sig_name == "STOP":
+                slot.state = "stopped"
+            elif sig_name == "CONT" and slot.state == "stopped":
+                slot.state = "unready"
+            affected.append({"id": slot.id, "pid": pid, "zone": slot.zone, "signal": sig_name})
+        return affected
+
+    def zone_down(self, zone: str) -> list[str]:
+        self._check_zone(zone)
+        self.zones[zone] = "down"
+        self.zone_down_since[zone] = time.monotonic()
+        killed = []
+        for slot in self.slots:
+            if slot.zone == zone:
+                if slot.proc is not None:
+                    killed.append(slot.id)
+                self.kill_slot(slot, "pending")
+        return killed
+
+    async def zone_up(self, zone: str) -> list[str]:
+        """Bring a zone back and move its own replicas home, one at a time."""
+        self._check_zone(zone)
+        self.zones[zone] = "up"
+        self.zone_down_since.pop(zone, None)
+        movers = [s for s in self.slots if s.home_zone == zone and s.zone != zone]
+        if movers:
+            asyncio.get_running_loop().create_task(self._move_home(movers))
+        return [s.id for s in movers]
+
+    async def _move_home(self, slots: list[Slot]) -> None:
+        async with self.lock:
+            for slot in slots:
+                if self.zones[slot.home_zone] != "up" or slot.zone == slot.home_zone:
+                    continue
+                await self._replace(slot, zone=slot.home_zone)
+
+    async def rolling_restart(self, selector: str | None) -> list[str]:
+        slots = self.select(selector)
+        async with self.lock:
+            for slot in slots:
+                await self._replace(slot, zone=slot.zone)
+        return [s.id for s in slots]
+
+    async def _replace(self, slot: Slot, zone: str, ready_timeout: float = 90.0) -> None:
+        slot.held = True
+        try:
+            await self.stop_slot(slot)
+            slot.zone = zone
+            if self.zones[zone] == "up" and not self.stopping:
+                self.start_slot(slot)
+        finally:
+            slot.held = False
+        deadline = time.monotonic() + ready_timeout
+        while slot.state != "ready" and time.monotonic() < deadline and not self.stopping:
+            await asyncio.sleep(0.1)
+
+    def _check_zone(self, zone: str) -> None:
+        if zone not in self.zones:
+            raise SelectorError(f"unknown zone {zone!r}; zones are {sorted(self.zones)}")
+
+    def replicas_view(self, selector: str | None = None) -> dict[str, Any]:
+        return {"replicas": [s.describe() for s in self.select(selector)], "zones": self.zones}
+
+    def router_view(self) -> dict[str, Any]:
+        return {
+            "pid": self.router.pid if self.router else None,
+            "port": self.config.router_port,
+            "url": f"http://127.0.0.1:{self.config.router_port}",
+            "restarts": self.router_restarts,
+            "labels": {"app": "recdrill-router"},
+        }
+
+    # ---- shutdown --------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """TERM every child group, wait the grace, KILL whatever is left."""
+        self.stopping = True
+        procs_left = [s.proc for s in self.slots if s.proc is not None]
+        if self.router is not None:
+            procs_left.append(self.router)
+        for proc in procs_left:
+            procs.signal_group(proc.pid, signal.SIGCONT)
+            procs.signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.config.stop_grace
+        for proc in procs_left:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        for proc in procs_left:
+            procs.signal_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=2)
+        for slot in self.slots:
+            slot.proc, slot.state = None, "terminating"
+        self.router = None
