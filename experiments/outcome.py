@@ -48,15 +48,20 @@ def load_slo_file(path: Path) -> Slo:
 
 
 def slo_for(journal: dict[str, Any] | None, override: Slo | None) -> Slo:
-    """The --slo file wins; else the experiment configuration's literal ``slo``; else defaults."""
+    """The --slo file wins; else the SLO in the experiment configuration; else defaults.
+
+    The configuration may hold a literal ``slo`` object or, as the rendered catalog does,
+    flat ``slo_availability``/``slo_p99_ms``/``slo_max_degraded_ratio``/``slo_rto_s`` keys.
+    """
     if override is not None:
         return override
     experiment = (journal or {}).get("experiment")
     config = experiment.get("configuration") if isinstance(experiment, dict) else None
-    found = (
-        Slo.from_mapping(config.get("slo"), "experiment configuration")
-        if isinstance(config, dict)
-        else None
+    if not isinstance(config, dict):
+        return Slo()
+    flat = {k[len("slo_") :]: v for k, v in config.items() if str(k).startswith("slo_")}
+    found = Slo.from_mapping(config.get("slo"), "experiment configuration") or Slo.from_mapping(
+        flat, "experiment configuration"
     )
     return found or Slo()
 

@@ -129,3 +129,16 @@ def test_slo_sources(tmp_path: Path) -> None:
     slo = load_slo_file(deployment)
     assert slo.p99_ms == 90.0 and slo.max_degraded_ratio == Slo().max_degraded_ratio
     assert slo_for(f.clean_journal(), slo) is slo
+
+
+def test_slo_from_the_rendered_catalog_flat_keys() -> None:
+    journal = f.clean_journal()
+    config = journal["experiment"]["configuration"]
+    del config["slo"]
+    config.update(slo_availability=0.99, slo_p99_ms=120.0, slo_max_degraded_ratio=0.1)
+    config["slo_quality_floor"] = 0.8
+    slo = slo_for(journal, None)
+    assert (slo.availability, slo.p99_ms, slo.max_degraded_ratio) == (0.99, 120.0, 0.1)
+    assert slo.rto_s == Slo().rto_s
+    config["slo_p99_ms"] = "${p99}"  # an unsubstituted reference is not a number
+    assert slo_for(journal, None).p99_ms == Slo().p99_ms
