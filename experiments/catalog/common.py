@@ -1,0 +1,218 @@
+"""Building blocks of the catalog: activities, the shared steady state, run-time knobs.
+
+Every experiment has the same hypothesis on both platforms: the SLO window meets the
+``slo`` block and enough replicas are ready (plus, where the model itself is at stake,
+online quality above the floor). Only the capacity probe's provider differs by
+platform. Arguments reference the configuration as ``${key}`` so a chaoslib var file
+(or ``chaos run --var key=value``) can change any of them without re-rendering.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from experiments.deployment import SECRET_SCOPE
+
+SLO = "experiments.probes.slo"
+QUALITY = "experiments.probes.quality"
+CAPACITY = "experiments.probes.capacity"
+RECORDER = "experiments.probes.recorder"
+
+# Per-platform drill knobs, rendered into the configuration (overridable with --var).
+KNOBS: dict[str, dict[str, Any]] = {
+    "local": {
+        "ssh_window_s": 2.0,
+        "ssh_rate_rps": 40.0,
+        "recorder_rate_rps": 20.0,
+        "request_timeout_s": 2.0,
+        "fault_hold_s": 6.0,
+        "max_shed_ratio": 0.0,
+        "quality_pairs": 100,
+    },
+    "kubernetes": {
+        "ssh_window_s": 10.0,
+        "ssh_rate_rps": 50.0,
+        "recorder_rate_rps": 25.0,
+        "request_timeout_s": 2.0,
+        "fault_hold_s": 60.0,
+        "max_shed_ratio": 0.0,
+        "quality_pairs": 200,
+    },
+}
+
+
+def python_provider(
+    module: str, func: str, arguments: dict[str, Any] | None = None, secrets: bool = False
+) -> dict[str, Any]:
+    provider: dict[str, Any] = {
+        "type": "python",
+        "module": module,
+        "func": func,
+        "arguments": arguments or {},
+    }
+    if secrets:
+        provider["secrets"] = [SECRET_SCOPE]
+    return provider
+
+
+def probe(name: str, module: str, func: str, arguments=None, *, secrets=False, **extra) -> dict:
+    return {
+        "type": "probe",
+        "name": name,
+        "provider": python_provider(module, func, arguments, secrets),
+        **extra,
+    }
+
+
+def action(name: str, module: str, func: str, arguments=None, *, secrets=False, **extra) -> dict:
+    return {
+        "type": "action",
+        "name": name,
+        "provider": python_provider(module, func, arguments, secrets),
+        **extra,
+    }
+
+
+def slo_probe(max_shed_ratio: str = "${max_shed_ratio}") -> dict[str, Any]:
+    return probe(
+        "slo-window",
+        SLO,
+        "measure_window",
+        {
+            "endpoint": "${endpoint}",
+            "duration_s": "${ssh_window_s}",
+            "rate_rps": "${ssh_rate_rps}",
+            "timeout_s": "${request_timeout_s}",
+        },
+        tolerance=probe(
+            "slo-window-meets-slo",
+            SLO,
+            "within_slo",
+            {
+                "availability": "${slo_availability}",
+                "p99_ms": "${slo_p99_ms}",
+                "max_degraded_ratio": "${slo_max_degraded_ratio}",
+                "max_shed_ratio": max_shed_ratio,
+            },
+        ),
+    )
+
+
+def capacity_probe(platform: str) -> dict[str, Any]:
+    tolerance = probe(
+        "enough-ready-replicas", CAPACITY, "enough_capacity", {"min_ready": "${replicas_per_zone}"}
+    )
+    if platform == "local":
+        return probe(
+            "ready-capacity",
+            "experiments.local.probes",
+            "ready_capacity",
+            {"selector": "${active_selector}"},
+            secrets=True,
+            tolerance=tolerance,
+        )
+    return probe(
+        "ready-capacity",
+        "experiments.kubernetes.probes",
+        "ready_capacity",
+        {
+            "label_selector": "${active_selector}",
+            "ns": "${namespace}",
+            "zone_label": "${zone_label}",
+        },
+        tolerance=tolerance,
+    )
+
+
+def quality_probe() -> dict[str, Any]:
+    return probe(
+        "online-quality",
+        QUALITY,
+        "online_quality",
+        {
+            "endpoint": "${endpoint}",
+            "store_url": "${model_store_url}",
+            "model": "${model_name}",
+            "max_pairs": "${quality_pairs}",
+        },
+        tolerance=probe(
+            "quality-above-floor",
+            QUALITY,
+            "quality_holds",
+            {"quality_floor": "${slo_quality_floor}"},
+        ),
+    )
+
+
+def hypothesis(platform: str, *, quality: bool = False, title: str = "") -> dict[str, Any]:
+    probes = [slo_probe(), capacity_probe(platform)]
+    if quality:
+        probes.append(quality_probe())
+    return {
+        "title": title or "the recommender meets its SLO with enough ready replicas",
+        "probes": probes,
+    }
+
+
+def recorder(duration_s: float) -> dict[str, Any]:
+    """The background time-series recorder; it must outlast the fault window."""
+    return action(
+        "record-timeseries",
+        RECORDER,
+        "record_timeseries",
+        {
+            "endpoint": "${endpoint}",
+            "path": "${timeseries_path}",
+            "experiment": "${experiment_name}",
+            "duration_s": duration_s,
+            "rate_rps": "${recorder_rate_rps}",
+            "timeout_s": "${request_timeout_s}",
+        },
+        background=True,
+    )
+
+
+def pause_probe(name: str, seconds: str | float) -> dict[str, Any]:
+    """A named wait, visible in the journal (start/end) unlike chaoslib ``pauses``."""
+    return probe(name, "experiments.probes.timing", "hold", {"seconds": seconds})
+
+
+def experiment(
+    name: str,
+    config: dict[str, Any],
+    *,
+    title: str,
+    description: str,
+    tags: list[str],
+    steady_state: dict[str, Any],
+    method: list[dict[str, Any]],
+    rollbacks: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Assemble one experiment with its configuration and run-time defaults."""
+    platform = config["platform"]
+    state_dir = Path(config["deployment_file"]).parent / "chaos-state"
+    configuration = {
+        **KNOBS[platform],
+        **config,
+        "experiment_name": name,
+        "state_file": str(state_dir / f"{name}.json"),
+        "timeseries_path": f"{name}.timeseries.json",
+    }
+    body: dict[str, Any] = {
+        "version": "1.0.0",
+        "title": title,
+        "description": description,
+        "tags": ["recdrill", platform, *tags],
+        "configuration": configuration,
+        "steady-state-hypothesis": steady_state,
+        "method": method,
+        "rollbacks": rollbacks,
+        "runtime": {
+            "hypothesis": {"strategy": "continuously"},
+            "rollbacks": {"strategy": "always"},
+        },
+    }
+    if platform == "local":
+        body["secrets"] = {SECRET_SCOPE: {}}
+    return body

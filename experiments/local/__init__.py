@@ -1,0 +1,1 @@
+"""Faults and probes for the local environment, driven through the controller's API."""

@@ -1,0 +1,55 @@
+"""Render the catalog for one deployment: one experiment JSON each, plus a chaoslib var file.
+
+``chaos run DIR/<name>.json`` works on its own: the configuration carries every
+non-secret value of the deployment description and the path of the description, from
+which activities read the control token at run time. ``DIR/vars.json`` (mode 0600) is
+the same deployment as a chaoslib var file (``{"configuration": …, "secrets": …}``),
+for ``chaos run DIR/<name>.json --var-file DIR/vars.json`` to override with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from chaoslib.experiment import ensure_experiment_is_valid
+
+from experiments import catalog
+from experiments.deployment import configuration_for, load_deployment, var_file_for
+
+VAR_FILE = "vars.json"
+
+
+def render_one(name: str, deployment: dict[str, Any], deployment_file: str | Path) -> dict:
+    """Build and validate one experiment for ``deployment``."""
+    body = catalog.build(name, configuration_for(deployment, deployment_file))
+    ensure_experiment_is_valid(json.loads(json.dumps(body)))
+    return body
+
+
+def _write(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def render(
+    deployment_file: str | Path, out: str | Path, names: list[str] | None = None
+) -> list[Path]:
+    """Write ``out/<name>.json`` for each experiment (default: all for the platform)."""
+    deployment = load_deployment(deployment_file)
+    wanted = names or catalog.names(deployment["platform"])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in wanted:
+        path = out / f"{name}.json"
+        _write(path, render_one(name, deployment, deployment_file))
+        written.append(path)
+    _write(out / VAR_FILE, var_file_for(deployment, deployment_file), mode=0o600)
+    return written

@@ -1,0 +1,126 @@
+"""Run rendered experiments with the real ``chaos`` CLI, one subprocess each.
+
+chaoslib's ``run_experiment`` must own the main thread (signals), so each experiment
+runs in its own ``chaos run`` process with ``--rollback-strategy always`` and the
+continuous steady-state strategy. ``chaos run``'s exit code is reported but not trusted
+(it is 0 for several failures); the gate judges the journals.
+
+Layout of the journals directory::
+
+    <name>.json              the journal (what the gate reads)
+    <name>.timeseries.json   the background recorder's samples
+    <name>.log               chaos's log
+    .rendered/<name>.json    the experiment as run, and .rendered/vars.json (0600)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from experiments.render import VAR_FILE, render
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUN_TIMEOUT_S = 600.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    name: str
+    journal: Path
+    exit_code: int | None  # None: the run was killed after RUN_TIMEOUT_S
+    seconds: float
+
+
+def chaos_binary() -> Path:
+    """``chaos`` next to the running interpreter (the venv's), else the one on PATH."""
+    beside = Path(sys.executable).parent / "chaos"
+    return beside if beside.exists() else Path("chaos")
+
+
+def chaos_argv(experiment: Path, journal: Path, var_file: Path, log: Path) -> list[str]:
+    timeseries = journal.with_name(f"{journal.stem}.timeseries.json")
+    return [
+        str(chaos_binary()),
+        "--log-file",
+        str(log),
+        "run",
+        str(experiment),
+        "--journal-path",
+        str(journal),
+        "--rollback-strategy",
+        "always",
+        "--hypothesis-strategy",
+        "continuously",
+        "--hypothesis-frequency",
+        "1",
+        "--var-file",
+        str(var_file),
+        "--var",
+        f"timeseries_path={timeseries}",
+    ]
+
+
+def _run_one(argv: list[str], timeout_s: float) -> int | None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        return proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+        return None
+    except BaseException:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+        raise
+
+
+def run_catalog(
+    deployment_file: str | Path,
+    journals: str | Path,
+    names: list[str] | None = None,
+    progress: Callable[[str], None] = print,
+    timeout_s: float = RUN_TIMEOUT_S,
+) -> list[RunResult]:
+    """Render and run each experiment in turn; every journal lands in ``journals``."""
+    journals = Path(journals)
+    rendered = journals / ".rendered"
+    paths = render(deployment_file, rendered, names)
+    results = []
+    for index, experiment in enumerate(paths, 1):
+        name = experiment.stem
+        journal = journals / f"{name}.json"
+        journal.unlink(missing_ok=True)
+        progress(f"[{index}/{len(paths)}] {name}: running")
+        started = time.monotonic()
+        code = _run_one(
+            chaos_argv(experiment, journal, rendered / VAR_FILE, journals / f"{name}.log"),
+            timeout_s,
+        )
+        took = time.monotonic() - started
+        outcome = "killed (timeout)" if code is None else f"chaos exit {code}"
+        if not journal.exists():
+            outcome += ", no journal written"
+        progress(f"[{index}/{len(paths)}] {name}: {outcome} after {took:.1f} s")
+        results.append(RunResult(name, journal, code, took))
+    return results

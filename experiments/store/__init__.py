@@ -1,0 +1,1 @@
+"""Model-store faults shared by both platforms: outage (file://) and corrupted weights."""
