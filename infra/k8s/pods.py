@@ -1,0 +1,284 @@
+"""Pod templates: the hardening, probes and placement every recdrill workload shares.
+
+Plain dicts in Kubernetes' own JSON shape, so the same objects are handed to
+pulumi-kubernetes and validated against the Kubernetes schemas in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+HTTP_PORT = 8080
+CACHE_DIR = "/var/cache/recdrill"
+RUN_AS = 10001
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+GPU = "nvidia.com/gpu"
+REPLICA_APP = "recdrill-replica"
+ROUTER_APP = "recdrill-router"
+NAME_LABEL = "app.kubernetes.io/name"
+ROLE_LABEL = "recdrill.io/role"
+PART_OF = {"app.kubernetes.io/part-of": "recdrill"}
+
+
+@dataclass(frozen=True)
+class PodSettings:
+    """What the templates need from the environment spec (kept small for tests)."""
+
+    namespace: str
+    image: pulumi.Input[str]
+    store_url: str
+    model: str
+    zone_label: str
+    gpus_per_replica: int
+    store_endpoint_url: str | None = None
+    aws_region: str | None = None
+    serving_priority_class: str = "recdrill-serving"
+    placeholder_priority_class: str = "recdrill-standby-placeholder"
+    replica_service_account: str = "recdrill-replica"
+    router_service_account: str = "recdrill-router"
+
+
+def replica_labels(role: str) -> dict[str, str]:
+    return {NAME_LABEL: REPLICA_APP, ROLE_LABEL: role, **PART_OF}
+
+
+def router_labels() -> dict[str, str]:
+    return {NAME_LABEL: ROUTER_APP, **PART_OF}
+
+
+def selector_string(labels: dict[str, str]) -> str:
+    """The equality-form label selector the experiments use (contract 2)."""
+    return ",".join(f"{k}={v}" for k, v in labels.items() if k != "app.kubernetes.io/part-of")
+
+
+def pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def http_probes() -> dict[str, Any]:
+    """Tight periods: an unready replica leaves the router's pool within ~2 s, not 30 s."""
+    return {
+        # Model download + verification may take a while; liveness waits for it.
+        "startupProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 2,
+            "failureThreshold": 90,
+            "timeoutSeconds": 1,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "http"},
+            "periodSeconds": 1,
+            "failureThreshold": 2,
+            "successThreshold": 1,
+            "timeoutSeconds": 1,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "http"},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+            "timeoutSeconds": 2,
+        },
+    }
+
+
+def gpu_resources(gpus: int) -> dict[str, Any]:
+    if gpus:
+        amount = {"cpu": "2", "memory": "8Gi", GPU: str(gpus)}
+        return {"requests": amount, "limits": {"memory": "8Gi", GPU: str(gpus)}}
+    return {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}
+
+
+def gpu_tolerations(gpus: int) -> list[dict[str, Any]]:
+    return [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}] if gpus else []
+
+
+def zone_spread(zone_label: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Spread across zones without the cordoned-zone trap.
+
+    With ``whenUnsatisfiable: DoNotSchedule`` a cordoned zone still counts as a domain
+    with 0 pods (kubernetes#106127), so during a zone-loss drill the replacement pods
+    stay Pending: every other zone already has more. ``ScheduleAnyway`` keeps the spread
+    as a strong preference and lets replacements land in the surviving zones.
+    """
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": zone_label,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": labels},
+        },
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": labels},
+        },
+    ]
+
+
+def _replica_env(s: PodSettings) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        # Copied from the node by the PodTopologyLabels admission (1.33+); informational.
+        {
+            "name": "RECDRILL_ZONE",
+            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{s.zone_label}']"}},
+        },
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {
+            "name": "RECDRILL_ADMIN_TOKEN",
+            "valueFrom": {
+                "secretKeyRef": {"name": "recdrill-admin", "key": "token", "optional": True}
+            },
+        },
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    if s.store_endpoint_url:
+        env.append({"name": "RECDRILL_S3_ENDPOINT_URL", "value": s.store_endpoint_url})
+    if s.aws_region:
+        env.append({"name": "AWS_REGION", "value": s.aws_region})
+    return env
+
+
+def replica_command(s: PodSettings) -> list[str]:
+    """The replica CLI (contract: serving.replica); a shell only to default the zone."""
+    return [
+        "sh",
+        "-c",
+        "exec python -m serving.replica"
+        f" --store {s.store_url} --model {s.model} --alias stable"
+        f" --host 0.0.0.0 --port {HTTP_PORT} --cache-dir {CACHE_DIR}"
+        ' --zone "${RECDRILL_ZONE:-unknown}" --replica-id "$POD_NAME" --drain-grace 15',
+    ]
+
+
+def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:
+    labels = replica_labels(role)
+    return {
+        "metadata": {"labels": labels},
+        "spec": {
+            "serviceAccountName": s.replica_service_account,
+            "priorityClassName": s.serving_priority_class,
+            # preStop 5 s (endpoints drop out) + drain 15 s + margin.
+            "terminationGracePeriodSeconds": 30,
+            "securityContext": pod_security(),
+            "topologySpreadConstraints": zone_spread(s.zone_label, labels),
+            "tolerations": gpu_tolerations(s.gpus_per_replica),
+            "containers": [
+                {
+                    "name": "replica",
+                    "image": s.image,
+                    "command": replica_command(s),
+                    "ports": [{"name": "http", "containerPort": HTTP_PORT}],
+                    "env": _replica_env(s),
+                    "resources": gpu_resources(s.gpus_per_replica),
+                    **http_probes(),
+                    # Let kube-proxy and the router drop the endpoint before draining.
+                    "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
+                    "securityContext": container_security(),
+                    "volumeMounts": [
+                        {"name": "model-cache", "mountPath": CACHE_DIR},
+                        {"name": "tmp", "mountPath": "/tmp"},
+                    ],
+                }
+            ],
+            "volumes": [
+                {"name": "model-cache", "emptyDir": {"sizeLimit": "20Gi"}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+            ],
+        },
+    }
+
+
+def router_command(s: PodSettings, services: dict[str, str]) -> list[str]:
+    command = [
+        "python",
+        "-m",
+        "serving.router",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(HTTP_PORT),
+        "--discovery",
+        "kubernetes",
+        "--namespace",
+        s.namespace,
+    ]
+    for role, service in services.items():
+        command += ["--service", f"{role}={service}"]
+    return command
+
+
+def router_pod(s: PodSettings, services: dict[str, str]) -> dict[str, Any]:
+    labels = router_labels()
+    return {
+        "metadata": {"labels": labels},
+        "spec": {
+            "serviceAccountName": s.router_service_account,
+            "priorityClassName": s.serving_priority_class,
+            "terminationGracePeriodSeconds": 20,
+            "securityContext": pod_security(),
+            "topologySpreadConstraints": zone_spread(s.zone_label, labels),
+            "containers": [
+                {
+                    "name": "router",
+                    "image": s.image,
+                    "command": router_command(s, services),
+                    "ports": [{"name": "http", "containerPort": HTTP_PORT}],
+                    "env": [{"name": "HOME", "value": "/tmp"}],
+                    "resources": {
+                        "requests": {"cpu": "500m", "memory": "512Mi"},
+                        "limits": {"memory": "512Mi"},
+                    },
+                    **http_probes(),
+                    "lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}},
+                    "securityContext": container_security(),
+                    "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                }
+            ],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+        },
+    }
+
+
+def placeholder_pod(s: PodSettings, zone: str) -> dict[str, Any]:
+    """A pause container that holds one replica's GPU slot in ``zone`` until preempted."""
+    return {
+        "metadata": {
+            "labels": {NAME_LABEL: "recdrill-headroom", ROLE_LABEL: "placeholder", **PART_OF}
+        },
+        "spec": {
+            "priorityClassName": s.placeholder_priority_class,
+            "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": False,
+            "securityContext": pod_security(),
+            "nodeSelector": {s.zone_label: zone},
+            "tolerations": gpu_tolerations(s.gpus_per_replica),
+            "containers": [
+                {
+                    "name": "pause",
+                    "image": PAUSE_IMAGE,
+                    "resources": gpu_resources(s.gpus_per_replica),
+                    "securityContext": container_security(),
+                }
+            ],
+        },
+    }

@@ -1,0 +1,137 @@
+"""Runs the Pulumi program once under ``pulumi.runtime.set_mocks`` for one stack file.
+
+Each test module calls :func:`run_stack` from a module-scoped fixture: a fresh event loop,
+fresh mocks and fresh config per stack keep several stacks apart in one pytest process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Resource:
+    """The shape pulumi-policy's PolicyResource gives the invariants."""
+
+    resource_type: str
+    name: str
+    props: dict[str, Any]
+
+
+@dataclass
+class StackRun:
+    stack: str
+    config: dict[str, Any]
+    resources: list[Resource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def of_type(self, resource_type: str) -> list[Resource]:
+        return [r for r in self.resources if r.resource_type == resource_type]
+
+    def k8s(self, kind: str, name: str | None = None) -> list[dict[str, Any]]:
+        found = [
+            r.props
+            for r in self.resources
+            if r.resource_type.startswith("kubernetes:") and r.props.get("kind") == kind
+        ]
+        return [p for p in found if name is None or p["metadata"]["name"] == name]
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The stack file's ``config:`` block, keys as Pulumi stores them (``ns:key``)."""
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+
+
+def _pulumi_value(value: Any) -> str:
+    """Config reaches a program as strings, structured values JSON-encoded."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def __init__(self, run: StackRun) -> None:
+        self.run = run
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        name = args.name
+        if args.typ.startswith("aws:"):
+            state.setdefault("arn", f"arn:aws:mock:::{args.typ.split(':')[-1]}/{name}")
+        if args.typ == "aws:eks/cluster:Cluster":
+            state.update(
+                name=name,
+                endpoint=f"https://{name}.eks.example",
+                certificateAuthority={"data": "Q0E="},
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.example/id/{name}"}]}],
+            )
+        if args.typ == "aws:ecr/repository:Repository":
+            state["repositoryUrl"] = f"123456789012.dkr.ecr.example/{state.get('name')}"
+        if args.typ == "kubernetes:core/v1:Service" and state["spec"].get("type") == "LoadBalancer":
+            state["status"] = {"loadBalancer": {"ingress": [{"hostname": f"{name}.elb.example"}]}}
+        if args.custom and not args.typ.startswith("pulumi:providers:"):
+            self.run.resources.append(Resource(args.typ, name, _ints(dict(args.inputs))))
+        return f"{name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        raise AssertionError(f"the program must not call invokes under test: {args.token}")
+
+
+def _ints(value: Any) -> Any:
+    """Mocks turn every number into a float; whole ones go back to int for schema checks."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
+    config = {**stack_config(stack), **(overrides or {})}
+    run = StackRun(stack, config)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        pulumi.runtime.set_mocks(_Mocks(run), project="recdrill", stack=stack, preview=False)
+        runtime_config.set_all_config({k: _pulumi_value(v) for k, v in config.items()})
+        program = importlib.import_module("infra.__main__")
+        exported: dict[str, Any] = {}
+
+        def capture(key: str, value: Any) -> None:
+            exported[key] = value
+
+        original = pulumi.export
+        pulumi.export = capture
+        try:
+            program.main()
+        finally:
+            pulumi.export = original
+        loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+        outputs = {k: _resolve(v) for k, v in exported.items()}
+        run.outputs = {k: loop.run_until_complete(v) for k, v in outputs.items()}
+        loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+    finally:
+        settings.reset_options()
+        runtime_config.set_all_config({})
+        asyncio.set_event_loop(None)
+        loop.close()
+    return run
+
+
+async def _resolve(value: Any) -> Any:
+    output = pulumi.Output.from_input(value)
+    return _ints(await output.future())
