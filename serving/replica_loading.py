@@ -247,6 +247,7 @@ class ModelLoader:
         tried: set[str] = set()
         try:
             store = self.store()
+            store.check_reachable()  # a missing root is an outage, not "no such model"
             for origin, alias in (("alias", self.alias), ("previous", PREVIOUS)):
                 try:
                     version = store.resolve(self.model, alias)

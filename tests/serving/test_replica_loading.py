@@ -1,0 +1,155 @@
+"""The start-up chain and hot reload, against a real file:// store (no HTTP, no process)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from serving.engine import EngineOptions
+from serving.replica_loading import ModelLoader
+from serving.replica_metrics import ReplicaMetrics
+
+
+def make_loader(store_url: str, cache_dir: Path, alias: str = "stable") -> ModelLoader:
+    return ModelLoader(
+        store_url=store_url,
+        model="recommender",
+        alias=alias,
+        cache_dir=cache_dir,
+        metrics=ReplicaMetrics(),
+        options=EngineOptions(),
+        poll_interval_s=0.05,
+    )
+
+
+def load(loader: ModelLoader) -> bool:
+    return asyncio.run(loader.load_initial())
+
+
+def failures(loader: ModelLoader, reason: str) -> float:
+    value = loader.metrics.registry.get_sample_value(
+        "recdrill_replica_model_load_failures_total", {"reason": reason}
+    )
+    return value or 0.0
+
+
+def test_loads_the_stable_alias_from_the_store_into_the_cache(tiny_store, tmp_path):
+    loader = make_loader(tiny_store.url, tmp_path / "cache")
+    assert load(loader)
+    assert (loader.current.version, loader.current.origin) == (tiny_store.stable, "alias")
+    assert loader.current.source == "store"
+    assert (tmp_path / "cache" / "recommender" / tiny_store.stable / "manifest.json").is_file()
+
+
+def test_a_corrupted_stable_version_is_refused_and_previous_served(tiny_store, tmp_path):
+    tiny_store.corrupt(tiny_store.stable)
+    loader = make_loader(tiny_store.url, tmp_path / "cache")
+    assert load(loader)
+    assert (loader.current.version, loader.current.origin) == (tiny_store.previous, "previous")
+    assert failures(loader, "verification_failed") == 1
+
+
+def test_corruption_in_the_store_is_caught_even_when_a_good_copy_is_cached(tiny_store, tmp_path):
+    cache = tmp_path / "cache"
+    assert load(make_loader(tiny_store.url, cache))
+    tiny_store.corrupt(tiny_store.stable)
+    loader = make_loader(tiny_store.url, cache)
+    assert load(loader)
+    assert loader.current.version == tiny_store.previous
+
+
+def test_without_usable_aliases_the_newest_verifying_version_is_served(make_tiny_store, tmp_path):
+    store = make_tiny_store(versions=3)
+    for version in store.versions[-2:]:  # stable and previous are both bad
+        store.corrupt(version, "features.safetensors")
+    loader = make_loader(store.url, tmp_path / "cache")
+    assert load(loader)
+    assert (loader.current.version, loader.current.origin) == (store.versions[0], "newest")
+
+
+def test_a_restart_while_the_store_is_down_serves_the_cached_copy(tiny_store, tmp_path):
+    cache = tmp_path / "cache"
+    assert load(make_loader(tiny_store.url, cache))
+    tiny_store.root.rename(tiny_store.root.with_name("store-away"))
+    loader = make_loader(tiny_store.url, cache)
+    assert load(loader)
+    assert (loader.current.version, loader.current.source) == (tiny_store.stable, "cache")
+    assert failures(loader, "store_unreachable") == 1
+
+
+def test_a_tampered_cache_copy_is_never_served(tiny_store, tmp_path):
+    cache = tmp_path / "cache"
+    assert load(make_loader(tiny_store.url, cache))
+    weights = cache / "recommender" / tiny_store.stable / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    tiny_store.root.rename(tiny_store.root.with_name("store-away"))
+    loader = make_loader(tiny_store.url, cache)
+    assert not load(loader)
+    assert loader.current is None
+    assert failures(loader, "verification_failed") == 1
+
+
+def test_refresh_swaps_to_a_newly_promoted_version(tiny_store, tmp_path):
+    loader = make_loader(tiny_store.url, tmp_path / "cache")
+
+    async def scenario():
+        await loader.load_initial()
+        unchanged = await loader.refresh()
+        newer = tiny_store.publish(seed=5)
+        changed = await loader.refresh()
+        return unchanged, newer, changed
+
+    unchanged, newer, changed = asyncio.run(scenario())
+    assert unchanged["changed"] is False and unchanged["error"] is None
+    assert changed["changed"] is True and loader.current.version == newer
+
+
+def test_a_failed_reload_keeps_the_old_version_and_is_counted(tiny_store, tmp_path):
+    loader = make_loader(tiny_store.url, tmp_path / "cache")
+
+    async def scenario():
+        await loader.load_initial()
+        bad = tiny_store.publish(seed=9, promote=False)
+        tiny_store.corrupt(bad)
+        tiny_store.store.promote("recommender", bad, force=True)
+        first = await loader.refresh()
+        backed_off = await loader.refresh()
+        forced = await loader.refresh(force=True)
+        return first, backed_off, forced
+
+    first, backed_off, forced = asyncio.run(scenario())
+    assert first["changed"] is False and "checksum mismatch" in first["error"]
+    assert "failed recently" in backed_off["error"]
+    assert "checksum mismatch" in forced["error"]
+    assert loader.current.version == tiny_store.versions[1]
+    assert failures(loader, "verification_failed") == 2
+
+
+def test_polling_survives_a_store_outage_and_counts_it(tiny_store, tmp_path):
+    loader = make_loader(tiny_store.url, tmp_path / "cache")
+
+    async def scenario():
+        await loader.load_initial()
+        tiny_store.root.rename(tiny_store.root.with_name("store-away"))
+        poller = asyncio.create_task(loader.poll_forever())
+        await asyncio.sleep(0.4)
+        alive = not poller.done()
+        poller.cancel()
+        await asyncio.gather(poller, return_exceptions=True)
+        return alive
+
+    assert asyncio.run(scenario())
+    assert loader.current.version == tiny_store.stable
+    errors = loader.metrics.registry.get_sample_value("recdrill_replica_store_poll_errors_total")
+    assert errors >= 2
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"no": "version"})])
+def test_a_corrupt_alias_object_falls_back_to_the_newest_version(tiny_store, tmp_path, content):
+    (tiny_store.root / "recommender" / "aliases" / "stable.json").write_text(content)
+    loader = make_loader(tiny_store.url, tmp_path / "cache")
+    assert load(loader)
+    assert (loader.current.version, loader.current.origin) == (tiny_store.stable, "newest")
