@@ -124,12 +124,13 @@ def _wait_ready(workdir: Path, proc, expected: int, timeout: float) -> None:
             try:
                 deployment = _deployment(workdir)
                 view = _api(deployment, "/v1/replicas")
-                router = httpx.get(deployment["endpoint"] + "/readyz", timeout=1)
+                router = httpx.get(deployment["endpoint"] + "/v1/upstreams", timeout=1).json()
             except (CliError, httpx.HTTPError, ValueError):
                 time.sleep(0.2)
                 continue
             ready = sum(1 for r in view["replicas"] if r["state"] == "ready")
-            router_ready = router.status_code == 200
+            seen = sum(c["available"] for c in router["counts"].values())
+            router_ready = seen == expected
             progress.update(
                 task,
                 completed=ready + router_ready,

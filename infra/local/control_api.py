@@ -47,7 +47,7 @@ def _field(body: dict[str, Any], name: str, kinds: tuple[type, ...]) -> Any:
     return value
 
 
-def build_app(controller: Controller, deployment: dict[str, Any]) -> Starlette:
+def build_app(controller: Controller, deployment: dict[str, Any]):
     token = controller.config.token.encode()
     known = {"selector", "count", "percent", "signal", "rolling"}
 
@@ -110,13 +110,22 @@ def build_app(controller: Controller, deployment: dict[str, Any]) -> Starlette:
 
     app = Starlette(routes=routes, exception_handlers={SelectorError: bad_request})
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if request.url.path != "/healthz":
-            header = request.headers.get("authorization", "")
-            scheme, _, given = header.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token):
-                return _error(401, "unauthorized", "missing or wrong bearer token")
-        return await call_next(request)
+    return _BearerGuard(app, token)
 
-    return app
+
+class _BearerGuard:
+    """ASGI wrapper: 401 for every HTTP route but /healthz without the right bearer token."""
+
+    def __init__(self, app, token: bytes) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/healthz":
+            header = dict(scope["headers"]).get(b"authorization", b"")
+            scheme, _, given = header.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(given, self.token):
+                response = _error(401, "unauthorized", "missing or wrong bearer token")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -203,7 +203,7 @@ class Controller:
             if self.zones[slot.zone] == "down":
                 slot.state = "pending"
                 since = self.zone_down_since.get(slot.zone, now)
-                target = self._least_loaded_zone()
+                target = self._least_loaded_zone(slot.role)
                 if target is not None and now - since >= self.config.reschedule_delay:
                     log.info("rescheduling %s from %s to %s", slot.id, slot.zone, target)
                     slot.zone, slot.next_start = target, now
@@ -218,11 +218,17 @@ class Controller:
         if self.router is None and not self.stopping and now >= self.router_next_start:
             self.start_router()
 
-    def _least_loaded_zone(self) -> str | None:
+    def _least_loaded_zone(self, role: str) -> str | None:
+        """The up zone with the fewest replicas of this role (ties: fewest of any role)."""
         up = [z for z, s in self.zones.items() if s == "up"]
         if not up:
             return None
-        return min(up, key=lambda z: sum(1 for s in self.slots if s.zone == z))
+
+        def load(zone: str) -> tuple[int, int]:
+            here = [s for s in self.slots if s.zone == zone]
+            return sum(1 for s in here if s.role == role), len(here)
+
+        return min(up, key=load)
 
     async def health_pass(self) -> None:
         """Probe every running replica's /readyz concurrently."""
