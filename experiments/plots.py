@@ -66,11 +66,14 @@ def timeseries_png(series: TimeSeries, analysis: Analysis, slo: Slo, title: str)
         handles, labels = axes[-1].get_legend_handles_labels()
         if handles:
             axes[0].legend(handles, labels, fontsize=7, loc="upper right")
-        recovery = (
-            f"recovery {analysis.recovery_s:.1f} s"
-            if analysis.recovery_s is not None
-            else ("not recovered" if analysis.fault_window else "no fault window")
-        )
+        if analysis.fault_window is None:
+            recovery = "no fault window"
+        elif analysis.recovery_s is None:
+            recovery = "not recovered"
+        elif not analysis.breached:
+            recovery = "SLO held through the fault"
+        else:
+            recovery = f"recovered in {analysis.recovery_s:.1f} s"
         fig.suptitle(f"{title}: {recovery}", fontsize=10)
         fig.tight_layout()
         buffer = io.BytesIO()
