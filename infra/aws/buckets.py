@@ -211,7 +211,7 @@ class ModelBuckets(pulumi.ComponentResource):
         )
         policy = aws.iam.RolePolicy(
             f"{name}-replication",
-            role=role.id,
+            role=role.name,
             policy=replication_policy(source, destination),
             opts=child,
         )

@@ -109,5 +109,5 @@ class ReplicaRole(pulumi.ComponentResource):
                 [(g.bucket_arn, g.prefix, key) for g, key in zip(args.grants, keys, strict=True)]
             )
         )
-        aws.iam.RolePolicy(f"{name}-read-models", role=self.role.id, policy=policy, opts=child)
+        aws.iam.RolePolicy(f"{name}-read-models", role=self.role.name, policy=policy, opts=child)
         self.register_outputs({"role_arn": self.role.arn})

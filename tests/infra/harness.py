@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,8 @@ class _Mocks(pulumi.runtime.Mocks):
         name = args.name
         if args.typ.startswith("aws:"):
             state.setdefault("arn", f"arn:aws:mock:::{args.typ.split(':')[-1]}/{name}")
+        if args.typ == "aws:iam/role:Role":
+            state.setdefault("name", f"{name}-role-name")
         if args.typ == "aws:eks/cluster:Cluster":
             state.update(
                 name=name,
@@ -82,7 +85,7 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ == "kubernetes:core/v1:Service" and state["spec"].get("type") == "LoadBalancer":
             state["status"] = {"loadBalancer": {"ingress": [{"hostname": f"{name}.elb.example"}]}}
         if args.custom and not args.typ.startswith("pulumi:providers:"):
-            self.run.resources.append(Resource(args.typ, name, _ints(dict(args.inputs))))
+            self.run.resources.append(Resource(args.typ, name, _ints(state)))
         return f"{name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -105,6 +108,15 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
     run = StackRun(stack, config)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # The mock monitor answers from executor threads and gives each its own event loop;
+    # create those here so they can be closed (else: ResourceWarning, an error in tests).
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def thread_loop() -> None:
+        thread_loops.append(asyncio.new_event_loop())
+        asyncio.set_event_loop(thread_loops[-1])
+
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=4, initializer=thread_loop))
     try:
         pulumi.runtime.set_mocks(_Mocks(run), project="recdrill", stack=stack, preview=False)
         runtime_config.set_all_config({k: _pulumi_value(v) for k, v in config.items()})
@@ -127,6 +139,9 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
     finally:
         settings.reset_options()
         runtime_config.set_all_config({})
+        loop.run_until_complete(loop.shutdown_default_executor())
+        for worker_loop in thread_loops:
+            worker_loop.close()
         asyncio.set_event_loop(None)
         loop.close()
     return run

@@ -1,0 +1,97 @@
+"""Checks every stack must pass; each test_stack_<env>.py adds its own specifics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+
+from infra.__main__ import DESCRIPTION_KEYS
+from infra.policy.invariants import INVARIANTS
+from tests.infra.harness import StackRun
+
+K8S_SCHEMA_VERSION = "1.35.0"
+
+
+def kubernetes_objects(run: StackRun) -> list[dict[str, Any]]:
+    return [
+        r.props for r in run.resources
+        if r.resource_type.startswith("kubernetes:") and "kind" in r.props
+    ]
+
+
+def validate_manifests(run: StackRun) -> int:
+    """Every declared object against the Kubernetes JSON schema, unknown fields refused."""
+    objects = kubernetes_objects(run)
+    for obj in objects:
+        body = {k: v for k, v in obj.items() if k != "status"}
+        kubernetes_validate.validate(body, K8S_SCHEMA_VERSION, strict=True)
+    return len(objects)
+
+
+def assert_invariants_hold(run: StackRun) -> None:
+    for name, invariant in INVARIANTS.items():
+        assert invariant(run.resources) == [], f"{run.stack}: invariant {name} fails"
+
+
+def assert_description(run: StackRun) -> None:
+    assert tuple(run.outputs) == DESCRIPTION_KEYS
+    spec_zones = run.config["recdrill:zones"]
+    assert run.outputs["zones"] == spec_zones
+    assert run.outputs["platform"] == "kubernetes"
+    assert run.outputs["endpoint"].startswith("http://")
+    assert run.outputs["selectors"]["active"] == (
+        "app.kubernetes.io/name=recdrill-replica,recdrill.io/role=active"
+    )
+
+
+def deployment(run: StackRun, name: str) -> dict[str, Any]:
+    (found,) = run.k8s("Deployment", name)
+    return found
+
+
+def assert_replica_pods(run: StackRun, gpus: int) -> None:
+    """Probes, drain, hardening, spread and GPU settings of the replica pods."""
+    for role in ("active", "standby"):
+        pod = deployment(run, f"recdrill-replica-{role}")["spec"]["template"]
+        assert pod["metadata"]["labels"]["recdrill.io/role"] == role
+        spec = pod["spec"]
+        (container,) = spec["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert container["readinessProbe"]["periodSeconds"] <= 2
+        assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+        assert spec["terminationGracePeriodSeconds"] >= 20
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert any(v.get("emptyDir") is not None and v["name"] == "model-cache"
+                   for v in spec["volumes"])
+        (zone_spread,) = [c for c in spec["topologySpreadConstraints"]
+                          if c["topologyKey"] == "topology.kubernetes.io/zone"]
+        assert zone_spread["whenUnsatisfiable"] == "ScheduleAnyway"
+        assert "serving.replica" in " ".join(container["command"])
+        limits = container["resources"]["limits"]
+        if gpus:
+            assert limits["nvidia.com/gpu"] == str(gpus)
+            assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[
+                "tolerations"
+            ]
+        else:
+            assert "nvidia.com/gpu" not in limits
+
+
+def assert_policies(run: StackRun) -> None:
+    pdbs = {p["metadata"]["name"] for p in run.k8s("PodDisruptionBudget")}
+    assert {"recdrill-replica-active", "recdrill-replica-standby", "recdrill-router"} <= pdbs
+    hpas = {h["spec"]["scaleTargetRef"]["name"] for h in run.k8s("HorizontalPodAutoscaler")}
+    assert hpas == {"recdrill-replica-active", "recdrill-router"}
+    policies = {p["metadata"]["name"]: p["spec"] for p in run.k8s("NetworkPolicy")}
+    assert policies["default-deny"]["policyTypes"] == ["Ingress", "Egress"]
+    assert policies["default-deny"]["podSelector"] == {}
+    router = deployment(run, "recdrill-router")["spec"]["template"]["spec"]
+    assert router["containers"][0]["command"][:3] == ["python", "-m", "serving.router"]
+    (role,) = run.k8s("Role", "recdrill-router-discovery")
+    assert role["rules"] == [{"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                              "verbs": ["get", "list", "watch"]}]
+    priorities = {p["metadata"]["name"]: p["value"] for p in run.k8s("PriorityClass")}
+    assert priorities["recdrill-standby-placeholder"] == -10

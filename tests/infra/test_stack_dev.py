@@ -1,0 +1,64 @@
+"""dev: two AZs, a single NAT, small GPU groups; the program under Pulumi mocks."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra import stack_checks
+from tests.infra.harness import StackRun, run_stack
+
+
+@pytest.fixture(scope="module")
+def run() -> StackRun:
+    return run_stack("dev")
+
+
+def test_two_zones_share_one_nat(run: StackRun) -> None:
+    assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    routes = run.of_type("aws:ec2/routeTable:RouteTable")
+    private = [r for r in routes if "private" in r.name]
+    assert len(private) == 2
+    nat_ids = {r.props["routes"][0]["natGatewayId"] for r in private}
+    assert len(nat_ids) == 1
+
+
+def test_subnets_carry_eks_load_balancer_tags(run: StackRun) -> None:
+    subnets = run.of_type("aws:ec2/subnet:Subnet")
+    public = [s for s in subnets if s.props["tags"].get("kubernetes.io/role/elb") == "1"]
+    private = [s for s in subnets if s.props["tags"].get("kubernetes.io/role/internal-elb") == "1"]
+    assert {s.props["availabilityZone"] for s in public} == {"eu-west-1a", "eu-west-1b"}
+    assert {s.props["availabilityZone"] for s in private} == {"eu-west-1a", "eu-west-1b"}
+
+
+def test_one_gpu_node_group_per_zone(run: StackRun) -> None:
+    groups = [g.props for g in run.of_type("aws:eks/nodeGroup:NodeGroup")
+              if g.props.get("amiType") == "AL2023_x86_64_NVIDIA"]
+    assert sorted(g["labels"]["topology.kubernetes.io/zone"] for g in groups) == [
+        "eu-west-1a", "eu-west-1b"]
+    for group in groups:
+        assert group["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
+        assert len(group["subnetIds"]) == 1
+        assert group["taints"] == [{"key": "nvidia.com/gpu", "value": "true",
+                                    "effect": "NO_SCHEDULE"}]
+
+
+def test_no_dr_bucket_without_replication(run: StackRun) -> None:
+    assert [b.props["bucket"] for b in run.of_type("aws:s3/bucket:Bucket")] == [
+        "recdrill-models-dev-eu-west-1"]
+    assert run.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig") == []
+    assert run.outputs["model_store"]["dr_url"] is None
+
+
+def test_workloads_and_description(run: StackRun) -> None:
+    stack_checks.assert_replica_pods(run, gpus=1)
+    stack_checks.assert_policies(run)
+    stack_checks.assert_description(run)
+    assert run.outputs["model_store"]["url"] == "s3://recdrill-models-dev-eu-west-1/models"
+
+
+def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
+    assert stack_checks.validate_manifests(run) >= 20
+
+
+def test_invariants_hold(run: StackRun) -> None:
+    stack_checks.assert_invariants_hold(run)

@@ -1,0 +1,56 @@
+"""kube: workloads only, into the current kube context; no AWS resource at all."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.infra import stack_checks
+from tests.infra.harness import StackRun, run_stack
+
+
+@pytest.fixture(scope="module")
+def run() -> StackRun:
+    return run_stack("kube")
+
+
+def test_creates_no_aws_resources(run: StackRun) -> None:
+    assert [r.resource_type for r in run.resources if r.resource_type.startswith("aws:")] == []
+    assert {r.resource_type.split(":")[0] for r in run.resources} == {"kubernetes"}
+
+
+def test_store_url_and_endpoint_come_from_config(run: StackRun) -> None:
+    assert run.outputs["model_store"] == {
+        "url": "s3://recdrill-models/models", "dr_url": None, "model": "recommender"}
+    pod = stack_checks.deployment(run, "recdrill-replica-active")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["RECDRILL_S3_ENDPOINT_URL"] == "http://minio.minio.svc.cluster.local:9000"
+    assert "--store s3://recdrill-models/models" in pod["containers"][0]["command"][2]
+    assert pod["containers"][0]["image"] == "recdrill:dev"
+    (store_egress,) = [p["spec"] for p in run.k8s("NetworkPolicy", "replicas-to-store")]
+    assert store_egress["egress"][0]["ports"] == [{"protocol": "TCP", "port": 9000}]
+
+
+def test_cpu_only_no_gpu_plumbing(run: StackRun) -> None:
+    stack_checks.assert_replica_pods(run, gpus=0)
+    assert run.k8s("DaemonSet") == []
+    names = {d["metadata"]["name"] for d in run.k8s("Deployment")}
+    assert names == {"recdrill-replica-active", "recdrill-replica-standby", "recdrill-router"}
+
+
+def test_no_irsa_annotation_without_aws(run: StackRun) -> None:
+    for account in run.k8s("ServiceAccount"):
+        assert "annotations" not in account["metadata"]
+
+
+def test_workloads_and_description(run: StackRun) -> None:
+    stack_checks.assert_policies(run)
+    stack_checks.assert_description(run)
+    assert run.outputs["environment"] == "kube"
+
+
+def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
+    assert stack_checks.validate_manifests(run) == len(run.resources)
+
+
+def test_invariants_hold(run: StackRun) -> None:
+    stack_checks.assert_invariants_hold(run)
