@@ -30,6 +30,8 @@ def fmt_recovery(outcome: Outcome) -> str:
         return "not recovered"
     if not analysis.breached:
         return "0 s (SLO held)"
+    if analysis.recovery_s > outcome.slo.rto_s:
+        return f"{analysis.recovery_s:.1f} s (over the {outcome.slo.rto_s:g} s RTO)"
     return f"{analysis.recovery_s:.1f} s"
 
 

@@ -200,7 +200,7 @@ def render_report(outcomes: Sequence[Outcome]) -> str:
         [
             [
                 f"<a href='#{_e(o.verdict.experiment)}'>{_e(o.verdict.experiment)}</a>",
-                _met(True) if o.verdict.passed else _met(False),
+                '<span class="pass">pass</span>' if o.verdict.passed else _met("fail"),
                 _e(fmt_ratio(o.analysis.availability if o.analysis else None)),
                 _e(fmt_ms(o.analysis.p99_ms if o.analysis else None)),
                 _e(fmt_ratio(o.analysis.degraded_ratio if o.analysis else None)),

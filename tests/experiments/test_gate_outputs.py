@@ -93,3 +93,16 @@ def test_secrets_never_reach_any_output(tmp_path: Path) -> None:
         text = (out / name).read_text()
         assert f.SECRET_TOKEN not in text, name
     assert "401 with token ***" in (out / "junit.xml").read_text()
+
+
+def test_summary_flags_recovery_over_the_rto(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    journal["experiment"]["configuration"]["slo"]["rto_s"] = 1
+    path = f.write_journal(tmp_path, journal)
+    f.write_timeseries(path, f.make_timeseries(journal, breach=(0.3, 1.5)))
+    _, out = _gate(tmp_path, path)
+    assert "| 1.5 s (over the 1 s RTO) |" in (out / "summary.md").read_text()
+    journal["experiment"]["configuration"]["slo"]["rto_s"] = 30
+    f.write_journal(tmp_path, journal)
+    _, out = _gate(tmp_path, path)
+    assert "| 1.5 s |" in (out / "summary.md").read_text()
