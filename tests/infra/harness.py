@@ -37,6 +37,7 @@ class StackRun:
     config: dict[str, Any]
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    provider_inputs: list[dict[str, Any]] = field(default_factory=list)
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return [r for r in self.resources if r.resource_type == resource_type]
@@ -84,6 +85,8 @@ class _Mocks(pulumi.runtime.Mocks):
             state["repositoryUrl"] = f"123456789012.dkr.ecr.example/{state.get('name')}"
         if args.typ == "kubernetes:core/v1:Service" and state["spec"].get("type") == "LoadBalancer":
             state["status"] = {"loadBalancer": {"ingress": [{"hostname": f"{name}.elb.example"}]}}
+        if args.typ == "pulumi:providers:aws":
+            self.run.provider_inputs.append(dict(args.inputs))
         if args.custom and not args.typ.startswith("pulumi:providers:"):
             self.run.resources.append(Resource(args.typ, name, _ints(state)))
         return f"{name}-id", state

@@ -15,7 +15,8 @@ K8S_SCHEMA_VERSION = "1.35.0"
 
 def kubernetes_objects(run: StackRun) -> list[dict[str, Any]]:
     return [
-        r.props for r in run.resources
+        r.props
+        for r in run.resources
         if r.resource_type.startswith("kubernetes:") and "kind" in r.props
     ]
 
@@ -64,10 +65,14 @@ def assert_replica_pods(run: StackRun, gpus: int) -> None:
         assert spec["terminationGracePeriodSeconds"] >= 20
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
-        assert any(v.get("emptyDir") is not None and v["name"] == "model-cache"
-                   for v in spec["volumes"])
-        (zone_spread,) = [c for c in spec["topologySpreadConstraints"]
-                          if c["topologyKey"] == "topology.kubernetes.io/zone"]
+        assert any(
+            v.get("emptyDir") is not None and v["name"] == "model-cache" for v in spec["volumes"]
+        )
+        (zone_spread,) = [
+            c
+            for c in spec["topologySpreadConstraints"]
+            if c["topologyKey"] == "topology.kubernetes.io/zone"
+        ]
         assert zone_spread["whenUnsatisfiable"] == "ScheduleAnyway"
         assert "serving.replica" in " ".join(container["command"])
         limits = container["resources"]["limits"]
@@ -91,7 +96,12 @@ def assert_policies(run: StackRun) -> None:
     router = deployment(run, "recdrill-router")["spec"]["template"]["spec"]
     assert router["containers"][0]["command"][:3] == ["python", "-m", "serving.router"]
     (role,) = run.k8s("Role", "recdrill-router-discovery")
-    assert role["rules"] == [{"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
-                              "verbs": ["get", "list", "watch"]}]
+    assert role["rules"] == [
+        {
+            "apiGroups": ["discovery.k8s.io"],
+            "resources": ["endpointslices"],
+            "verbs": ["get", "list", "watch"],
+        }
+    ]
     priorities = {p["metadata"]["name"]: p["value"] for p in run.k8s("PriorityClass")}
     assert priorities["recdrill-standby-placeholder"] == -10

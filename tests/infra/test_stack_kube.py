@@ -20,7 +20,10 @@ def test_creates_no_aws_resources(run: StackRun) -> None:
 
 def test_store_url_and_endpoint_come_from_config(run: StackRun) -> None:
     assert run.outputs["model_store"] == {
-        "url": "s3://recdrill-models/models", "dr_url": None, "model": "recommender"}
+        "url": "s3://recdrill-models/models",
+        "dr_url": None,
+        "model": "recommender",
+    }
     pod = stack_checks.deployment(run, "recdrill-replica-active")["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["RECDRILL_S3_ENDPOINT_URL"] == "http://minio.minio.svc.cluster.local:9000"
