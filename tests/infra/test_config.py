@@ -1,0 +1,93 @@
+"""The environment spec: stack files parse, and bad config is refused naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config import ConfigError, defaults, spec_from_dict
+from infra.config import _coerce as coerce
+from tests.infra.harness import stack_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _raw(stack: str) -> dict[str, Any]:
+    raw = {
+        k.split(":", 1)[1]: v for k, v in stack_config(stack).items() if k.startswith("recdrill:")
+    }
+    region = stack_config(stack).get("aws:region")
+    return {**raw, "region": region} if region else raw
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "kube"])
+def test_every_stack_file_builds_a_spec(stack: str) -> None:
+    spec = spec_from_dict(_raw(stack))
+    assert spec.environment == stack
+    assert spec.target == ("kube" if stack == "kube" else "eks")
+
+
+def test_project_file_declares_exactly_the_spec_keys_with_its_defaults() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["main"] == "infra/"
+    assert project["runtime"]["options"]["virtualenv"] == ".venv"
+    declared = project["config"]
+    spec_defaults = defaults()
+    assert set(declared) == (set(spec_defaults) - {"region"}) | {"environment", "target", "zones"}
+    for key, entry in declared.items():
+        assert entry["description"], key
+        if key in spec_defaults:
+            # As the CLI hands it over: a string, "" meaning unset.
+            assert coerce(key, str(entry["default"])) == spec_defaults[key], key
+
+
+BAD = [
+    ({"colour": "blue"}, "colour", "unknown key"),
+    ({"zones": ["eu-west-1a", "eu-west-1b"]}, "zones", "prod needs at least 3 zones"),
+    ({"standby_replicas": 0}, "standby_replicas", "warm standby"),
+    ({"gpus_per_replica": 2}, "gpus_per_replica", "do not fit a g5.2xlarge node with 1 GPUs"),
+    ({"gpu_nodes_max": 2}, "gpu_nodes_max", "below gpu_nodes_min = 4"),
+    ({"gpu_nodes_desired": 9}, "gpu_nodes_desired", "outside"),
+    ({"peak_replicas": 17, "max_replicas": 18}, "peak_replicas", "do not fit the max nodes"),
+    ({"gpu_instance_type": "t3.large"}, "gpu_instance_type", "not a known GPU instance"),
+    ({"nat_per_zone": False}, "nat_per_zone", "NAT gateway per zone"),
+    ({"dr_replication": False}, "dr_replication", "replicates the model bucket"),
+    ({"dr_region": "eu-west-1"}, "dr_region", "must differ"),
+    ({"replicas_per_zone": "two"}, "replicas_per_zone", "expected an integer"),
+    ({"slo_availability": "1.5"}, "slo_availability", "within [0, 1]"),
+]
+
+
+@pytest.mark.parametrize(("change", "key", "message"), BAD)
+def test_bad_prod_config_names_the_key(change: dict[str, Any], key: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        spec_from_dict({**_raw("prod"), **change})
+    assert caught.value.key == key
+    assert message in str(caught.value)
+    assert str(caught.value).startswith(f"config recdrill:{key}:")
+
+
+def test_kube_refuses_aws_only_keys_and_needs_a_store_url() -> None:
+    with pytest.raises(ConfigError, match="model_bucket"):
+        spec_from_dict({**_raw("kube"), "model_bucket": "x"})
+    raw = _raw("kube")
+    del raw["model_store_url"]
+    with pytest.raises(ConfigError, match="model_store_url: is required"):
+        spec_from_dict(raw)
+
+
+def test_pulumi_string_values_are_coerced() -> None:
+    spec = spec_from_dict(
+        {
+            **_raw("dev"),
+            "zones": '["eu-west-1a", "eu-west-1b"]',
+            "nat_per_zone": "false",
+            "gpu_nodes_max": "3",
+            "slo_p99_ms": "250",
+        }
+    )
+    assert spec.zones == ("eu-west-1a", "eu-west-1b")
+    assert spec.gpu_nodes_max == 3 and spec.slo_p99_ms == 250.0 and spec.nat_per_zone is False
