@@ -57,7 +57,7 @@ def load(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def record(path: str | Path, kind: str, **params: Any) -> str:
+def record(path: str | Path, kind: str, /, **params: Any) -> str:
     """Append a pending change of ``kind`` and return its id."""
     record_id = secrets.token_hex(6)
     with _locked(Path(path)) as state:
