@@ -137,7 +137,9 @@ def zone_spread(zone_label: str, labels: dict[str, str]) -> list[dict[str, Any]]
 
 def _replica_env(s: PodSettings) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
-        # Copied from the node by the PodTopologyLabels admission (1.33+); informational.
+        # The node's zone, copied onto the pod by the PodTopologyLabels admission
+        # (Kubernetes 1.33+); empty on older clusters. Informational only: the router
+        # reads zones from the EndpointSlices.
         {
             "name": "RECDRILL_ZONE",
             "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{s.zone_label}']"}},
@@ -159,15 +161,15 @@ def _replica_env(s: PodSettings) -> list[dict[str, Any]]:
 
 
 def replica_command(s: PodSettings) -> list[str]:
-    """The replica CLI (contract: serving.replica); a shell only to default the zone."""
+    """The replica CLI (serving.replica); ``$(VAR)`` is expanded by the kubelet from env."""
     return [
-        "sh",
-        "-c",
-        "exec python -m serving.replica"
-        f" --store {s.store_url} --model {s.model} --alias stable"
-        f" --host 0.0.0.0 --port {HTTP_PORT} --cache-dir {CACHE_DIR}"
-        ' --zone "${RECDRILL_ZONE:-unknown}" --replica-id "$POD_NAME" --drain-grace 15',
-    ]
+        "python", "-m", "serving.replica",
+        "--store", s.store_url, "--model", s.model, "--alias", "stable",
+        "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--cache-dir", CACHE_DIR,
+        "--zone", "$(RECDRILL_ZONE)", "--replica-id", "$(POD_NAME)",
+        # Inside terminationGracePeriodSeconds (30) after the 5 s preStop sleep.
+        "--drain-grace", "15",
+    ]  # fmt: skip
 
 
 def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:
@@ -209,22 +211,15 @@ def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:
 
 
 def router_command(s: PodSettings, services: dict[str, str]) -> list[str]:
-    command = [
-        "python",
-        "-m",
-        "serving.router",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        str(HTTP_PORT),
-        "--discovery",
-        "kubernetes",
-        "--namespace",
-        s.namespace,
-    ]
-    for role, service in services.items():
-        command += ["--service", f"{role}={service}"]
-    return command
+    """The router CLI (serving.router_cli) with EndpointSlice discovery of both pools."""
+    return [
+        "python", "-m", "serving.router",
+        "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--model", s.model,
+        "--discovery", "kubernetes", "--k8s-mode", "endpointslices",
+        "--k8s-namespace", s.namespace, "--k8s-port-name", "http",
+        "--k8s-active-service", services["active"],
+        "--k8s-standby-service", services["standby"],
+    ]  # fmt: skip
 
 
 def router_pod(s: PodSettings, services: dict[str, str]) -> dict[str, Any]:

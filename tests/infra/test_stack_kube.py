@@ -27,7 +27,8 @@ def test_store_url_and_endpoint_come_from_config(run: StackRun) -> None:
     pod = stack_checks.deployment(run, "recdrill-replica-active")["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["RECDRILL_S3_ENDPOINT_URL"] == "http://minio.minio.svc.cluster.local:9000"
-    assert "--store s3://recdrill-models/models" in pod["containers"][0]["command"][2]
+    command = pod["containers"][0]["command"]
+    assert command[command.index("--store") + 1] == "s3://recdrill-models/models"
     assert pod["containers"][0]["image"] == "recdrill:dev"
     (store_egress,) = [p["spec"] for p in run.k8s("NetworkPolicy", "replicas-to-store")]
     assert store_egress["egress"][0]["ports"] == [{"protocol": "TCP", "port": 9000}]
