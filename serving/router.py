@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ class RouterSettings:
     deadline: float = 1.0
     fallback: bool = True
     discovery_interval: float = 0.2
+    retry_budget: float = 50.0
+    retry_refill: float = 0.2
     store: str | None = None
     model: str | None = None
 
@@ -51,6 +54,9 @@ class KnownModel:
 
 
 class Router:
+    """Retries draw on a token bucket (``retry_budget`` tokens, ``retry_refill`` back per
+    success), so a fleet that is merely overloaded is not hit by a retry storm."""
+
     def __init__(self, settings: RouterSettings, pool: Pool, source: Source) -> None:
         self.settings = settings
         self.pool = pool
@@ -61,6 +67,7 @@ class Router:
         self.tasks: list[asyncio.Task] = []
         self._refreshing = False
         self.discovered = False
+        self.retry_tokens = settings.retry_budget
         pool.on_eject = lambda up, reason: self.metrics.ejections.labels(up.id, reason).inc()
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -165,6 +172,10 @@ class Router:
             if up is None:
                 break
             if attempt:
+                if self.retry_tokens < 1:
+                    reason = "retry_budget_exhausted"
+                    break
+                self.retry_tokens -= 1
                 self.metrics.retries.inc()
             tried.append(up)
             result = await self._try(up, body, min(self.settings.try_timeout, left))
@@ -174,6 +185,9 @@ class Router:
             status, payload = result
             if status == 200:
                 self.pool.record_success(up)
+                self.retry_tokens = min(
+                    self.settings.retry_budget, self.retry_tokens + self.settings.retry_refill
+                )
                 self._note_version(up, payload)
                 return 200, payload, "ok"
             return status, payload, "client_error"
@@ -340,27 +354,48 @@ def build_app(router: Router):
     return app
 
 
+class _Server:
+    """uvicorn's Server, but SIGTERM/SIGINT end it with exit code 0 (uvicorn re-raises them)."""
+
+    def __init__(self, app, host: str, port: int) -> None:
+        import uvicorn
+
+        class Quiet(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):
+                yield
+
+        self.server = Quiet(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                http="httptools",
+                access_log=False,
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=2,
+            )
+        )
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, setattr, self.server, "should_exit", True)
+        await self.server.serve()
+
+
 def main(argv: list[str] | None = None) -> int:
+    import uvloop
+
     from serving.router_cli import build_router, parse_args
 
     args = parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
     )
-    import uvicorn
-
     router = build_router(args)
-    uvicorn.run(
-        build_app(router),
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=2,
-    )
+    uvloop.run(_Server(build_app(router), args.host, args.port).serve())
     return 0
 
 

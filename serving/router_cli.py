@@ -53,6 +53,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--standby-threshold", type=float, default=0.72)
     p.add_argument("--fallback", type=_on_off, default=True, help="on|off")
     p.add_argument("--ejection", type=_on_off, default=True, help="on|off")
+    p.add_argument("--eject-after", type=int, default=2, help="timeouts/5xx in a row to eject")
+    p.add_argument("--max-ejected-share", type=float, default=0.5)
+    p.add_argument("--retry-budget", type=float, default=50.0, help="retry tokens (bucket size)")
     p.add_argument("--probe-interval", type=_positive, default=0.2)
     p.add_argument("--probe-timeout", type=_positive, default=0.25)
     p.add_argument("--discovery-interval", type=_positive, default=0.2)
@@ -98,6 +101,8 @@ def build_router(args: argparse.Namespace) -> Router:
         PoolSettings(
             standby_threshold=args.standby_threshold,
             ejection=args.ejection,
+            eject_after=max(1, args.eject_after),
+            max_ejected_share=args.max_ejected_share,
             probe_interval_s=args.probe_interval,
             probe_timeout_s=args.probe_timeout,
         )
@@ -108,6 +113,7 @@ def build_router(args: argparse.Namespace) -> Router:
         deadline=args.deadline,
         fallback=args.fallback,
         discovery_interval=args.discovery_interval,
+        retry_budget=args.retry_budget,
         store=args.store,
         model=args.model,
     )

@@ -36,6 +36,7 @@ class Upstream:
     healthy: bool = False
     ejected_until: float = 0.0
     ejections_in_row: int = 0
+    failures_in_row: int = 0
     probe_failures: int = 0
     inflight: int = 0
     tries: int = 0
@@ -91,6 +92,8 @@ class PoolSettings:
     eject_base_s: float = 1.0
     eject_max_s: float = 10.0
     ejection: bool = True
+    eject_after: int = 2
+    max_ejected_share: float = 0.5
     probe_interval_s: float = 0.2
     probe_timeout_s: float = 0.25
 
@@ -164,15 +167,27 @@ class Pool:
     # ---- passive health --------------------------------------------------------------
     def record_success(self, up: Upstream) -> None:
         up.ejections_in_row = 0
+        up.failures_in_row = 0
 
     def record_failure(self, up: Upstream, reason: str) -> None:
-        """A connect error, 5xx or timeout: eject for a growing while (if ejection is on)."""
+        """Eject for a growing while: at once when the replica refused the connection (it is
+        gone), after ``eject_after`` failures in a row for timeouts and 5xx, and for those
+        never past ``max_ejected_share`` of its pool: an overloaded fleet is not ejected
+        into an empty one (Envoy's max_ejection_percent)."""
         up.failures += 1
+        up.failures_in_row += 1
         if not self.settings.ejection:
             return
         now = self.clock()
         if up.ejected(now):
             return
+        if reason != "connect_error":
+            if up.failures_in_row < self.settings.eject_after:
+                return
+            peers = self.by_role(up.role)
+            ejected = sum(1 for u in peers if u.ejected(now))
+            if (ejected + 1) / len(peers) > self.settings.max_ejected_share:
+                return
         span = min(self.settings.eject_base_s * 2**up.ejections_in_row, self.settings.eject_max_s)
         up.ejections_in_row += 1
         up.ejections += 1

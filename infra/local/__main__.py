@@ -71,6 +71,8 @@ def cmd_up(args: argparse.Namespace) -> int:
             "try_timeout": args.router_try_timeout,
             "deadline": args.router_deadline,
             "standby_threshold": args.router_standby_threshold,
+            "fallback": args.router_fallback,
+            "ejection": args.router_ejection,
         }.items()
         if value is not None
     }
@@ -210,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--router-try-timeout", type=float)
     up.add_argument("--router-deadline", type=float)
     up.add_argument("--router-standby-threshold", type=float)
+    up.add_argument("--router-fallback", choices=("on", "off"), help="popular-items fallback")
+    up.add_argument("--router-ejection", choices=("on", "off"), help="passive ejection")
     up.set_defaults(func=cmd_up)
     for name, func in (("status", cmd_status), ("down", cmd_down), ("serve", cmd_serve)):
         cmd = sub.add_parser(name)
