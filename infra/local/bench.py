@@ -1,0 +1,181 @@
+"""``python -m infra.local.bench [--json]``: zone loss under load, and router overhead.
+
+Brings a real local environment up (3 zones × 2 + 1 standby), then
+1. throughput: closed-loop load through the router vs straight at the active replicas;
+2. zone loss: ``--rps`` open-loop load, one zone downed at ``--fault-at`` s; reports failed
+   requests, degraded ratio, p99, the time until the router stops using the zone
+   (detection) and the time until active capacity is back in the surviving zones.
+Not a test: it prints figures next to their targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from infra.local.client import ControlClient
+from infra.local.load import closed_loop, run_load
+
+TARGETS = {
+    "failed": 0,
+    "degraded_ratio": 0.01,
+    "p99_ms": 100.0,
+    "detection_s": 1.0,
+    "capacity_back_s": 15.0,
+    "throughput_ratio": 0.7,
+}
+
+
+def _cli(*args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.local", *args], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"error: infra.local {args[0]} failed: {result.stderr.strip()[-500:]}")
+
+
+def _tiny_store(root: Path) -> str:
+    from serving.model_store import open_store
+    from tests.factories import publish_tiny_model
+
+    url = f"file://{root}"
+    publish_tiny_model(open_store(url), "recommender", seed=0)
+    return url
+
+
+def _router_view(endpoint: str) -> dict[str, Any]:
+    return httpx.get(f"{endpoint}/v1/upstreams", timeout=2).json()
+
+
+async def _watch_zone(
+    endpoint: str, control: ControlClient, zone: str, actives: int, fault_at: list[float]
+) -> dict[str, float | None]:
+    """After the fault: when the router stopped using ``zone``, when capacity was back."""
+    while not fault_at:
+        await asyncio.sleep(0.01)
+    t0 = fault_at[0]
+    detected = back = None
+    while time.monotonic() - t0 < 60 and back is None:
+        view = await asyncio.to_thread(_router_view, endpoint)
+        now = time.monotonic() - t0
+        in_zone = [u for u in view["upstreams"] if u["zone"] == zone and u["state"] == "healthy"]
+        if detected is None and not in_zone:
+            detected = now
+        replicas = await asyncio.to_thread(control.replicas, "role=active")
+        ready = [r for r in replicas if r["state"] == "ready" and r["zone"] != zone]
+        if (
+            detected is not None
+            and len(ready) == actives
+            and view["counts"]["active"]["available"] >= actives
+        ):
+            back = time.monotonic() - t0
+        await asyncio.sleep(0.05)
+    return {"detection_s": detected, "capacity_back_s": back}
+
+
+async def _zone_loss(endpoint: str, control: ControlClient, args) -> dict[str, Any]:
+    fault_at: list[float] = []
+    actives = len(control.replicas("role=active"))
+
+    async def fault() -> None:
+        await asyncio.sleep(args.fault_at)
+        fault_at.append(time.monotonic())
+        await asyncio.to_thread(control.zone_down, args.zone)
+
+    load = asyncio.create_task(run_load(endpoint, args.rps, args.duration, concurrency=64))
+    watch = asyncio.create_task(_watch_zone(endpoint, control, args.zone, actives, fault_at))
+    await fault()
+    report = await load
+    timings = await watch
+    return {**report.summary(), **timings, "rps": args.rps, "zone": args.zone}
+
+
+async def _throughput(endpoint: str, direct: list[str], seconds: float) -> dict[str, Any]:
+    via_router = await closed_loop(endpoint, seconds, concurrency=16)
+    straight = await closed_loop(direct, seconds, concurrency=16)
+    r_rps = via_router.requests / seconds
+    d_rps = straight.requests / seconds
+    return {
+        "router_rps": round(r_rps, 1),
+        "direct_rps": round(d_rps, 1),
+        "throughput_ratio": round(r_rps / d_rps, 3) if d_rps else None,
+        "router_failed": via_router.failed,
+        "direct_failed": straight.failed,
+        "router_p99_ms": via_router.summary()["p99_ms"],
+        "direct_p99_ms": straight.summary()["p99_ms"],
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="recdrill-bench-") as tmp:
+        root = Path(tmp)
+        store = args.store or _tiny_store(root / "store")
+        workdir = root / "env"
+        _cli("up", "--workdir", str(workdir), "--store", store, "--model", args.model)
+        try:
+            control = ControlClient.from_workdir(workdir)
+            endpoint = json.loads((workdir / "deployment.json").read_text())["endpoint"]
+            asyncio.run(run_load(endpoint, args.rps, 2.0))  # warm-up
+            direct = [r["url"] for r in control.replicas("role=active")]
+            throughput = asyncio.run(_throughput(endpoint, direct, args.throughput_seconds))
+            zone_loss = asyncio.run(_zone_loss(endpoint, control, args))
+            control.close()
+        finally:
+            _cli("down", "--workdir", str(workdir))
+    results = {"zone_loss": zone_loss, "throughput": throughput, "cpus": os.cpu_count()}
+    results["targets"] = TARGETS
+    results["met"] = {
+        "failed": zone_loss["failed"] <= TARGETS["failed"],
+        "degraded_ratio": zone_loss["degraded_ratio"] <= TARGETS["degraded_ratio"],
+        "p99_ms": (zone_loss["p99_ms"] or 1e9) <= TARGETS["p99_ms"],
+        "detection_s": (zone_loss["detection_s"] or 1e9) <= TARGETS["detection_s"],
+        "capacity_back_s": (zone_loss["capacity_back_s"] or 1e9) <= TARGETS["capacity_back_s"],
+        "throughput_ratio": (throughput["throughput_ratio"] or 0) >= TARGETS["throughput_ratio"],
+    }
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m infra.local.bench", description=__doc__)
+    p.add_argument("--store", help="model store URL (default: a temporary tiny model)")
+    p.add_argument("--model", default="recommender")
+    p.add_argument("--rps", type=float, default=200.0)
+    p.add_argument("--duration", type=float, default=20.0)
+    p.add_argument("--fault-at", type=float, default=4.0)
+    p.add_argument("--zone", default="local-a")
+    p.add_argument("--throughput-seconds", type=float, default=8.0)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    results = run(args)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    z, t = results["zone_loss"], results["throughput"]
+    rows = [
+        ("failed requests", z["failed"], "0"),
+        ("degraded ratio", z["degraded_ratio"], "<= 0.01"),
+        ("p99 ms", z["p99_ms"], "<= 100"),
+        ("detection s", z["detection_s"], "<= 1"),
+        ("capacity back s", z["capacity_back_s"], "<= 15"),
+        ("router rps", t["router_rps"], ""),
+        ("direct rps", t["direct_rps"], ""),
+        ("router/direct", t["throughput_ratio"], ">= 0.7"),
+    ]
+    print(f"zone loss of {z['zone']} under {z['rps']:.0f} rps ({z['requests']} requests)")
+    for name, value, target in rows:
+        print(f"  {name:<18} {value!s:>10}   {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
