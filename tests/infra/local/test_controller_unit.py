@@ -1,0 +1,81 @@
+"""Controller bookkeeping without processes: layout, description, back-off, config errors."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from infra.local.config import ControllerConfig, write_private, zone_names
+from infra.local.controller import Controller
+
+
+def config(tmp_path, **kw) -> ControllerConfig:
+    return ControllerConfig(
+        workdir=str(tmp_path), store="file:///s", model="recommender", token="t", **kw
+    )
+
+
+def test_layout_ids_zones_and_spread_standby(tmp_path):
+    ctl = Controller(config(tmp_path, zones=3, replicas_per_zone=2, standby=2))
+    assert [s.id for s in ctl.slots] == [
+        "local-a-0", "local-a-1", "local-b-0", "local-b-1", "local-c-0", "local-c-1",
+        "standby-0", "standby-1",
+    ]  # fmt: skip
+    standby_zones = [s.zone for s in ctl.slots if s.role == "standby"]
+    assert len(set(standby_zones)) == 2, "standby replicas are spread over zones"
+    labels = ctl.slots[0].labels
+    assert labels["app"] == "recdrill-replica" and labels["role"] == "active"
+    assert labels["zone"] == "local-a" and labels["replica"] == "local-a-0"
+
+
+def test_selection_over_labels(tmp_path):
+    ctl = Controller(config(tmp_path))
+    assert [s.id for s in ctl.select("zone=local-b,role=active")] == ["local-b-0", "local-b-1"]
+    assert [s.id for s in ctl.select("role=standby")] == ["standby-0"]
+
+
+def test_crash_back_off_grows_and_is_capped(tmp_path):
+    ctl = Controller(config(tmp_path, backoff_base=0.5, backoff_max=4.0))
+    assert [ctl._backoff(n) for n in range(1, 7)] == [0.0, 0.5, 1.0, 2.0, 4.0, 4.0]
+
+
+def test_zone_down_marks_pending_and_reschedules_after_the_delay(tmp_path):
+    ctl = Controller(config(tmp_path, reschedule_delay=2.0))
+    ctl.stopping = True  # bookkeeping only: nothing may be started in this test
+    ctl.zone_down("local-a")
+    since = ctl.zone_down_since["local-a"]
+    ctl.reconcile(since + 0.5)
+    assert {s.state for s in ctl.select("zone=local-a")} == {"pending"}
+    ctl.reconcile(since + 2.1)
+    moved = [s for s in ctl.slots if s.home_zone == "local-a"]
+    assert all(s.zone in ("local-b", "local-c") for s in moved)
+    assert {s.zone for s in moved} == {"local-b", "local-c"}, "spread, not piled in one zone"
+
+
+def test_deployment_description_has_the_contract_keys(tmp_path):
+    cfg = config(tmp_path, router_options={"retries": 0})
+    cfg.control_port, cfg.router_port = 1234, 5678
+    d = cfg.deployment()
+    for key in ("environment", "platform", "endpoint", "zones", "zone_label", "namespace",
+                "selectors", "replicas_per_zone", "standby_replicas", "model_store", "slo",
+                "control"):  # fmt: skip
+        assert key in d
+    assert d["endpoint"] == "http://127.0.0.1:5678"
+    assert d["control"] == {"url": "http://127.0.0.1:1234", "token": "t"}
+    assert d["router_options"] == {"retries": 0}
+    path = tmp_path / "deployment.json"
+    write_private(path, d)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "kw", [{"zones": 0}, {"replicas_per_zone": 0}, {"standby": -1}, {"reschedule_delay": -1}]
+)
+def test_bad_sizes_are_refused(tmp_path, kw):
+    with pytest.raises(ValueError, match="--"):
+        config(tmp_path, **kw)
+
+
+def test_zone_names():
+    assert zone_names(3) == ["local-a", "local-b", "local-c"]
