@@ -18,17 +18,19 @@ import pulumi
 import yaml
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import settings
+from pulumi.runtime.mocks import MockMonitor
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
 class Resource:
-    """The shape pulumi-policy's PolicyResource gives the invariants."""
+    """The shape pulumi-policy's PolicyResource gives the invariants (+ depends_on names)."""
 
     resource_type: str
     name: str
     props: dict[str, Any]
+    depends_on: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -61,6 +63,18 @@ def _pulumi_value(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value)
+
+
+class _Monitor(MockMonitor):
+    """Also records each registration's explicit dependencies (MockResourceArgs drops them)."""
+
+    def __init__(self, mocks: _Mocks) -> None:
+        super().__init__(mocks)
+        self.dependencies: dict[str, list[str]] = {}
+
+    def RegisterResource(self, request):
+        self.dependencies[request.name] = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
+        return super().RegisterResource(request)
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -121,7 +135,10 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
 
     loop.set_default_executor(ThreadPoolExecutor(max_workers=4, initializer=thread_loop))
     try:
-        pulumi.runtime.set_mocks(_Mocks(run), project="recdrill", stack=stack, preview=False)
+        monitor = _Monitor(_Mocks(run))
+        pulumi.runtime.set_mocks(
+            monitor.mocks, project="recdrill", stack=stack, preview=False, monitor=monitor
+        )
         runtime_config.set_all_config({k: _pulumi_value(v) for k, v in config.items()})
         program = importlib.import_module("infra.__main__")
         exported: dict[str, Any] = {}
@@ -139,6 +156,8 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
         outputs = {k: _resolve(v) for k, v in exported.items()}
         run.outputs = {k: loop.run_until_complete(v) for k, v in outputs.items()}
         loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+        for resource in run.resources:
+            resource.depends_on = monitor.dependencies.get(resource.name, [])
     finally:
         settings.reset_options()
         runtime_config.set_all_config({})

@@ -52,6 +52,14 @@ def test_replication_to_dr_region_with_rtc(run: StackRun) -> None:
     assert dr_provider
 
 
+def test_replication_waits_for_versioning_on_both_buckets(run: StackRun) -> None:
+    (replication,) = run.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    assert {
+        "recdrill-prod-models-primary-versioning",
+        "recdrill-prod-models-dr-versioning",
+    } <= set(replication.depends_on)
+
+
 def test_replication_role_is_least_privilege(run: StackRun) -> None:
     (policy,) = [
         p.props for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if "replication" in p.name
