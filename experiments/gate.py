@@ -60,9 +60,7 @@ def _check_writable(path: Path | None, flag: str) -> None:
         raise UsageError(f"{flag} {path} is not writable")
 
 
-def _write(path: Path | None, flag: str, data: bytes) -> None:
-    if path is None:
-        return
+def _write(path: Path, flag: str, data: bytes) -> None:
     try:
         path.write_bytes(data)
     except OSError as exc:
@@ -98,9 +96,12 @@ def gate(
     for path, flag in ((junit, "--junit"), (summary, "--summary"), (report, "--report")):
         _check_writable(path, flag)
     outcomes = [build_outcome(path, slo) for path in journals]
-    _write(junit, "--junit", junit_xml(outcomes))
-    _write(summary, "--summary", markdown_summary(outcomes).encode())
-    _write(report, "--report", render_report(outcomes).encode())
+    if junit is not None:
+        _write(junit, "--junit", junit_xml(outcomes))
+    if summary is not None:
+        _write(summary, "--summary", markdown_summary(outcomes).encode())
+    if report is not None:
+        _write(report, "--report", render_report(outcomes).encode())
     passed = all(o.verdict.passed for o in outcomes)
     return (EXIT_PASS if passed else EXIT_FAIL), outcomes
 
