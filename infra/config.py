@@ -17,6 +17,10 @@ from typing import Any
 
 NAMESPACE = "recdrill"
 ZONE_LABEL = "topology.kubernetes.io/zone"
+# EKS refuses node group labels under kubernetes.io/, k8s.io/ and eks.amazonaws.com/; the
+# cloud provider sets ZONE_LABEL on the nodes itself, so node groups carry this one too.
+NODE_GROUP_ZONE_LABEL = "recdrill.io/zone"
+RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 TARGETS = ("eks", "kube")
 
 # nvidia.com/gpu per node of the GPU instance types we allow (AWS instance specs).

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from infra.config import NODE_GROUP_ZONE_LABEL
+
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"
 CORE_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
@@ -231,7 +233,7 @@ class Cluster(pulumi.ComponentResource):
                 },
                 update_config={"max_unavailable": 1},
                 node_repair_config={"enabled": True},
-                labels={args.zone_label: zone, "recdrill.io/pool": "gpu"},
+                labels={NODE_GROUP_ZONE_LABEL: zone, "recdrill.io/pool": "gpu"},
                 taints=[{"key": GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}],
                 tags={**args.tags, **_autoscaler_hints(args.zone_label, zone, args.gpu)},
                 # The autoscaler owns desired_size once the group exists.

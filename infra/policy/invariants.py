@@ -14,7 +14,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from infra.config import GPUS_PER_INSTANCE, ZONE_LABEL
+from infra.config import (
+    GPUS_PER_INSTANCE,
+    NODE_GROUP_ZONE_LABEL,
+    RESERVED_LABEL_PREFIXES,
+    ZONE_LABEL,
+)
 
 GPU = "nvidia.com/gpu"
 GPU_AMI_TYPES = {"AL2023_x86_64_NVIDIA", "AL2_x86_64_GPU", "BOTTLEROCKET_x86_64_NVIDIA"}
@@ -84,15 +89,23 @@ def zones_have_gpu_capacity(resources: Resources) -> list[str]:
         }
     )
     groups = _of_type(resources, "aws:eks/nodeGroup:NodeGroup")
-    problems = []
+    problems = [
+        f"node group label {label} uses a prefix EKS rejects ({', '.join(RESERVED_LABEL_PREFIXES)})"
+        for group in groups
+        for label in group.get("labels") or {}
+        if any(label.startswith(p) or f".{p}" in label for p in RESERVED_LABEL_PREFIXES)
+    ]
     for zone in zones:
         gpu_groups = [
             g
             for g in groups
-            if (g.get("labels") or {}).get(ZONE_LABEL) == zone and g.get("amiType") in GPU_AMI_TYPES
+            if (g.get("labels") or {}).get(NODE_GROUP_ZONE_LABEL) == zone
+            and g.get("amiType") in GPU_AMI_TYPES
         ]
         if not gpu_groups:
-            problems.append(f"zone {zone} has no GPU node group labelled {ZONE_LABEL}={zone}")
+            problems.append(
+                f"zone {zone} has no GPU node group labelled {NODE_GROUP_ZONE_LABEL}={zone}"
+            )
             continue
         for group in gpu_groups:
             scaling = group.get("scalingConfig") or {}
@@ -138,7 +151,7 @@ def zone_loss_keeps_peak(resources: Resources) -> list[str]:
     if gpus and groups:
         slots = {}
         for group in groups:
-            zone = (group.get("labels") or {}).get(ZONE_LABEL)
+            zone = (group.get("labels") or {}).get(NODE_GROUP_ZONE_LABEL)
             per_node = GPUS_PER_INSTANCE.get((group.get("instanceTypes") or [""])[0], 0)
             if zone in zones:
                 slots[zone] = slots.get(zone, 0) + group["scalingConfig"]["maxSize"] * (

@@ -52,7 +52,7 @@ CASES = [
     (
         "zones_have_gpu_capacity",
         _typ("aws:eks/nodeGroup:NodeGroup", "gpu-eu-west-1b"),
-        lambda p: p["labels"].pop("topology.kubernetes.io/zone"),
+        lambda p: p["labels"].pop("recdrill.io/zone"),
         "zone eu-west-1b has no GPU",
     ),
     (
@@ -60,6 +60,12 @@ CASES = [
         _typ("aws:eks/nodeGroup:NodeGroup", "gpu-eu-west-1a"),
         lambda p: p["scalingConfig"].update(minSize=0),
         "may scale to 0",
+    ),
+    (
+        "zones_have_gpu_capacity",
+        _typ("aws:eks/nodeGroup:NodeGroup", "gpu-eu-west-1a"),
+        lambda p: p["labels"].update({"topology.kubernetes.io/zone": "eu-west-1a"}),
+        "label topology.kubernetes.io/zone uses a prefix EKS rejects",
     ),
     (
         "zones_have_gpu_capacity",

@@ -36,7 +36,7 @@ def test_one_gpu_node_group_per_zone(run: StackRun) -> None:
         for g in run.of_type("aws:eks/nodeGroup:NodeGroup")
         if g.props.get("amiType") == "AL2023_x86_64_NVIDIA"
     ]
-    assert sorted(g["labels"]["topology.kubernetes.io/zone"] for g in groups) == [
+    assert sorted(g["labels"]["recdrill.io/zone"] for g in groups) == [
         "eu-west-1a",
         "eu-west-1b",
     ]

@@ -27,7 +27,7 @@ def test_three_zones_of_subnets_and_gpu_groups(run: StackRun) -> None:
         for g in run.of_type("aws:eks/nodeGroup:NodeGroup")
         if g.props["labels"].get("recdrill.io/pool") == "gpu"
     ]
-    assert sorted(g["labels"]["topology.kubernetes.io/zone"] for g in gpu) == ZONES
+    assert sorted(g["labels"]["recdrill.io/zone"] for g in gpu) == ZONES
     assert {g["scalingConfig"]["minSize"] for g in gpu} == {2}
     assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == 1
 
