@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 # Pulumi runs this file with infra/ as the program directory; the repo root holds the
 # ``infra`` package itself.
@@ -96,8 +97,6 @@ def _workload_spec(
 
 
 def _store_port(endpoint_url: str | None) -> int:
-    from urllib.parse import urlparse
-
     if not endpoint_url:
         return 443
     parsed = urlparse(endpoint_url)
@@ -122,6 +121,7 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
     cluster = Cluster(
         name,
         ClusterArgs(
+            region=spec.region or "",
             kubernetes_version=spec.kubernetes_version,
             private_subnets={z: s.id for z, s in network.private_subnets.items()},
             public_subnets={z: s.id for z, s in network.public_subnets.items()},
@@ -137,7 +137,6 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
             ),
             tags=tags,
         ),
-        region=spec.region or "",
     )
     dr_provider = aws.Provider(f"{name}-dr", region=spec.dr_region) if spec.dr_replication else None
     buckets = ModelBuckets(

@@ -28,6 +28,7 @@ class GpuPoolArgs:
 
 @dataclass
 class ClusterArgs:
+    region: str
     kubernetes_version: str
     private_subnets: dict[str, pulumi.Input[str]]
     public_subnets: dict[str, pulumi.Input[str]]
@@ -119,7 +120,6 @@ class Cluster(pulumi.ComponentResource):
         self,
         name: str,
         args: ClusterArgs,
-        region: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("recdrill:aws:Cluster", name, None, opts)
@@ -262,7 +262,7 @@ class Cluster(pulumi.ComponentResource):
             self.cluster.name,
             self.cluster.endpoint,
             self.cluster.certificate_authority.apply(lambda ca: ca.data),
-            region,
+            args.region,
         )
         self.register_outputs(
             {

@@ -164,8 +164,9 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
         loop.run_until_complete(loop.shutdown_default_executor())
         for worker_loop in thread_loops:
             worker_loop.close()
-        asyncio.set_event_loop(None)
         loop.close()
+        # Leave asyncio as a fresh process would have it for the rest of the suite.
+        asyncio.set_event_loop_policy(None)
     return run
 
 
