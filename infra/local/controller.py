@@ -255,10 +255,14 @@ class Controller:
     async def run_loops(self) -> None:
         self.http = httpx.AsyncClient()
         try:
+            next_probe = 0.0
             while not self.stopping:
-                self.reconcile(time.monotonic())
-                await self.health_pass()
-                await asyncio.sleep(min(0.1, self.config.health_interval))
+                now = time.monotonic()
+                self.reconcile(now)
+                if now >= next_probe:
+                    next_probe = now + self.config.health_interval
+                    await self.health_pass()
+                await asyncio.sleep(0.05)
         finally:
             await self.http.aclose()
 
