@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+
+import kubernetes_validate
 import pytest
 
 from tests.infra import stack_checks
@@ -58,3 +61,10 @@ def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
 
 def test_invariants_hold(run: StackRun) -> None:
     stack_checks.assert_invariants_hold(run)
+
+
+def test_schema_validation_rejects_an_unknown_field(run: StackRun) -> None:
+    bad = copy.deepcopy(stack_checks.deployment(run, "recdrill-router"))
+    bad["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, stack_checks.K8S_SCHEMA_VERSIONS[0], strict=True)
