@@ -127,3 +127,10 @@ def moto_s3(bucket: str = "models") -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def store_snapshot(store: ModelStore) -> dict[str, bytes]:
+    """Every object under the store root with its bytes, to prove a command changed nothing."""
+    store.fs.invalidate_cache()
+    paths = store.fs.find(store.root) if store.fs.exists(store.root) else []
+    return {path: store.fs.cat_file(path) for path in sorted(paths)}
