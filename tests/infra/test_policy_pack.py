@@ -6,6 +6,8 @@ import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from infra.policy.invariants import INVARIANTS
 from tests.infra.harness import Resource
 
@@ -29,3 +31,24 @@ def test_policy_reports_invariant_violations() -> None:
     args = SimpleNamespace(resources=[Resource("kubernetes:core/v1:Namespace", "ns", {})])
     spread.validate(args, lambda message, urn: reported.append(message))
     assert reported == ["no active replica Deployment annotated with recdrill.io/zones"]
+
+
+def test_values_unknown_at_preview_make_the_policy_not_applicable() -> None:
+    """pulumi-policy raises UnknownValueError on an unknown prop; the pack lets it through
+    (the engine then reports the policy as not applicable until ``pulumi up``)."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
+
+    (irsa,) = [p for p in _policies() if p.name == "irsa-least-privilege"]
+    account = {
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": "recdrill-replica",
+            "namespace": "recdrill",
+            "annotations": {"eks.amazonaws.com/role-arn": UNKNOWN_STRING_VALUE},
+        },
+    }
+    resources = [
+        Resource("kubernetes:core/v1:ServiceAccount", "sa", unknown_checking_proxy(account))
+    ]
+    with pytest.raises(UnknownValueError):
+        irsa.validate(SimpleNamespace(resources=resources), lambda message, urn: None)
