@@ -48,7 +48,7 @@ class ControlClient:
 
     def restart(self, selector: str) -> list[str]:
         body = {"selector": selector, "rolling": True}
-        return self._call("POST", "/v1/replicas/restart", json=body)["restarted"]
+        return self._call("POST", "/v1/replicas/restart", json=body, timeout=600)["restarted"]
 
     def zone_down(self, zone: str) -> dict[str, Any]:
         return self._call("POST", f"/v1/zones/{zone}/down")

@@ -148,6 +148,24 @@ def test_stopped_replica_is_ejected_and_p99_stays_bounded(local_env: LocalEnv):
     restore(local_env)
 
 
+def test_rolling_restart_replaces_the_process_without_failed_requests(local_env: LocalEnv):
+    before = local_env.control.replicas("zone=local-b,role=active")
+    restarted: list[str] = []
+    report = load_with_fault(
+        local_env,
+        10.0,
+        0.5,
+        lambda: restarted.extend(local_env.control.restart("zone=local-b,role=active")),
+    )
+    assert restarted == ["local-b-0", "local-b-1"]
+    assert report.failed == 0, report.summary()
+    after = local_env.control.replicas("zone=local-b,role=active")
+    assert all(r["state"] == "ready" for r in after)
+    assert {r["pid"] for r in after}.isdisjoint({r["pid"] for r in before})
+    assert not any(procs.alive(r["pid"]) for r in before)
+    restore(local_env)
+
+
 def test_all_replicas_gone_still_answers_degraded_popular_items(local_env: LocalEnv):
     for zone in local_env.deployment["zones"]:
         local_env.control.zone_down(zone)
