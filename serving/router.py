@@ -39,6 +39,7 @@ class RouterSettings:
     fallback: bool = True
     discovery_interval: float = 0.2
     retry_budget: float = 50.0
+    hedge_after: float = 0.0
     retry_refill: float = 0.2
     store: str | None = None
     model: str | None = None
@@ -73,7 +74,7 @@ class Router:
     # ---- lifecycle -------------------------------------------------------------------
     async def start(self, session: aiohttp.ClientSession | None = None) -> None:
         self.session = session or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30, ttl_dns_cache=None),
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=4, ttl_dns_cache=None),
             skip_auto_headers=("User-Agent",),
         )
         if self.settings.store and self.settings.model:
@@ -159,41 +160,81 @@ class Router:
         return status, payload
 
     async def _forward(self, body: bytes, request, started: float) -> tuple[int, bytes, str]:
-        assert self.session is not None
+        """Tries in turn (and a hedge when ``hedge_after`` passes with no answer) until one
+        answers, the tries or the deadline run out; then the fallback."""
         deadline = started + self.settings.deadline
         tried: list[Upstream] = []
+        pending: set[asyncio.Task] = set()
         reason = "no_healthy_upstream"
-        for attempt in range(self.settings.retries + 1):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                reason = "deadline_exceeded"
-                break
-            up = self.pool.choose(tried)
-            if up is None:
-                break
-            if attempt:
-                if self.retry_tokens < 1:
-                    reason = "retry_budget_exhausted"
+        tries_left = self.settings.retries + 1
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    reason = "deadline_exceeded"
                     break
-                self.retry_tokens -= 1
-                self.metrics.retries.inc()
-            tried.append(up)
-            result = await self._try(up, body, min(self.settings.try_timeout, left))
-            if isinstance(result, str):
-                reason = result
-                continue
-            status, payload = result
-            if status == 200:
-                self.pool.record_success(up)
-                self.retry_tokens = min(
-                    self.settings.retry_budget, self.retry_tokens + self.settings.retry_refill
+                if not pending:
+                    up, why = self._next_upstream(tried, tries_left)
+                    if up is None:
+                        reason = why or reason
+                        break
+                    tries_left -= 1
+                    pending.add(self._launch(up, body, left))
+                hedge = self.settings.hedge_after if tries_left > 0 and len(pending) == 1 else 0
+                done, pending = await asyncio.wait(
+                    pending,
+                    timeout=min(left, hedge) if hedge > 0 else left,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
-                self._note_version(up, payload)
-                return 200, payload, "ok"
-            return status, payload, "client_error"
+                for task in done:
+                    up, result = task.result()
+                    if isinstance(result, str):
+                        reason = result
+                        continue
+                    return self._answered(up, *result)
+                if not done and hedge > 0 and pending:
+                    up, _ = self._next_upstream(tried, tries_left)
+                    if up is not None:
+                        tries_left -= 1
+                        self.metrics.hedges.inc()
+                        pending.add(self._launch(up, body, deadline - time.monotonic()))
+        finally:
+            for task in pending:
+                task.cancel()
         return self._fallback(request, reason)
 
-    async def _try(self, up: Upstream, body: bytes, timeout: float) -> tuple[int, bytes] | str:
+    def _next_upstream(self, tried: list[Upstream], tries_left: int) -> tuple[Upstream | None, str]:
+        """The next replica to try, spending a retry token for every try after the first."""
+        if tries_left <= 0:
+            return None, ""
+        up = self.pool.choose(tried)
+        if up is None:
+            return None, "" if tried else "no_healthy_upstream"
+        if tried:
+            if self.retry_tokens < 1:
+                return None, "retry_budget_exhausted"
+            self.retry_tokens -= 1
+            self.metrics.retries.inc()
+        tried.append(up)
+        return up, ""
+
+    def _launch(self, up: Upstream, body: bytes, left: float) -> asyncio.Task:
+        timeout = max(0.001, min(self.settings.try_timeout, left))
+        return asyncio.get_running_loop().create_task(self._try(up, body, timeout))
+
+    def _answered(self, up: Upstream, status: int, payload: bytes) -> tuple[int, bytes, str]:
+        if status != 200:
+            return status, payload, "client_error"
+        self.pool.record_success(up)
+        self.retry_tokens = min(
+            self.settings.retry_budget, self.retry_tokens + self.settings.retry_refill
+        )
+        self._note_version(up, payload)
+        return 200, payload, "ok"
+
+    async def _try(
+        self, up: Upstream, body: bytes, timeout: float
+    ) -> tuple[Upstream, tuple[int, bytes] | str]:
         """One try: (status, body) for 200/4xx, or the failure reason as a string."""
         up.inflight += 1
         up.tries += 1
@@ -207,18 +248,20 @@ class Router:
                 payload = await resp.read()
                 status = resp.status
         except TimeoutError:
-            return self._failed(up, "timeout")
+            return up, self._failed(up, "timeout")
+        except aiohttp.ClientConnectorError:
+            return up, self._failed(up, "connect_error")
         except (aiohttp.ClientError, OSError):
-            return self._failed(up, "connect_error")
+            return up, self._failed(up, "disconnected")
         finally:
             up.inflight -= 1
         if status >= 500:
-            return self._failed(up, f"upstream_{status}")
+            return up, self._failed(up, f"upstream_{status}")
         if status == 429:
             self.metrics.tries.labels(up.id, "shed").inc()
-            return "upstream_429"
+            return up, "upstream_429"
         self.metrics.tries.labels(up.id, "ok" if status == 200 else "client_error").inc()
-        return status, payload
+        return up, (status, payload)
 
     def _failed(self, up: Upstream, reason: str) -> str:
         self.metrics.tries.labels(up.id, reason).inc()

@@ -50,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=_retries, default=2, help="extra tries; 0 turns retries off")
     p.add_argument("--try-timeout", type=_positive, default=0.25, help="seconds per try")
     p.add_argument("--deadline", type=_positive, default=1.0, help="seconds for all tries")
+    p.add_argument(
+        "--hedge-after", type=float, default=0.0, help="seconds before a hedged try; 0 is off"
+    )
     p.add_argument("--standby-threshold", type=float, default=0.72)
     p.add_argument("--fallback", type=_on_off, default=True, help="on|off")
     p.add_argument("--ejection", type=_on_off, default=True, help="on|off")
@@ -114,6 +117,7 @@ def build_router(args: argparse.Namespace) -> Router:
         fallback=args.fallback,
         discovery_interval=args.discovery_interval,
         retry_budget=args.retry_budget,
+        hedge_after=max(0.0, args.hedge_after),
         store=args.store,
         model=args.model,
     )

@@ -35,7 +35,10 @@ class RouterMetrics:
             ["upstream", "result"],
             registry=r,
         )
-        self.retries = Counter("recdrill_router_retries", "Retries to another replica", registry=r)
+        self.retries = Counter(
+            "recdrill_router_retries", "Retries and hedges to another replica", registry=r
+        )
+        self.hedges = Counter("recdrill_router_hedges", "Hedged tries", registry=r)
         self.ejections = Counter(
             "recdrill_router_ejections", "Passive ejections", ["upstream", "reason"], registry=r
         )

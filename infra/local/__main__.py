@@ -73,6 +73,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             "standby_threshold": args.router_standby_threshold,
             "fallback": args.router_fallback,
             "ejection": args.router_ejection,
+            "hedge_after": args.router_hedge_after,
         }.items()
         if value is not None
     }
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--router-standby-threshold", type=float)
     up.add_argument("--router-fallback", choices=("on", "off"), help="popular-items fallback")
     up.add_argument("--router-ejection", choices=("on", "off"), help="passive ejection")
+    up.add_argument("--router-hedge-after", type=float, help="router --hedge-after (seconds)")
     up.set_defaults(func=cmd_up)
     for name, func in (("status", cmd_status), ("down", cmd_down), ("serve", cmd_serve)):
         cmd = sub.add_parser(name)

@@ -188,3 +188,32 @@ def test_popular_items_refresh_on_version_change():
             assert router.model.popular == ["new0", "new1"]
 
     run(go())
+
+
+def test_hedged_try_answers_when_the_first_replica_hangs():
+    async def go():
+        replicas = [FakeReplica("a0", "a"), FakeReplica("b0", "b")]
+        async with running_router(replicas, try_timeout=2.0, hedge_after=0.05) as router:
+            replicas[0].mode = "hang"
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            answers = await asyncio.gather(*(ask(router, REQ) for _ in range(10)))
+            assert loop.time() - start < 1.5, "hedges answer long before the 2 s try timeout"
+            assert all(s == 200 and b["replica"] == "b0" for s, b in answers)
+            assert router.metrics.hedges._value.get() >= 1
+
+    run(go())
+
+
+def test_no_hedge_and_no_retry_when_retries_are_off():
+    async def go():
+        replicas = [FakeReplica("a0", "a"), FakeReplica("b0", "b")]
+        async with running_router(replicas, retries=0, try_timeout=0.3, hedge_after=0.05) as router:
+            await until(lambda: router.model.popular)
+            replicas[0].mode = replicas[1].mode = "hang"
+            status, body = await ask(router, REQ)
+            assert status == 200 and body["degraded"] is True
+            assert sum(r.hits for r in replicas) == 1
+            assert router.metrics.hedges._value.get() == 0
+
+    run(go())
