@@ -31,7 +31,8 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         config,
         title=f"{SPIKE_FACTOR}x normal traffic keeps p99 in budget or sheds cleanly",
         description=(
-            f"Add {SPIKE_FACTOR} times the steady-state rate on top of normal traffic. "
+            f"Add {SPIKE_FACTOR} times normal traffic (the recorder's rate) on top of it, "
+            "while the steady-state windows keep probing. "
             "Every request gets either an answer within the p99 budget or a clean 429, "
             f"shedding stays under {MAX_SHED_RATIO:.0%}, and nothing crashes (capacity "
             "holds)."
@@ -56,5 +57,5 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         rollbacks=[],
     )
     conf = body["configuration"]
-    conf["spike_rate_rps"] = SPIKE_FACTOR * float(conf["ssh_rate_rps"])
+    conf["spike_rate_rps"] = SPIKE_FACTOR * float(conf["recorder_rate_rps"])
     return body

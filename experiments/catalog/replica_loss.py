@@ -68,7 +68,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         tags=["replica", "pod"],
         steady_state=hypothesis(platform),
         method=[
-            recorder(duration_s=10.0 if platform == "local" else 90.0),
+            recorder(duration_s=18.0 if platform == "local" else 90.0),
             pause_probe("baseline", 1.5),
             kill,
             recovered,

@@ -75,7 +75,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         tags=["zone", "failover"],
         steady_state=hypothesis(platform),
         method=[
-            recorder(duration_s=16.0 if platform == "local" else 180.0),
+            recorder(duration_s=26.0 if platform == "local" else 180.0),
             pause_probe("baseline", 1.5),
             down,
             pause_probe("hold-zone-loss", "${fault_hold_s}"),
