@@ -79,6 +79,11 @@ def controller_source(control_url: str, token: str) -> Source:
                 raise DiscoveryError(f"controller answered {resp.status}: {await resp.text()}")
             return specs_from_controller(await resp.json())
 
+    async def aclose() -> None:
+        for session in sessions:
+            await session.close()
+
+    source.aclose = aclose  # type: ignore[attr-defined]
     return source
 
 

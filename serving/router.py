@@ -91,6 +91,9 @@ class Router:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        close_source = getattr(self.source, "aclose", None)
+        if close_source is not None:
+            await close_source()
         if self.session is not None:
             await self.session.close()
 
