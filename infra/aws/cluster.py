@@ -147,6 +147,9 @@ class Cluster(pulumi.ComponentResource):
         )
         self.cluster = aws.eks.Cluster(
             f"{name}-eks",
+            # A fixed name: subnet tags (kubernetes.io/cluster/<name>) and
+            # `aws eks update-kubeconfig --name recdrill-<env>` rely on it.
+            name=name,
             role_arn=cluster_role.arn,
             version=args.kubernetes_version,
             vpc_config={

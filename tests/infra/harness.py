@@ -89,8 +89,8 @@ class _Mocks(pulumi.runtime.Mocks):
         if args.typ == "aws:iam/role:Role":
             state.setdefault("name", f"{name}-role-name")
         if args.typ == "aws:eks/cluster:Cluster":
+            state.setdefault("name", name)
             state.update(
-                name=name,
                 endpoint=f"https://{name}.eks.example",
                 certificateAuthority={"data": "Q0E="},
                 identities=[{"oidcs": [{"issuer": f"https://oidc.eks.example/id/{name}"}]}],

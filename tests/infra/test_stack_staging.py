@@ -42,6 +42,9 @@ def test_headroom_placeholders_hold_a_gpu_in_every_zone(run: StackRun) -> None:
 
 def test_eks_cluster_addons_and_oidc(run: StackRun) -> None:
     (cluster,) = run.of_type("aws:eks/cluster:Cluster")
+    assert cluster.props["name"] == "recdrill-staging"
+    for subnet in run.of_type("aws:ec2/subnet:Subnet"):
+        assert subnet.props["tags"]["kubernetes.io/cluster/recdrill-staging"] == "shared"
     assert cluster.props["encryptionConfig"]["resources"] == ["secrets"]
     addons = {a.props["addonName"] for a in run.of_type("aws:eks/addon:Addon")}
     assert {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"} <= addons
