@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import ConfigError, defaults, spec_from_dict
+from infra.config import ConfigError, EnvSpec, defaults, spec_from_dict
 from infra.config import _coerce as coerce
 from tests.infra.harness import stack_config
 
@@ -37,8 +37,11 @@ def test_project_file_declares_exactly_the_spec_keys_with_its_defaults() -> None
     declared = project["config"]
     spec_defaults = defaults()
     assert set(declared) == (set(spec_defaults) - {"region"}) | {"environment", "target", "zones"}
+    kinds = {"int": "integer", "bool": "boolean", "tuple[str, ...]": "array"}
     for key, entry in declared.items():
         assert entry["description"], key
+        # Floats travel as strings: project config has no number type.
+        assert entry["type"] == kinds.get(EnvSpec.__dataclass_fields__[key].type, "string"), key
         if key in spec_defaults:
             # As the CLI hands it over: a string, "" meaning unset.
             assert coerce(key, str(entry["default"])) == spec_defaults[key], key
