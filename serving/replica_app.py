@@ -147,15 +147,20 @@ def create_app(settings: ReplicaSettings, state: ReplicaState | None = None) -> 
             return json_response(exc.body(), exc.status)
         except ClientDisconnect:
             return error_response(400, "client_disconnect", "the client went away mid-body")
-        if settings.test_delay_s:
-            await asyncio.sleep(settings.test_delay_s)
-        if state.loader.current is None:
-            return error_response(503, "not_ready", "no verified model is loaded yet")
         query = Query(body.user_id, body.k, tuple(body.history or ()), tuple(body.exclude or ()))
         try:
+            if settings.test_delay_s:
+                await asyncio.sleep(settings.test_delay_s)
+            if state.loader.current is None:
+                return error_response(503, "not_ready", "no verified model is loaded yet")
             answer = await state.batcher.submit(query)
         except BatcherClosed as exc:
             return error_response(503, "shutting_down", str(exc))
+        except asyncio.CancelledError:
+            if not state.draining:
+                raise
+            # A forced stop (second signal, grace over) cancels us: say so instead of a 500.
+            return error_response(503, "shutting_down", "the replica was stopped mid-request")
         state.metrics.observe_answer(answer.source, degraded=False)
         return json_response(
             {
