@@ -97,7 +97,16 @@ async def _zone_loss(endpoint: str, control: ControlClient, args) -> dict[str, A
     await fault()
     report = await load
     timings = await watch
-    return {**report.summary(), **timings, "rps": args.rps, "zone": args.zone}
+    before = LoadReport([x for x in report.samples if x.started < fault_at[0]])
+    after = LoadReport([x for x in report.samples if x.started >= fault_at[0]])
+    return {
+        **report.summary(),
+        **timings,
+        "rps": args.rps,
+        "zone": args.zone,
+        "before_fault": before.summary(),
+        "after_fault": after.summary(),
+    }
 
 
 async def _throughput(endpoint: str, direct: list[str], seconds: float) -> dict[str, Any]:
