@@ -163,6 +163,10 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
         ),
     )
     repository = ImageRepository(name, tags)
+    if not spec.deploy_workloads:
+        # Phase one of a first bring-up: infrastructure only, so the image can be pushed
+        # and a model published before Pulumi waits on pods that need both.
+        return pulumi.Output.from_input("")
     image = spec.image or pulumi.Output.concat(repository.url, ":", spec.image_tag)
     provider = k8s.Provider(f"{name}-k8s", kubeconfig=cluster.kubeconfig)
     workloads = RecommenderWorkloads(

@@ -70,6 +70,7 @@ class EnvSpec:
     dr_bucket: str | None = None
     image: str | None = None
     image_tag: str = "0.1.0"
+    deploy_workloads: bool = True
     vpc_cidr: str = "10.0.0.0/16"
     nat_per_zone: bool = False
     kubernetes_version: str = "1.33"
@@ -320,6 +321,8 @@ def _validate_eks(spec: EnvSpec) -> None:
 
 
 def _validate_kube(spec: EnvSpec) -> None:
+    if not spec.deploy_workloads:
+        raise ConfigError("deploy_workloads", "target kube deploys only workloads; keep it true")
     for key in ("model_store_url", "image"):
         if not getattr(spec, key):
             raise ConfigError(key, "is required for target kube (no AWS resources are created)")

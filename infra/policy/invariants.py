@@ -123,6 +123,8 @@ def zones_have_gpu_capacity(resources: Resources) -> list[str]:
 
 def zone_loss_keeps_peak(resources: Resources) -> list[str]:
     """Losing any one zone leaves active + standby replicas (and GPU room) for the peak."""
+    if not _k8s(resources, "Deployment"):
+        return []  # infrastructure-only stack (deploy_workloads: false)
     active = _active_deployment(resources)
     if active is None:
         return ["no active replica Deployment annotated with recdrill.io/zones"]
@@ -169,6 +171,8 @@ def zone_loss_keeps_peak(resources: Resources) -> list[str]:
 
 def replicas_spread_over_zones(resources: Resources) -> list[str]:
     """At least one active replica per zone, spread by zone without the cordon trap."""
+    if not _k8s(resources, "Deployment"):
+        return []  # infrastructure-only stack (deploy_workloads: false)
     active = _active_deployment(resources)
     if active is None:
         return ["no active replica Deployment annotated with recdrill.io/zones"]

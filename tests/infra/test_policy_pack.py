@@ -28,7 +28,8 @@ def test_pack_has_one_mandatory_policy_per_invariant() -> None:
 def test_policy_reports_invariant_violations() -> None:
     (spread,) = [p for p in _policies() if p.name == "replicas-spread-over-zones"]
     reported: list[str] = []
-    args = SimpleNamespace(resources=[Resource("kubernetes:core/v1:Namespace", "ns", {})])
+    router = {"kind": "Deployment", "metadata": {"name": "recdrill-router"}}
+    args = SimpleNamespace(resources=[Resource("kubernetes:apps/v1:Deployment", "d", router)])
     spread.validate(args, lambda message, urn: reported.append(message))
     assert reported == ["no active replica Deployment annotated with recdrill.io/zones"]
 

@@ -69,3 +69,12 @@ def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
 
 def test_invariants_hold(run: StackRun) -> None:
     stack_checks.assert_invariants_hold(run)
+
+
+def test_first_bring_up_can_stop_before_the_workloads() -> None:
+    infra_only = run_stack("dev", {"recdrill:deploy_workloads": False})
+    types = {r.resource_type for r in infra_only.resources}
+    assert not any(t.startswith("kubernetes:") for t in types)
+    assert {"aws:eks/cluster:Cluster", "aws:ecr/repository:Repository"} <= types
+    assert infra_only.outputs["endpoint"] == ""
+    stack_checks.assert_invariants_hold(infra_only)
