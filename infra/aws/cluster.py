@@ -13,7 +13,9 @@ from infra.config import NODE_GROUP_ZONE_LABEL
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"
-CORE_ADDONS = ("vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent")
+# Node-level addons go first: with bootstrap_self_managed_addons off, nodes stay NotReady
+# (and the node groups fail to create) until the CNI exists.
+NODE_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 _MANAGED = "arn:aws:iam::aws:policy/"
 
 
@@ -196,7 +198,9 @@ class Cluster(pulumi.ComponentResource):
                 "AmazonEC2ContainerRegistryReadOnly",
             )
         ]
-        node_opts = pulumi.ResourceOptions(parent=self, depends_on=node_policies)
+        self.addons = {addon: self._addon(name, addon, args.tags, []) for addon in NODE_ADDONS}
+        node_deps = [*node_policies, *self.addons.values()]
+        node_opts = pulumi.ResourceOptions(parent=self, depends_on=node_deps)
 
         self.system_nodes = aws.eks.NodeGroup(
             f"{name}-system",
@@ -242,24 +246,13 @@ class Cluster(pulumi.ComponentResource):
                 # The autoscaler owns desired_size once the group exists.
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=node_policies,
+                    depends_on=node_deps,
                     ignore_changes=["scalingConfig.desiredSize"],
                 ),
             )
 
-        self.addons: dict[str, aws.eks.Addon] = {}
-        for addon in CORE_ADDONS:
-            # coredns needs somewhere to run; the rest are DaemonSets or control-plane side.
-            depends = [self.system_nodes] if addon == "coredns" else []
-            self.addons[addon] = aws.eks.Addon(
-                f"{name}-{addon}",
-                cluster_name=self.cluster.name,
-                addon_name=addon,
-                resolve_conflicts_on_create="OVERWRITE",
-                resolve_conflicts_on_update="OVERWRITE",
-                tags=args.tags,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
-            )
+        # coredns is a Deployment: it needs the system nodes to become healthy.
+        self.addons["coredns"] = self._addon(name, "coredns", args.tags, [self.system_nodes])
 
         self.kubeconfig = kubeconfig(
             self.cluster.name,
@@ -273,4 +266,17 @@ class Cluster(pulumi.ComponentResource):
                 "oidc_provider_arn": self.oidc_provider.arn,
                 "gpu_node_groups": {z: g.id for z, g in self.gpu_node_groups.items()},
             }
+        )
+
+    def _addon(
+        self, name: str, addon: str, tags: dict[str, str], depends: list[pulumi.Resource]
+    ) -> aws.eks.Addon:
+        return aws.eks.Addon(
+            f"{name}-{addon}",
+            cluster_name=self.cluster.name,
+            addon_name=addon,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
         )

@@ -48,6 +48,10 @@ def test_eks_cluster_addons_and_oidc(run: StackRun) -> None:
     assert cluster.props["encryptionConfig"]["resources"] == ["secrets"]
     addons = {a.props["addonName"] for a in run.of_type("aws:eks/addon:Addon")}
     assert {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"} <= addons
+    for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert "recdrill-staging-vpc-cni" in group.depends_on  # nodes need the CNI
+    (coredns,) = [a for a in run.of_type("aws:eks/addon:Addon") if a.name.endswith("coredns")]
+    assert "recdrill-staging-system" in coredns.depends_on
     (oidc,) = run.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert oidc.props["clientIdLists"] == ["sts.amazonaws.com"]
 
