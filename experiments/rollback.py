@@ -49,16 +49,10 @@ def _k8s_store(**params: Any) -> Any:
     return undo_store_outage(**params)
 
 
-def _s3(**params: Any) -> Any:
-    if "bucket" not in params:
-        return False  # recorded before the object was read: nothing was changed
-    return store_actions.undo_corrupt_s3(**params)
-
-
 REVERTERS: dict[str, Callable[..., Any]] = {
     store_actions.OUTAGE: store_actions.undo_outage,
     store_actions.CORRUPT_FILE: store_actions.undo_corrupt_file,
-    store_actions.CORRUPT_S3: _s3,
+    store_actions.CORRUPT_S3: store_actions.undo_corrupt_s3,
     rollout.CANDIDATE: rollout.undo_candidate,
     "local.zone_down": _local_zone_up,
     "local.stopped": _local_cont,

@@ -22,9 +22,9 @@ RECORDER = "experiments.probes.recorder"
 # Per-platform drill knobs, rendered into the configuration (overridable with --var).
 KNOBS: dict[str, dict[str, Any]] = {
     "local": {
-        "ssh_window_s": 2.0,
-        "ssh_rate_rps": 40.0,
-        "recorder_rate_rps": 20.0,
+        "ssh_window_s": 3.0,
+        "ssh_rate_rps": 35.0,
+        "recorder_rate_rps": 15.0,
         "request_timeout_s": 2.0,
         "fault_hold_s": 6.0,
         "max_shed_ratio": 0.0,
@@ -122,6 +122,30 @@ def capacity_probe(platform: str) -> dict[str, Any]:
             "zone_label": "${zone_label}",
         },
         tolerance=tolerance,
+    )
+
+
+def recovery_probe(platform: str, name: str) -> dict[str, Any]:
+    """Wait (at most the RTO) until every zone has its active replicas ready again."""
+    wanted = {"min_per_zone": "${replicas_per_zone}", "timeout_s": "${slo_rto_s}"}
+    if platform == "local":
+        return probe(
+            name,
+            "experiments.local.probes",
+            "wait_for_capacity",
+            {**wanted, "selector": "${active_selector}"},
+            secrets=True,
+        )
+    return probe(
+        name,
+        "experiments.kubernetes.probes",
+        "wait_for_capacity",
+        {
+            "label_selector": "${active_selector}",
+            **wanted,
+            "ns": "${namespace}",
+            "zone_label": "${zone_label}",
+        },
     )
 
 

@@ -15,7 +15,7 @@ from experiments.catalog.common import (
 
 NAME = "load-spike"
 PLATFORMS = ("local",)
-SPIKE_FACTOR = 4
+SPIKE_FACTOR = 3
 MAX_SHED_RATIO = 0.2
 
 
@@ -31,8 +31,8 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         config,
         title=f"{SPIKE_FACTOR}x normal traffic keeps p99 in budget or sheds cleanly",
         description=(
-            f"Add {SPIKE_FACTOR} times normal traffic (the recorder's rate) on top of it, "
-            "while the steady-state windows keep probing. "
+            f"Add {SPIKE_FACTOR} times the steady-state window's rate on top of normal "
+            "traffic, while the steady-state windows keep probing. "
             "Every request gets either an answer within the p99 budget or a clean 429, "
             f"shedding stays under {MAX_SHED_RATIO:.0%}, and nothing crashes (capacity "
             "holds)."
@@ -57,5 +57,5 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         rollbacks=[],
     )
     conf = body["configuration"]
-    conf["spike_rate_rps"] = SPIKE_FACTOR * float(conf["recorder_rate_rps"])
+    conf["spike_rate_rps"] = SPIKE_FACTOR * float(conf["ssh_rate_rps"])
     return body

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from experiments.catalog.common import action, experiment, hypothesis, pause_probe, recorder
-from experiments.catalog.restarts import restart_zone_replicas
+from experiments.catalog.restarts import restart_one_replica
 
 NAME = "model-corruption"
 PLATFORMS = ("local", "kubernetes")
@@ -34,10 +34,12 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         title="Corrupted weights in the store are refused and the last good model keeps serving",
         description=(
             "Overwrite the stable version's model.safetensors in the store with same-size "
-            "garbage, then restart replicas. Each replica's sha256 check refuses the "
-            "corrupted file and keeps serving its verified copy, so the SLO and online "
-            "quality hold. The rollback restores the original bytes (S3: the previous "
-            "object version, through bucket versioning)."
+            "garbage, then restart a replica. Its sha256 check refuses the corrupted "
+            "version (it loads the previous version if there is one, else stays unready "
+            "rather than serve bad weights); the replicas already running keep serving the "
+            "last good version, so the SLO and online quality hold. The rollback restores "
+            "the original bytes (S3: the previous object version, through bucket "
+            "versioning), after which the refused replica loads it again."
         ),
         tags=["model", "store", "integrity"],
         steady_state=hypothesis(platform, quality=True),
@@ -45,8 +47,8 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             recorder(duration_s=14.0 if platform == "local" else 120.0),
             pause_probe("baseline", 1.5),
             corrupt,
-            *restart_zone_replicas(config),
-            pause_probe("serve-while-corrupted", 2.0),
+            restart_one_replica(config),
+            pause_probe("serve-while-corrupted", "${fault_hold_s}"),
         ],
         rollbacks=[restore],
     )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.catalog.common import action, experiment, hypothesis, pause_probe, probe, recorder
+from experiments.catalog.common import (
+    action,
+    experiment,
+    hypothesis,
+    pause_probe,
+    recorder,
+    recovery_probe,
+)
 
 NAME = "replica-loss"
 PLATFORMS = ("local", "kubernetes")
@@ -20,17 +27,6 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             {"selector": "${active_selector}", "count": 1, "signal": "KILL"},
             secrets=True,
         )
-        recovered = probe(
-            "replica-replaced-within-rto",
-            "experiments.local.probes",
-            "wait_for_capacity",
-            {
-                "min_per_zone": "${replicas_per_zone}",
-                "timeout_s": "${slo_rto_s}",
-                "selector": "${active_selector}",
-            },
-            secrets=True,
-        )
     else:
         kill = action(
             "delete-one-active-pod-grace-0",
@@ -42,18 +38,6 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
                 "qty": 1,
                 "rand": True,
                 "grace_period": 0,
-            },
-        )
-        recovered = probe(
-            "replica-replaced-within-rto",
-            "experiments.kubernetes.probes",
-            "wait_for_capacity",
-            {
-                "label_selector": "${active_selector}",
-                "min_per_zone": "${replicas_per_zone}",
-                "timeout_s": "${slo_rto_s}",
-                "ns": "${namespace}",
-                "zone_label": "${zone_label}",
             },
         )
     return experiment(
@@ -71,7 +55,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             recorder(duration_s=18.0 if platform == "local" else 90.0),
             pause_probe("baseline", 1.5),
             kill,
-            recovered,
+            recovery_probe(platform, "replica-replaced-within-rto"),
             pause_probe("observe-after-recovery", "${fault_hold_s}"),
         ],
         rollbacks=[],

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.catalog.common import action, probe
+from experiments.catalog.common import action, recovery_probe
 
 
 def restart_zone_replicas(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Local: rolling restart of one zone's active replicas. Kubernetes: delete one pod."""
+    """Restart replicas that must come back ready (from their cache) within the RTO.
+
+    Local: rolling restart of one zone's active replicas (the controller waits for each
+    to be ready). Kubernetes: delete one pod and wait for capacity.
+    """
     if config["platform"] == "local":
         return [
             action(
@@ -19,23 +23,26 @@ def restart_zone_replicas(config: dict[str, Any]) -> list[dict[str, Any]]:
                 secrets=True,
             )
         ]
-    return [
-        action(
+    return [restart_one_replica(config), recovery_probe("kubernetes", "replicas-ready-again")]
+
+
+def restart_one_replica(config: dict[str, Any]) -> dict[str, Any]:
+    """Restart one active replica without waiting for it: it may rightly refuse to start."""
+    if config["platform"] == "local":
+        return action(
             "restart-one-replica",
-            "experiments.kubernetes.actions",
+            "experiments.local.actions",
             "kill_replicas",
-            {"label_selector": "${active_selector}", "ns": "${namespace}", "count": 1},
-        ),
-        probe(
-            "replicas-ready-again",
-            "experiments.kubernetes.probes",
-            "wait_for_capacity",
             {
-                "label_selector": "${active_selector}",
-                "min_per_zone": "${replicas_per_zone}",
-                "timeout_s": "${slo_rto_s}",
-                "ns": "${namespace}",
-                "zone_label": "${zone_label}",
+                "selector": f"${{active_selector}},zone={config['zones'][0]}",
+                "count": 1,
+                "signal": "TERM",
             },
-        ),
-    ]
+            secrets=True,
+        )
+    return action(
+        "restart-one-replica",
+        "experiments.kubernetes.actions",
+        "kill_replicas",
+        {"label_selector": "${active_selector}", "ns": "${namespace}", "count": 1},
+    )

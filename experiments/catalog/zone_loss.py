@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.catalog.common import action, experiment, hypothesis, pause_probe, probe, recorder
+from experiments.catalog.common import (
+    action,
+    experiment,
+    hypothesis,
+    pause_probe,
+    recorder,
+    recovery_probe,
+)
 
 NAME = "zone-loss"
 PLATFORMS = ("local", "kubernetes")
@@ -17,17 +24,6 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         module, args = "experiments.local.actions", {"zone": zone, "state_file": "${state_file}"}
         down = action("zone-down", module, "zone_down", args, secrets=True)
         up = action("zone-up", module, "zone_up", args, secrets=True)
-        recovered = probe(
-            "zone-capacity-back-within-rto",
-            "experiments.local.probes",
-            "wait_for_capacity",
-            {
-                "min_per_zone": "${replicas_per_zone}",
-                "timeout_s": "${slo_rto_s}",
-                "selector": "${active_selector}",
-            },
-            secrets=True,
-        )
     else:
         module = "experiments.kubernetes.actions"
         down = action(
@@ -47,18 +43,6 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             module,
             "zone_up",
             {"zone": zone, "state_file": "${state_file}", "zone_label": "${zone_label}"},
-        )
-        recovered = probe(
-            "zone-capacity-back-within-rto",
-            "experiments.kubernetes.probes",
-            "wait_for_capacity",
-            {
-                "label_selector": "${active_selector}",
-                "min_per_zone": "${replicas_per_zone}",
-                "timeout_s": "${slo_rto_s}",
-                "ns": "${namespace}",
-                "zone_label": "${zone_label}",
-            },
         )
     return experiment(
         NAME,
@@ -80,7 +64,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             down,
             pause_probe("hold-zone-loss", "${fault_hold_s}"),
             up,
-            recovered,
+            recovery_probe(platform, "zone-capacity-back-within-rto"),
         ],
         rollbacks=[up],
     )

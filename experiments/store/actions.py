@@ -111,10 +111,11 @@ def corrupt_model(
         raise ActivityFailed(f"cannot corrupt {model} {version}/{file}: {exc}") from exc
     if store_url.startswith("s3://"):
         url = f"s3://{store.root}/{model}/versions/{resolved}/{file}"
-        record_id = state.record(state_file, CORRUPT_S3, url=url)
-        details = s3.corrupt_object(url)
-        _replace_params(state_file, record_id, details)
-        return {"version": resolved, "file": file, **details}
+        details = s3.read_good(url)
+        good = details.pop("good")
+        state.record(state_file, CORRUPT_S3, **details)
+        bad_version = s3.put_corrupt(details["bucket"], details["key"], good)
+        return {"version": resolved, "file": file, "bad_version": bad_version, **details}
     path = _local_root(store_url) / model / "versions" / resolved / file
     original = path.read_bytes()
     keep = Path(f"{state_file}.d") / f"{resolved}-{file}.orig"
@@ -131,12 +132,6 @@ def corrupt_model(
     tmp.write_bytes(s3.flip(original))
     os.replace(tmp, path)
     return {"version": resolved, "file": file, "path": str(path)}
-
-
-def _replace_params(state_file: str, record_id: str, params: dict[str, Any]) -> None:
-    """Swap a provisional record for the full one, once the change is known."""
-    state.mark_reverted(state_file, record_id)
-    state.record(state_file, CORRUPT_S3, **params)
 
 
 def undo_corrupt_file(path: str, original: str, sha256: str) -> bool:
@@ -166,7 +161,7 @@ def restore_model(
             restored.append(entry["params"]["path"])
         state.mark_reverted(state_file, entry["id"])
     for entry in state.pending(state_file, CORRUPT_S3):
-        if "bucket" in entry["params"] and undo_corrupt_s3(**entry["params"]):
+        if undo_corrupt_s3(**entry["params"]):
             restored.append(f"s3://{entry['params']['bucket']}/{entry['params']['key']}")
         state.mark_reverted(state_file, entry["id"])
     return restored

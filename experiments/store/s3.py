@@ -32,8 +32,8 @@ def split(url: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def corrupt_object(url: str) -> dict[str, Any]:
-    """Overwrite the object at ``url`` with flipped bytes; return what restore needs."""
+def read_good(url: str) -> dict[str, Any]:
+    """What restoring ``url`` needs: the current (good) object version and its sha256."""
     bucket, key = split(url)
     s3 = client()
     try:
@@ -44,18 +44,23 @@ def corrupt_object(url: str) -> dict[str, Any]:
             )
         head = s3.get_object(Bucket=bucket, Key=key)
         good = head["Body"].read()
-        good_version = head.get("VersionId")
-        bad = flip(good)
-        put = s3.put_object(Bucket=bucket, Key=key, Body=bad)
     except (ClientError, BotoCoreError) as exc:
-        raise ActivityFailed(f"cannot corrupt s3://{bucket}/{key}: {exc}") from exc
+        raise ActivityFailed(f"cannot read s3://{bucket}/{key}: {exc}") from exc
     return {
         "bucket": bucket,
         "key": key,
-        "good_version": good_version,
+        "good_version": head.get("VersionId"),
         "good_sha256": hashlib.sha256(good).hexdigest(),
-        "bad_version": put.get("VersionId"),
+        "good": good,
     }
+
+
+def put_corrupt(bucket: str, key: str, good: bytes) -> str | None:
+    """Write flipped bytes as a new object version; returns its version id."""
+    try:
+        return client().put_object(Bucket=bucket, Key=key, Body=flip(good)).get("VersionId")
+    except (ClientError, BotoCoreError) as exc:
+        raise ActivityFailed(f"cannot corrupt s3://{bucket}/{key}: {exc}") from exc
 
 
 def restore_object(bucket: str, key: str, good_version: str, good_sha256: str) -> bool:

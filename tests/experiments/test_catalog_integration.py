@@ -1,0 +1,102 @@
+"""The whole local catalog, rendered and run with the real ``chaos`` CLI on a real environment.
+
+One environment (controller, router, 3 zones × 2 replicas + standby, tiny model) is shared
+by the module; ``python -m experiments run`` runs every local experiment in turn, and each
+test checks one journal: steady state met before, during (every check) and after, every
+method activity succeeded, the time series written, the rollback state clean.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from experiments import catalog, state
+from tests.experiments.local_env import LocalEnvironment
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+
+NAMES = catalog.names("local")
+
+
+@pytest.fixture(scope="module")
+def drill(tmp_path_factory):
+    root = tmp_path_factory.mktemp("catalog")
+    env = LocalEnvironment(root)
+    try:
+        journals = root / "journals"
+        done = env.run(journals)
+        yield env, journals, done
+    finally:
+        env.close()
+
+
+def test_runner_wrote_every_journal_and_reported_progress(drill):
+    _, journals, done = drill
+    assert done.returncode == 0, done.stderr[-2000:]
+    for index, name in enumerate(NAMES, 1):
+        assert f"[{index}/{len(NAMES)}] {name}: chaos exit" in done.stderr
+        assert (journals / f"{name}.json").exists()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_steady_state_holds_before_during_and_after(drill, name):
+    _, journals, _ = drill
+    journal = json.loads((journals / f"{name}.json").read_text())
+    states = journal["steady_states"]
+    assert states["before"]["steady_state_met"] is True, states["before"]
+    assert states["during"], "no steady-state check ran during the method"
+    failed = [s for s in states["during"] if not s["steady_state_met"]]
+    assert not failed, json.dumps(failed, indent=1)[:3000]
+    assert states["after"]["steady_state_met"] is True, states["after"]
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    bad = [
+        (r["activity"]["name"], r.get("exception"))
+        for r in journal["run"]
+        if r["status"] != "succeeded"
+    ]
+    assert not bad, bad
+    assert all(r["status"] == "succeeded" for r in journal["rollbacks"])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_time_series_covers_the_method(drill, name):
+    _, journals, _ = drill
+    series = json.loads((journals / f"{name}.timeseries.json").read_text())
+    assert series["experiment"] == name and series["interval_s"] == 0.1
+    assert sum(s["requests"] for s in series["samples"]) > 100
+
+
+def test_rollbacks_left_nothing_pending(drill):
+    env, _, _ = drill
+    for path in (env.workdir / "chaos-state").glob("*.json"):
+        assert state.pending(path) == [], path
+    assert not list(env.root.glob(".store.chaos-outage"))
+
+
+def test_model_corruption_was_refused_and_the_store_is_whole_again(drill):
+    env, journals, _ = drill
+    from serving.model_store import open_store
+
+    open_store(env.store).verify("recommender", env.manifest.version)
+    journal = json.loads((journals / "model-corruption.json").read_text())
+    versions = {
+        v
+        for s in [journal["steady_states"]["after"], *journal["steady_states"]["during"]]
+        for p in s["probes"]
+        if p["activity"]["name"] == "slo-window"
+        for v in p["output"]["versions"]
+    }
+    assert versions == {env.manifest.version}
+
+
+def test_bad_model_rollout_was_refused_by_the_promotion_gate(drill):
+    env, journals, _ = drill
+    journal = json.loads((journals / "bad-model-rollout.json").read_text())
+    (promote,) = [r for r in journal["run"] if r["activity"]["name"] == "try-to-promote-candidate"]
+    assert promote["output"]["promoted"] is False
+    assert "refused" in promote["output"]["refused"]
+    from serving.model_store import open_store
+
+    assert open_store(env.store).resolve("recommender", "stable") == env.manifest.version
