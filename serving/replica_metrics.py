@@ -14,6 +14,7 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 class ReplicaMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._request_children: dict[tuple[str, int], tuple] = {}
         r = self.registry
         self.requests = Counter(
             "recdrill_replica_requests",
@@ -77,8 +78,13 @@ class ReplicaMetrics:
 
     def observe_request(self, path: str, status: int, seconds: float) -> None:
         route = path if path in KNOWN_ROUTES else "other"
-        self.requests.labels(route, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        key = (route, status)
+        children = self._request_children.get(key)
+        if children is None:  # labels() is slow enough to matter on the hot path: cache it
+            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
+            self._request_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

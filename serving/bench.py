@@ -1,0 +1,368 @@
+"""``python -m serving.bench``: throughput and latency of a real replica on a large synthetic model.
+
+It publishes a random-weight two-tower model (100k items, 50k users by default) into a
+temporary ``file://`` store, then in one run:
+
+1. measures in process the compute bound (batched matmul + top-k at the best batch size)
+   and the naive path (one request, one user-tower forward, one top-k, no batching);
+2. starts a real replica process and drives it over HTTP with a closed-loop load
+   (``--concurrency`` clients, as fast as answers come) and an open-loop load at a
+   fixed rate (``--rate`` requests/s, latency counted from the scheduled send time);
+3. prints recommendations/s, p50/p99, the replica's peak RSS, the ratios and which
+   targets were met. The load generator shares the machine's cores with the replica.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import aiohttp
+import torch
+
+from serving.engine import EngineOptions, Query, ServingModel, configure_cpu_threads
+from serving.model_store import open_store
+from training.artifacts import Artifacts, publish_artifacts
+from training.model import ModelConfig, TwoTower
+
+TARGETS = {
+    "throughput_rps": 2500.0,  # recommendations/s under closed-loop load ...
+    "throughput_p99_ms": 50.0,  # ... with p99 at most this
+    "fixed_rate_p99_ms": 10.0,  # p99 at --rate requests/s
+    "vs_compute_bound": 0.5,
+    "vs_naive": 3.0,
+    "rss_mb": 600.0,
+}
+
+
+def synthetic_artifacts(
+    n_items: int, n_users: int, dim: int = 64, history_len: int = 20, seed: int = 0
+) -> Artifacts:
+    """Random weights with the real architecture: sizes, not quality, are what is measured."""
+    gen = torch.Generator().manual_seed(seed)
+    config = ModelConfig(
+        n_users=n_users + 1,
+        n_items=n_items + 1,
+        n_categories=200,
+        n_brands=2000,
+        dim=dim,
+        hidden=2 * dim,
+        history_len=history_len,
+    )
+    torch.manual_seed(seed)
+    model = TwoTower(config)
+    history = torch.randint(1, n_items + 1, (n_users + 1, history_len), generator=gen)
+    history[0] = 0
+    return Artifacts(
+        config=config,
+        state_dict=model.state_dict(),
+        users=[f"user-{i}" for i in range(n_users)],
+        items=[f"sku-{i}" for i in range(n_items)],
+        item_category=torch.randint(0, 200, (n_items + 1,), generator=gen),
+        item_brand=torch.randint(0, 2000, (n_items + 1,), generator=gen),
+        user_history=history,
+    )
+
+
+def request_bodies(art: Artifacts, n: int, seed: int = 1) -> list[dict]:
+    """A shop-like mix: 80% known users, 10% unknown with history, 10% cold start."""
+    rng = random.Random(seed)
+    bodies = []
+    for _ in range(n):
+        roll = rng.random()
+        if roll < 0.8:
+            bodies.append({"user_id": rng.choice(art.users), "k": 10})
+        elif roll < 0.9:
+            history = [rng.choice(art.items) for _ in range(5)]
+            bodies.append({"user_id": f"guest-{rng.random()}", "k": 10, "history": history})
+        else:
+            bodies.append({"user_id": f"guest-{rng.random()}", "k": 10})
+    return bodies
+
+
+def as_query(body: dict) -> Query:
+    return Query(body["user_id"], body["k"], tuple(body.get("history", ())), ())
+
+
+# ---------------------------------------------------------------------- in process
+def compute_bound(engine: ServingModel, queries: list[Query], sizes: list[int]) -> dict[int, float]:
+    """Queries/s of ``recommend_batch`` at each batch size (the replica's inner loop)."""
+    rates = {}
+    for size in sizes:
+        batches = [queries[i : i + size] for i in range(0, len(queries) - size + 1, size)]
+        engine.recommend_batch(batches[0])
+        start, done = time.perf_counter(), 0
+        for batch in batches:
+            engine.recommend_batch(batch)
+            done += len(batch)
+            if time.perf_counter() - start > 3.0:
+                break
+        rates[size] = done / (time.perf_counter() - start)
+    return rates
+
+
+def naive_rate(engine: ServingModel, queries: list[Query], seconds: float = 3.0) -> float:
+    """One request, one forward: the user tower, a [1, d] x [d, items] matmul and a top-k each."""
+    history = torch.from_numpy(engine.history_rows + 1).clamp(min=0)
+    start, done = time.perf_counter(), 0
+    with torch.inference_mode():
+        for q in queries:
+            uidx = engine.user_index.get(q.user_id)
+            if uidx is not None:
+                users = torch.tensor([uidx])
+                vector = engine.model.user_vectors(users, history[users])
+            elif q.history:
+                rows = [engine.item_index[i] for i in q.history if i in engine.item_index]
+                vector = torch.nn.functional.normalize(engine.item_vectors[rows].mean(0), dim=0)
+                vector = vector.unsqueeze(0)
+            else:
+                done += 1
+                continue
+            torch.topk(vector @ engine.item_vectors.T, q.k, dim=1)
+            done += 1
+            if time.perf_counter() - start > seconds:
+                break
+    return done / (time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------- over HTTP
+@dataclass
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def summarise(latencies: list[float], errors: int, seconds: float) -> LoadResult:
+    ordered = sorted(latencies) or [float("nan")]
+
+    def pct(p: float) -> float:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+    return LoadResult(
+        len(latencies), errors, seconds, len(latencies) / seconds, pct(0.50), pct(0.99)
+    )
+
+
+async def _post(session: aiohttp.ClientSession, url: str, body: bytes) -> bool:
+    async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
+        await r.read()
+        return r.status == 200
+
+
+async def closed_loop(
+    url: str, bodies: list[bytes], concurrency: int, seconds: float
+) -> LoadResult:
+    latencies: list[float] = []
+    errors = 0
+    stop_at = time.perf_counter() + seconds
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker(offset: int) -> None:
+            nonlocal errors
+            i = offset
+            while time.perf_counter() < stop_at:
+                start = time.perf_counter()
+                ok = await _post(session, url, bodies[i % len(bodies)])
+                if ok:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    errors += 1
+                i += concurrency
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+        return summarise(latencies, errors, time.perf_counter() - start)
+
+
+async def open_loop(url: str, bodies: list[bytes], rate: float, seconds: float) -> LoadResult:
+    latencies: list[float] = []
+    errors = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(body: bytes, scheduled: float) -> None:
+            nonlocal errors
+            if await _post(session, url, body):
+                latencies.append(time.perf_counter() - scheduled)
+            else:
+                errors += 1
+
+        start = time.perf_counter()
+        tasks = []
+        for i in range(int(rate * seconds)):
+            scheduled = start + i / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(bodies[i % len(bodies)], scheduled)))
+        await asyncio.gather(*tasks)
+        return summarise(latencies, errors, time.perf_counter() - start)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> dict[str, float]:
+    """Current and peak resident memory of a process, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return {"rss_mb": fields.get("VmRSS", 0.0), "peak_rss_mb": fields.get("VmHWM", 0.0)}
+
+
+def start_replica(store_url: str, cache: Path, port: int, args: argparse.Namespace):
+    cmd = [
+        sys.executable, "-m", "serving.replica", "--store", store_url, "--model", "bench",
+        "--port", str(port), "--cache-dir", str(cache), "--zone", "bench",
+        "--replica-id", "bench", "--poll-interval", "60",
+        "--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
+        "--torch-threads", str(args.torch_threads), "--log-level", "warning",
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen(cmd, env=env, start_new_session=True)
+
+
+async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"bench: the replica exited with {proc.returncode}")
+            try:
+                async with session.get(url + "/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit("bench: the replica never became ready")
+
+
+async def drive(url: str, bodies: list[bytes], args: argparse.Namespace) -> dict[str, LoadResult]:
+    await closed_loop(url, bodies, args.concurrency, 1.0)  # warm connections and code paths
+    return {
+        "closed_loop": await closed_loop(url, bodies, args.concurrency, args.duration),
+        "fixed_rate": await open_loop(url, bodies, args.rate, args.duration),
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    threads = configure_cpu_threads(args.torch_threads)
+    work = Path(tempfile.mkdtemp(prefix="recdrill-bench-"))
+    store_url = f"file://{work}/store"
+    art = synthetic_artifacts(args.items, args.users)
+    manifest = publish_artifacts(
+        open_store(store_url), "bench", art, work / "build", metrics={},
+        popular_items=art.items[:100], data_fingerprint="synthetic",
+    )  # fmt: skip
+    open_store(store_url).promote("bench", manifest.version)
+    bodies = request_bodies(art, 20_000)
+    queries = [as_query(b) for b in bodies]
+    engine = ServingModel.build("bench", manifest, art, EngineOptions())
+    bound = compute_bound(engine, queries, [1, 8, 16, 32, 64, 128])
+    naive = naive_rate(engine, queries)
+    del engine, art
+
+    port = free_port()
+    proc = start_replica(store_url, work / "cache", port, args)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(wait_ready(url, proc))
+        memory_loaded = rss_mb(proc.pid)
+        encoded = [json.dumps(b).encode() for b in bodies]
+        loads = asyncio.run(drive(url + "/v1/recommend", encoded, args))
+        memory = rss_mb(proc.pid)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    best_batch = max(bound, key=bound.get)
+    served = loads["closed_loop"].rps
+    report = {
+        "items": args.items,
+        "users": args.users,
+        "cpus": os.cpu_count(),
+        "torch_threads": threads,
+        "load_average": os.getloadavg()[0],
+        "compute_bound_qps": {str(k): round(v, 1) for k, v in bound.items()},
+        "best_batch": best_batch,
+        "naive_qps": round(naive, 1),
+        "closed_loop": asdict(loads["closed_loop"]),
+        "fixed_rate": {**asdict(loads["fixed_rate"]), "target_rps": args.rate},
+        "replica_memory_after_load": memory_loaded,
+        "replica_memory": memory,
+        "ratio_vs_compute_bound": round(served / bound[best_batch], 3),
+        "ratio_vs_naive": round(served / naive, 2),
+    }
+    report["targets"] = {
+        "throughput": served >= TARGETS["throughput_rps"]
+        and loads["closed_loop"].p99_ms <= TARGETS["throughput_p99_ms"],
+        "fixed_rate_p99": loads["fixed_rate"].p99_ms <= TARGETS["fixed_rate_p99_ms"],
+        "vs_compute_bound": report["ratio_vs_compute_bound"] >= TARGETS["vs_compute_bound"],
+        "vs_naive": report["ratio_vs_naive"] >= TARGETS["vs_naive"],
+        "rss": memory["peak_rss_mb"] <= TARGETS["rss_mb"],
+    }
+    return report
+
+
+def print_report(r: dict) -> None:
+    cl, fr = r["closed_loop"], r["fixed_rate"]
+    print(f"model: {r['items']} items, {r['users']} users; {r['cpus']} CPUs, "
+          f"torch threads {r['torch_threads']}, load average {r['load_average']:.1f}")  # fmt: skip
+    print("compute bound (in process, queries/s by batch size): "
+          + ", ".join(f"{b}: {q:.0f}" for b, q in r["compute_bound_qps"].items()))  # fmt: skip
+    print(f"naive path (in process, one forward per request): {r['naive_qps']:.0f} queries/s")
+    print(f"replica, closed loop: {cl['rps']:.0f} rec/s, p50 {cl['p50_ms']:.1f} ms, "
+          f"p99 {cl['p99_ms']:.1f} ms, errors {cl['errors']}")  # fmt: skip
+    print(f"replica, {fr['target_rps']} req/s: {fr['rps']:.0f} rec/s, p50 {fr['p50_ms']:.1f} ms, "
+          f"p99 {fr['p99_ms']:.1f} ms, errors {fr['errors']}")  # fmt: skip
+    print(f"replica peak RSS {r['replica_memory']['peak_rss_mb']:.0f} MB")
+    print(f"ratios: {r['ratio_vs_compute_bound']:.2f}x compute bound, "
+          f"{r['ratio_vs_naive']:.1f}x naive")  # fmt: skip
+    for name, met in r["targets"].items():
+        print(f"target {name}: {'met' if met else 'NOT met'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m serving.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--items", type=int, default=100_000)
+    p.add_argument("--users", type=int, default=50_000)
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per load phase")
+    p.add_argument("--concurrency", type=int, default=64, help="closed-loop clients")
+    p.add_argument("--rate", type=float, default=200.0, help="open-loop requests/s")
+    p.add_argument("--max-batch", type=int, default=64)
+    p.add_argument("--max-wait-ms", type=float, default=2.0)
+    p.add_argument("--torch-threads", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = p.parse_args(argv)
+    if min(args.items, args.users, args.concurrency, args.max_batch, args.torch_threads) < 1:
+        p.error("--items, --users, --concurrency, --max-batch and --torch-threads must be >= 1")
+    report = run(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
