@@ -22,8 +22,9 @@ from infra.aws.iam import ReplicaRole, ReplicaRoleArgs, StoreReadGrant
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.registry import ImageRepository
 from infra.config import EnvSpec, spec_from_pulumi
-from infra.k8s.manifests import NLB_ANNOTATIONS, WorkloadSpec
+from infra.k8s.manifests import NLB_ANNOTATIONS
 from infra.k8s.pods import PodSettings, replica_labels, router_labels, selector_string
+from infra.k8s.spec import WorkloadSpec
 from infra.k8s.workloads import RecommenderWorkloads
 
 DESCRIPTION_KEYS = (

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
-
-import pulumi
 
 from infra.k8s.pods import (
     GPU,
     HTTP_PORT,
     PART_OF,
-    PodSettings,
     container_security,
     placeholder_pod,
     replica_labels,
@@ -19,6 +15,8 @@ from infra.k8s.pods import (
     router_labels,
     router_pod,
 )
+from infra.k8s.policies import network_policies, policies
+from infra.k8s.spec import WorkloadSpec, meta
 
 ACTIVE_SERVICE = "recdrill-active"
 STANDBY_SERVICE = "recdrill-standby"
@@ -39,42 +37,6 @@ NLB_ANNOTATIONS = {
 }
 
 
-@dataclass(frozen=True)
-class WorkloadSpec:
-    """The sizes and wiring of the workloads; built from the environment spec."""
-
-    pods: PodSettings
-    zones: tuple[str, ...]
-    replicas_per_zone: int
-    standby_replicas: int
-    peak_replicas: int
-    max_replicas: int
-    router_replicas: int
-    placeholders_per_zone: int = 0
-    device_plugin: bool = False
-    replica_role_arn: pulumi.Input[str] | None = None
-    load_balancer_annotations: dict[str, str] = field(default_factory=dict)
-    store_egress_port: int = 443
-
-    @property
-    def active_replicas(self) -> int:
-        return self.replicas_per_zone * len(self.zones)
-
-
-def _meta(
-    name: str,
-    namespace: str | None,
-    labels: dict[str, str] | None = None,
-    annotations: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name, "labels": {**PART_OF, **(labels or {})}}
-    if namespace:
-        meta["namespace"] = namespace
-    if annotations:
-        meta["annotations"] = annotations
-    return meta
-
-
 def basics(w: WorkloadSpec) -> list[dict[str, Any]]:
     ns = w.pods.namespace
     replica_annotations = (
@@ -84,7 +46,7 @@ def basics(w: WorkloadSpec) -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": _meta(
+            "metadata": meta(
                 ns,
                 None,
                 {
@@ -96,18 +58,18 @@ def basics(w: WorkloadSpec) -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": _meta(w.pods.replica_service_account, ns, annotations=replica_annotations),
+            "metadata": meta(w.pods.replica_service_account, ns, annotations=replica_annotations),
         },
         {
             # No IAM role: the router never talks to the store.
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": _meta(w.pods.router_service_account, ns),
+            "metadata": meta(w.pods.router_service_account, ns),
         },
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": _meta("recdrill-router-discovery", ns),
+            "metadata": meta("recdrill-router-discovery", ns),
             "rules": [
                 {
                     "apiGroups": ["discovery.k8s.io"],
@@ -119,7 +81,7 @@ def basics(w: WorkloadSpec) -> list[dict[str, Any]]:
         {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": _meta("recdrill-router-discovery", ns),
+            "metadata": meta("recdrill-router-discovery", ns),
             "roleRef": {
                 "apiGroup": "rbac.authorization.k8s.io",
                 "kind": "Role",
@@ -132,7 +94,7 @@ def basics(w: WorkloadSpec) -> list[dict[str, Any]]:
         {
             "apiVersion": "scheduling.k8s.io/v1",
             "kind": "PriorityClass",
-            "metadata": _meta(w.pods.serving_priority_class, None),
+            "metadata": meta(w.pods.serving_priority_class, None),
             "value": SERVING_PRIORITY,
             "globalDefault": False,
             "description": "recdrill replicas and router: preempt standby placeholders",
@@ -140,7 +102,7 @@ def basics(w: WorkloadSpec) -> list[dict[str, Any]]:
         {
             "apiVersion": "scheduling.k8s.io/v1",
             "kind": "PriorityClass",
-            "metadata": _meta(w.pods.placeholder_priority_class, None),
+            "metadata": meta(w.pods.placeholder_priority_class, None),
             "value": PLACEHOLDER_PRIORITY,
             "globalDefault": False,
             "preemptionPolicy": "Never",
@@ -159,7 +121,7 @@ def _deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(name, ns, pod["metadata"]["labels"], annotations),
+        "metadata": meta(name, ns, pod["metadata"]["labels"], annotations),
         "spec": {
             "replicas": replicas,
             "revisionHistoryLimit": 5,
@@ -229,7 +191,7 @@ def _service(
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _meta(name, ns, annotations=annotations),
+        "metadata": meta(name, ns, annotations=annotations),
         "spec": spec,
     }
 
@@ -250,150 +212,13 @@ def services(w: WorkloadSpec) -> list[dict[str, Any]]:
     ]
 
 
-def _pdb(name: str, ns: str, labels: dict[str, str], **budget: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": _meta(name, ns),
-        "spec": {
-            **budget,
-            "selector": {"matchLabels": labels},
-            # A crash-looping pod must not block a node drain in a zone evacuation.
-            "unhealthyPodEvictionPolicy": "AlwaysAllow",
-        },
-    }
-
-
-def _hpa(name: str, ns: str, target: str, low: int, high: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": _meta(name, ns),
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-            "minReplicas": low,
-            "maxReplicas": high,
-            # CPU as a proxy for load; GPU utilisation needs the DCGM exporter + an adapter.
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 60},
-                    },
-                }
-            ],
-            "behavior": {
-                "scaleUp": {
-                    "stabilizationWindowSeconds": 0,
-                    "policies": [{"type": "Percent", "value": 100, "periodSeconds": 15}],
-                },
-                "scaleDown": {"stabilizationWindowSeconds": 300},
-            },
-        },
-    }
-
-
-def policies(w: WorkloadSpec) -> list[dict[str, Any]]:
-    ns = w.pods.namespace
-    return [
-        _pdb("recdrill-replica-active", ns, replica_labels("active"), maxUnavailable=1),
-        _pdb("recdrill-replica-standby", ns, replica_labels("standby"), maxUnavailable=1),
-        _pdb("recdrill-router", ns, router_labels(), minAvailable=1),
-        _hpa(
-            "recdrill-replica-active",
-            ns,
-            "recdrill-replica-active",
-            w.active_replicas,
-            w.max_replicas,
-        ),
-        _hpa("recdrill-router", ns, "recdrill-router", w.router_replicas, 3 * w.router_replicas),
-    ]
-
-
-def _netpol(
-    name: str,
-    ns: str,
-    pods: dict[str, str],
-    *,
-    ingress: list | None = None,
-    egress: list | None = None,
-) -> dict[str, Any]:
-    types = [t for t, rules in (("Ingress", ingress), ("Egress", egress)) if rules is not None]
-    spec: dict[str, Any] = {
-        "podSelector": {"matchLabels": pods} if pods else {},
-        "policyTypes": types,
-    }
-    if ingress is not None:
-        spec["ingress"] = ingress
-    if egress is not None:
-        spec["egress"] = egress
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": _meta(name, ns),
-        "spec": spec,
-    }
-
-
-_PRIVATE = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]
-_REPLICAS = {"app.kubernetes.io/name": "recdrill-replica"}
-
-
-def network_policies(w: WorkloadSpec) -> list[dict[str, Any]]:
-    ns = w.pods.namespace
-    dns = {
-        "to": [
-            {
-                "namespaceSelector": {
-                    "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                },
-                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
-            }
-        ],
-        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-    }
-    http = [{"protocol": "TCP", "port": "http"}]
-    if w.pods.store_endpoint_url:
-        # An S3-compatible store inside the cluster or LAN (kube stack): its port, anywhere.
-        store = {"ports": [{"protocol": "TCP", "port": w.store_egress_port}]}
-    else:
-        # S3 (through the VPC gateway endpoint) and STS for IRSA: public AWS addresses, 443.
-        store = {
-            "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": _PRIVATE}}],
-            "ports": [{"protocol": "TCP", "port": 443}],
-        }
-    return [
-        _netpol("default-deny", ns, {}, ingress=[], egress=[]),
-        _netpol("allow-dns", ns, {}, egress=[dns]),
-        _netpol(
-            "replicas-from-router",
-            ns,
-            _REPLICAS,
-            ingress=[{"from": [{"podSelector": {"matchLabels": router_labels()}}], "ports": http}],
-        ),
-        _netpol("replicas-to-store", ns, _REPLICAS, egress=[store]),
-        _netpol("router-from-clients", ns, router_labels(), ingress=[{"ports": http}]),
-        _netpol(
-            "router-to-replicas-and-api",
-            ns,
-            router_labels(),
-            egress=[
-                {"to": [{"podSelector": {"matchLabels": _REPLICAS}}], "ports": http},
-                # The API server (EndpointSlice discovery) lives outside the pod network.
-                {"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]},
-            ],
-        ),
-    ]
-
-
 def device_plugin() -> dict[str, Any]:
     """The NVIDIA device plugin: advertises nvidia.com/gpu on the GPU nodes."""
     labels = {"app.kubernetes.io/name": "nvidia-device-plugin", **PART_OF}
     return {
         "apiVersion": "apps/v1",
         "kind": "DaemonSet",
-        "metadata": _meta("nvidia-device-plugin", "kube-system", labels),
+        "metadata": meta("nvidia-device-plugin", "kube-system", labels),
         "spec": {
             "selector": {"matchLabels": labels},
             "updateStrategy": {"type": "RollingUpdate"},

@@ -8,7 +8,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8s.manifests import ROUTER_SERVICE, WorkloadSpec, all_objects
+from infra.k8s.manifests import ROUTER_SERVICE, all_objects
+from infra.k8s.spec import WorkloadSpec
 
 _KINDS: dict[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
