@@ -105,7 +105,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     expected = args.zones * args.replicas_per_zone + args.standby
     try:
         _wait_ready(workdir, proc, expected, args.timeout)
-    except CliError:
+    except (CliError, KeyboardInterrupt):
         _down(workdir, quiet=True)
         raise
     deployment = _deployment(workdir)
@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         console.print(f"error: {exc}", markup=False, highlight=False)
         return 1
+    except KeyboardInterrupt:
+        console.print("interrupted", markup=False, highlight=False)
+        return 130
     except (httpx.HTTPError, OSError) as exc:
         console.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
         return 1
