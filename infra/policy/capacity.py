@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from infra.config import (
     GPUS_PER_INSTANCE,
@@ -68,15 +70,27 @@ def zones_have_gpu_capacity(resources: Resources) -> list[str]:
     return problems
 
 
-def zone_loss_keeps_peak(resources: Resources) -> list[str]:
-    """Losing any one zone leaves active + standby replicas (and GPU room) for the peak."""
+def _active(resources: Resources) -> tuple[Mapping[str, Any] | None, list[str]]:
+    """The active replica Deployment, or why there is none to check."""
     if not k8s_objects(resources, "Deployment"):
-        return []  # infrastructure-only stack (deploy_workloads: false)
+        return None, []  # infrastructure-only stack (deploy_workloads: false)
     active = active_deployment(resources)
     if active is None:
-        return ["no active replica Deployment annotated with recdrill.io/zones"]
+        return None, ["no active replica Deployment annotated with recdrill.io/zones"]
+    return active, []
+
+
+def _zones(active: Mapping[str, Any]) -> list[str]:
+    return [z for z in active["metadata"]["annotations"]["recdrill.io/zones"].split(",") if z]
+
+
+def zone_loss_keeps_peak(resources: Resources) -> list[str]:
+    """Losing any one zone leaves active + standby replicas (and GPU room) for the peak."""
+    active, missing = _active(resources)
+    if active is None:
+        return missing
     annotations = active["metadata"]["annotations"]
-    zones = [z for z in annotations["recdrill.io/zones"].split(",") if z]
+    zones = _zones(active)
     peak = int(annotations["recdrill.io/peak-replicas"])
     labels = pod_labels(active)
     standby = sum(
@@ -118,12 +132,10 @@ def zone_loss_keeps_peak(resources: Resources) -> list[str]:
 
 def replicas_spread_over_zones(resources: Resources) -> list[str]:
     """At least one active replica per zone, spread by zone without the cordon trap."""
-    if not k8s_objects(resources, "Deployment"):
-        return []  # infrastructure-only stack (deploy_workloads: false)
-    active = active_deployment(resources)
+    active, missing = _active(resources)
     if active is None:
-        return ["no active replica Deployment annotated with recdrill.io/zones"]
-    zones = [z for z in active["metadata"]["annotations"]["recdrill.io/zones"].split(",") if z]
+        return missing
+    zones = _zones(active)
     problems = []
     replicas = int(active["spec"].get("replicas", 1))
     if replicas < len(zones):
