@@ -194,13 +194,24 @@ def test_bad_input_is_a_4xx_from_the_router(local_env: LocalEnv):
     assert resp.status_code == 413
 
 
-def test_sigkilled_controller_takes_every_child_with_it(tmp_path):
+def test_broken_router_fails_requests_and_sigkilled_controller_leaves_no_orphans(tmp_path):
+    """The deliberately broken deployment (no retries, no ejection, no fallback) loses
+    requests when a replica hangs, which proves the zero-failure checks above can fail; then a
+    SIGKILLed controller must take every child with it."""
     store = publish_store(tmp_path / "store")
     workdir = tmp_path / "env"
-    env = start_env(workdir, store, "--zones", "1", "--replicas-per-zone", "1", "--standby", "0")
+    env = start_env(
+        workdir, store, "--zones", "2", "--replicas-per-zone", "1", "--standby", "0",
+        "--router-retries", "0", "--router-fallback", "off", "--router-ejection", "off",
+    )  # fmt: skip
     try:
+        assert env.deployment["router_options"] == {
+            "retries": 0, "fallback": "off", "ejection": "off",
+        }  # fmt: skip
+        report = load_with_fault(env, 3.0, 1.0, lambda: env.control.delete("zone=local-a", "STOP"))
+        assert report.failed > 0, report.summary()
         pids = env_pids(workdir)
-        assert len(pids) == 3, pids  # controller, one replica, router
+        assert len(pids) == 4, pids  # controller, two replicas (one stopped), router
         controller = int((workdir / "controller.pid").read_text())
         os.kill(controller, signal.SIGKILL)
         left = procs.wait_gone(pids, timeout=15)
