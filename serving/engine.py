@@ -37,7 +37,8 @@ from training.artifacts import Artifacts
 from training.model import TwoTower
 
 Source = Literal["user", "history", "popular"]
-_USER_BATCH = 8192
+_BUILD_CHUNK = 16384
+_USER_CHUNK = 2048  # the user tower holds [chunk, history_len, dim] temporaries
 _NEG_INF = float("-inf")
 
 
@@ -74,6 +75,14 @@ class Answer:
     scores: list[float]
     source: Source
     model_version: str
+
+
+def _model_without_init(art: Artifacts) -> TwoTower:
+    """The model with the artifact tensors as its parameters: no random init, no second copy."""
+    with torch.device("meta"):
+        model = TwoTower(art.config)
+    model.load_state_dict(art.state_dict, assign=True)
+    return model.eval()
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -130,17 +139,22 @@ class ServingModel:
         """Precompute every item vector and every known user's vector, then warm up."""
         options = options or EngineOptions()
         device = pick_device(options.device)
-        model = art.build_model().to(device)
+        model = _model_without_init(art).to(device)
         n_items = len(art.items)
         with torch.inference_mode():
-            idx = torch.arange(1, n_items + 1, device=device)
-            item_vectors = model.item_vectors(
-                idx, art.item_category[1:].to(device), art.item_brand[1:].to(device)
-            ).contiguous()
+            item_vectors = torch.empty(n_items, model.config.dim, device=device)
+            for start in range(0, n_items, _BUILD_CHUNK):  # chunks bound the temporaries
+                stop = min(start + _BUILD_CHUNK, n_items)
+                idx = torch.arange(start + 1, stop + 1)
+                item_vectors[start:stop] = model.item_vectors(
+                    idx.to(device),
+                    art.item_category[idx].to(device),
+                    art.item_brand[idx].to(device),
+                )
             history = art.user_history.to(device)
             user_vectors = torch.zeros(len(art.users) + 1, model.config.dim, device=device)
-            for start in range(1, len(art.users) + 1, _USER_BATCH):
-                stop = min(start + _USER_BATCH, len(art.users) + 1)
+            for start in range(1, len(art.users) + 1, _USER_CHUNK):
+                stop = min(start + _USER_CHUNK, len(art.users) + 1)
                 users = torch.arange(start, stop, device=device)
                 user_vectors[start:stop] = model.user_vectors(users, history[start:stop])
         served = cls(
