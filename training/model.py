@@ -71,3 +71,18 @@ class TwoTower(nn.Module):
 
     def scale(self) -> torch.Tensor:
         return self.logit_scale.exp().clamp(max=100.0)
+
+    def forward(
+        self,
+        users: torch.Tensor,
+        history: torch.Tensor,
+        items: torch.Tensor,
+        categories: torch.Tensor,
+        brands: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(user vectors, item vectors, logit scale): one call, so DDP can sync gradients."""
+        return (
+            self.user_vectors(users, history),
+            self.item_vectors(items, categories, brands),
+            (self.scale()),
+        )
