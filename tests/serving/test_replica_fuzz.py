@@ -83,23 +83,29 @@ def headers_for(attempt: Attempt) -> dict[str, str]:
     return {"content-type": attempt.content_type} if attempt.content_type is not None else {}
 
 
-def test_a_thousand_generated_requests_never_get_a_5xx(tiny_store, tmp_path):
+def fuzz(client, examples: int) -> list[int]:
+    """Send ``examples`` generated requests through ``client``; every answer is checked."""
     statuses: list[int] = []
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(ATTEMPTS)
+    def send(attempt: Attempt) -> None:
+        resp = client.post("/v1/recommend", content=attempt.body, headers=headers_for(attempt))
+        check_answer(resp)
+        statuses.append(resp.status_code)
+
+    send()
+    return statuses
+
+
+def test_a_thousand_generated_requests_never_get_a_5xx(tiny_store, tmp_path):
     with app_client(app_settings(tiny_store.url, tmp_path / "cache")) as client:
-
-        @settings(
-            max_examples=1100,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-        )
-        @given(ATTEMPTS)
-        def send(attempt: Attempt) -> None:
-            resp = client.post("/v1/recommend", content=attempt.body, headers=headers_for(attempt))
-            check_answer(resp)
-            statuses.append(resp.status_code)
-
-        send()
+        statuses = fuzz(client, 1100)
         assert client.get("/healthz").status_code == 200
     assert len(statuses) >= 1000
     assert {200, 400, 415, 422} <= set(statuses), sorted(set(statuses))
@@ -108,17 +114,8 @@ def test_a_thousand_generated_requests_never_get_a_5xx(tiny_store, tmp_path):
 @pytest.mark.integration
 def test_a_real_replica_process_survives_generated_requests(tiny_store, start_replica):
     replica = start_replica(tiny_store.url)
-    statuses: list[int] = []
     with httpx.Client(base_url=replica.url, timeout=10) as client:
-
-        @settings(max_examples=150, deadline=None, database=None)
-        @given(ATTEMPTS)
-        def send(attempt: Attempt) -> None:
-            resp = client.post("/v1/recommend", content=attempt.body, headers=headers_for(attempt))
-            check_answer(resp)
-            statuses.append(resp.status_code)
-
-        send()
+        statuses = fuzz(client, 150)
         oversized = client.post(
             "/v1/recommend",
             content=iter([b'{"user_id": "u1", "history": ["' + b"x" * 70_000 + b'"]}']),
