@@ -96,26 +96,46 @@ def as_query(body: dict) -> Query:
 
 
 # ---------------------------------------------------------------------- in process
-def compute_bound(engine: ServingModel, queries: list[Query], sizes: list[int]) -> dict[int, float]:
+@dataclass
+class Rate:
+    """Queries per wall-clock second, and per CPU second of this process (contention-proof)."""
+
+    per_s: float
+    per_cpu_s: float
+
+
+class Meter:
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.wall
+
+    def rate(self, done: int) -> Rate:
+        cpu = max(time.process_time() - self.cpu, 1e-9)
+        return Rate(done / self.elapsed(), done / cpu)
+
+
+def compute_bound(engine: ServingModel, queries: list[Query], sizes: list[int]) -> dict[int, Rate]:
     """Queries/s of ``recommend_batch`` at each batch size (the replica's inner loop)."""
     rates = {}
     for size in sizes:
         batches = [queries[i : i + size] for i in range(0, len(queries) - size + 1, size)]
         engine.recommend_batch(batches[0])
-        start, done = time.perf_counter(), 0
+        meter, done = Meter(), 0
         for batch in batches:
             engine.recommend_batch(batch)
             done += len(batch)
-            if time.perf_counter() - start > 3.0:
+            if meter.elapsed() > 3.0:
                 break
-        rates[size] = done / (time.perf_counter() - start)
+        rates[size] = meter.rate(done)
     return rates
 
 
-def naive_rate(engine: ServingModel, queries: list[Query], seconds: float = 3.0) -> float:
+def naive_rate(engine: ServingModel, queries: list[Query], seconds: float = 3.0) -> Rate:
     """One request, one forward: the user tower, a [1, d] x [d, items] matmul and a top-k each."""
     history = torch.from_numpy(engine.history_rows + 1).clamp(min=0)
-    start, done = time.perf_counter(), 0
+    meter, done = Meter(), 0
     with torch.inference_mode():
         for q in queries:
             uidx = engine.user_index.get(q.user_id)
@@ -131,9 +151,9 @@ def naive_rate(engine: ServingModel, queries: list[Query], seconds: float = 3.0)
                 continue
             torch.topk(vector @ engine.item_vectors.T, q.k, dim=1)
             done += 1
-            if time.perf_counter() - start > seconds:
+            if meter.elapsed() > seconds:
                 break
-    return done / (time.perf_counter() - start)
+    return meter.rate(done)
 
 
 # ---------------------------------------------------------------------- over HTTP
@@ -145,6 +165,8 @@ class LoadResult:
     rps: float
     p50_ms: float
     p99_ms: float
+    server_cpu_s: float = 0.0
+    server_cpu_ms_per_request: float = 0.0
 
 
 def summarise(latencies: list[float], errors: int, seconds: float) -> LoadResult:
@@ -220,6 +242,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> dict[str, float]:
     """Current and peak resident memory of a process, from /proc."""
     fields = {}
@@ -258,12 +286,22 @@ async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300) -> 
     raise SystemExit("bench: the replica never became ready")
 
 
-async def drive(url: str, bodies: list[bytes], args: argparse.Namespace) -> dict[str, LoadResult]:
+async def drive(
+    url: str, bodies: list[bytes], args: argparse.Namespace, pid: int
+) -> dict[str, LoadResult]:
     await closed_loop(url, bodies, args.concurrency, 1.0)  # warm connections and code paths
-    return {
-        "closed_loop": await closed_loop(url, bodies, args.concurrency, args.duration),
-        "fixed_rate": await open_loop(url, bodies, args.rate, args.duration),
+    phases = {
+        "closed_loop": lambda: closed_loop(url, bodies, args.concurrency, args.duration),
+        "fixed_rate": lambda: open_loop(url, bodies, args.rate, args.duration),
     }
+    results = {}
+    for name, phase in phases.items():
+        before = cpu_seconds(pid)
+        result = await phase()
+        result.server_cpu_s = cpu_seconds(pid) - before
+        result.server_cpu_ms_per_request = 1000 * result.server_cpu_s / max(result.requests, 1)
+        results[name] = result
+    return results
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -290,29 +328,36 @@ def run(args: argparse.Namespace) -> dict:
         asyncio.run(wait_ready(url, proc))
         memory_loaded = rss_mb(proc.pid)
         encoded = [json.dumps(b).encode() for b in bodies]
-        loads = asyncio.run(drive(url + "/v1/recommend", encoded, args))
+        loads = asyncio.run(drive(url + "/v1/recommend", encoded, args, proc.pid))
         memory = rss_mb(proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
-    best_batch = max(bound, key=bound.get)
-    served = loads["closed_loop"].rps
+    best_batch = max(bound, key=lambda size: bound[size].per_s)
+    best_cpu_batch = max(bound, key=lambda size: bound[size].per_cpu_s)
+    closed = loads["closed_loop"]
+    served_per_cpu_s = closed.requests / max(closed.server_cpu_s, 1e-9)
     report = {
         "items": args.items,
         "users": args.users,
         "cpus": os.cpu_count(),
         "torch_threads": threads,
         "load_average": os.getloadavg()[0],
-        "compute_bound_qps": {str(k): round(v, 1) for k, v in bound.items()},
+        "compute_bound": {str(k): asdict(v) for k, v in bound.items()},
         "best_batch": best_batch,
-        "naive_qps": round(naive, 1),
-        "closed_loop": asdict(loads["closed_loop"]),
+        "naive": asdict(naive),
+        "closed_loop": asdict(closed),
         "fixed_rate": {**asdict(loads["fixed_rate"]), "target_rps": args.rate},
         "replica_memory_after_load": memory_loaded,
         "replica_memory": memory,
-        "ratio_vs_compute_bound": round(served / bound[best_batch], 3),
-        "ratio_vs_naive": round(served / naive, 2),
+        "ratio_vs_compute_bound": round(closed.rps / bound[best_batch].per_s, 3),
+        "ratio_vs_naive": round(closed.rps / naive.per_s, 2),
+        # the same ratios per CPU second: what the server does with the CPU it actually got
+        "replica_rec_per_cpu_s": round(served_per_cpu_s, 1),
+        "cpu_ratio_vs_compute_bound": round(served_per_cpu_s / bound[best_cpu_batch].per_cpu_s, 3),
+        "cpu_ratio_vs_naive": round(served_per_cpu_s / naive.per_cpu_s, 2),
     }
+    served = closed.rps
     report["targets"] = {
         "throughput": served >= TARGETS["throughput_rps"]
         and loads["closed_loop"].p99_ms <= TARGETS["throughput_p99_ms"],
@@ -325,19 +370,25 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def print_report(r: dict) -> None:
-    cl, fr = r["closed_loop"], r["fixed_rate"]
+    cl, fr, naive = r["closed_loop"], r["fixed_rate"], r["naive"]
     print(f"model: {r['items']} items, {r['users']} users; {r['cpus']} CPUs, "
           f"torch threads {r['torch_threads']}, load average {r['load_average']:.1f}")  # fmt: skip
-    print("compute bound (in process, queries/s by batch size): "
-          + ", ".join(f"{b}: {q:.0f}" for b, q in r["compute_bound_qps"].items()))  # fmt: skip
-    print(f"naive path (in process, one forward per request): {r['naive_qps']:.0f} queries/s")
-    print(f"replica, closed loop: {cl['rps']:.0f} rec/s, p50 {cl['p50_ms']:.1f} ms, "
-          f"p99 {cl['p99_ms']:.1f} ms, errors {cl['errors']}")  # fmt: skip
-    print(f"replica, {fr['target_rps']} req/s: {fr['rps']:.0f} rec/s, p50 {fr['p50_ms']:.1f} ms, "
-          f"p99 {fr['p99_ms']:.1f} ms, errors {fr['errors']}")  # fmt: skip
-    print(f"replica peak RSS {r['replica_memory']['peak_rss_mb']:.0f} MB")
-    print(f"ratios: {r['ratio_vs_compute_bound']:.2f}x compute bound, "
+    print("compute bound (in process) by batch size, queries/s [per CPU-s]: " + ", ".join(
+        f"{b}: {q['per_s']:.0f} [{q['per_cpu_s']:.0f}]" for b, q in r["compute_bound"].items()
+    ))  # fmt: skip
+    print(f"naive path (in process, one forward per request): {naive['per_s']:.0f} queries/s "
+          f"[{naive['per_cpu_s']:.0f} per CPU-s]")  # fmt: skip
+    for name, res in (("closed loop", cl), (f"{fr['target_rps']:.0f} req/s", fr)):
+        print(f"replica, {name}: {res['rps']:.0f} rec/s, p50 {res['p50_ms']:.1f} ms, "
+              f"p99 {res['p99_ms']:.1f} ms, errors {res['errors']}, "
+              f"server CPU {res['server_cpu_ms_per_request']:.2f} ms/request")  # fmt: skip
+    print(f"replica RSS after load {r['replica_memory_after_load']['rss_mb']:.0f} MB, "
+          f"peak {r['replica_memory']['peak_rss_mb']:.0f} MB")  # fmt: skip
+    print(f"ratios (wall clock): {r['ratio_vs_compute_bound']:.2f}x compute bound, "
           f"{r['ratio_vs_naive']:.1f}x naive")  # fmt: skip
+    print(f"ratios (per CPU second): {r['replica_rec_per_cpu_s']:.0f} rec/CPU-s = "
+          f"{r['cpu_ratio_vs_compute_bound']:.2f}x compute bound, "
+          f"{r['cpu_ratio_vs_naive']:.1f}x naive")  # fmt: skip
     for name, met in r["targets"].items():
         print(f"target {name}: {'met' if met else 'NOT met'}")
 
