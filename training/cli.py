@@ -93,8 +93,17 @@ def _open(args: argparse.Namespace) -> ModelStore:
     return open_store(args.store)
 
 
+def _load(args: argparse.Namespace):
+    from training.pipeline import load_data
+
+    with err.status(f"loading data ({args.data})"):
+        return load_data(
+            args.data, interactions=args.interactions, items=args.items, seed=args.seed
+        )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.pipeline import load_data, train_and_publish
+    from training.pipeline import train_and_publish
     from training.promote import promote as gate_promote
 
     store = _open(args)
@@ -106,7 +115,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(version)
         err.print(f"stable already at {version}; nothing to do (--if-no-stable)")
         return 0
-    data = load_data(args.data, interactions=args.interactions, items=args.items, seed=args.seed)
+    data = _load(args)
     err.print(
         f"data: {data.source}: {len(data)} events, {data.n_users} users, {data.n_items} items"
     )
@@ -137,12 +146,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from training.pipeline import load_data
-
     store = _open(args)
     version = args.version or store.resolve(args.model, STABLE)
     manifest = store.read_manifest(args.model, version)
-    data = load_data(args.data, interactions=args.interactions, items=args.items, seed=args.seed)
+    data = _load(args)
     if data.fingerprint() != manifest.data.get("data_fingerprint"):
         raise DataError(
             f"data {data.source} is not what {args.model}/{version} was trained on "

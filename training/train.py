@@ -19,6 +19,7 @@ import math
 import os
 import pickle
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class TrainResult:
     config: TrainConfig
     checkpoints: list[Path] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)  # mean loss per epoch (this rank)
+    epoch_seconds: list[float] = field(default_factory=list)
 
 
 class CheckpointError(ValueError):
@@ -188,6 +190,7 @@ def train(
                 n_train, generator=torch.Generator().manual_seed(config.seed + epoch)
             )
             perm = perm[rank::world]
+            started = time.perf_counter()
             task = bar.add_task(f"epoch {epoch + 1}/{config.epochs}", total=steps)
             total = 0.0
             model.train()
@@ -209,6 +212,7 @@ def train(
                 bar.advance(task)
             bar.remove_task(task)
             result.losses.append(total / steps)
+            result.epoch_seconds.append(time.perf_counter() - started)
             if not math.isfinite(result.losses[-1]):
                 raise FloatingPointError(f"training diverged at epoch {epoch + 1}")
             if rank == 0:
