@@ -372,6 +372,8 @@ class ModelStore:
             stable = self.read_alias(model, STABLE)
             if stable and stable.get("previous"):
                 return str(stable["previous"])
+            if stable is None:
+                self.require_model(model)
             raise AliasNotFound(f"model {model!r} has no previous version in {self.url}")
         data = self.read_alias(model, alias)
         if data is None:

@@ -176,8 +176,11 @@ def test_missing_alias_and_unknown_model_are_clear_errors(store):
         store.resolve(MODEL, "stable")
     with pytest.raises(AliasNotFound):
         store.rollback(MODEL)
-    with pytest.raises(ModelNotFound, match="nope"):
-        store.resolve("nope", "stable")
+    with pytest.raises(AliasNotFound, match="previous"):
+        store.resolve(MODEL, "previous")
+    for alias in ("stable", "previous"):
+        with pytest.raises(ModelNotFound, match="nope"):
+            store.resolve("nope", alias)
 
 
 def test_corrupt_manifest_is_reported(store):
