@@ -146,6 +146,11 @@ def train(
     unknown = set(overrides) - {f.name for f in dataclasses.fields(TrainConfig)}
     if unknown:
         raise TypeError(f"unknown training options: {', '.join(sorted(unknown))}")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in overrides:
+            value, wanted = overrides[f.name], type(f.default)
+            if not isinstance(value, wanted) and not (wanted is float and type(value) is int):
+                raise TypeError(f"training option {f.name} must be {wanted.__name__}: {value!r}")
     config = TrainConfig(**{**overrides, **({"out_dir": str(out_dir)} if out_dir else {})})
     rank, world = _distributed()
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // world))

@@ -87,9 +87,11 @@ def test_resume_refuses_a_checkpoint_from_other_data(shop, tmp_path):
         train(shop, out_dir=tmp_path, epochs=2, resume_from=tmp_path / "junk.pt", **TINY)
 
 
-def test_unknown_training_option_is_a_type_error(shop):
+def test_unknown_or_mistyped_training_option_is_a_type_error(shop):
     with pytest.raises(TypeError, match="learning_rate"):
         train(shop, learning_rate=0.1)
+    with pytest.raises(TypeError, match="epochs must be int"):
+        train(shop, epochs="2")
 
 
 @pytest.mark.integration
