@@ -88,6 +88,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             standby=args.standby,
             reschedule_delay=args.reschedule_delay,
             drain_grace=args.drain_grace,
+            startup_nice=args.startup_nice,
             router_options=router_options,
         )
     except ValueError as exc:
@@ -208,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--standby", type=int, default=1)
     up.add_argument("--reschedule-delay", type=float, default=2.0)
     up.add_argument("--drain-grace", type=float, default=2.0)
+    up.add_argument(
+        "--startup-nice",
+        type=int,
+        choices=range(20),
+        default=0,
+        metavar="0..19",
+        help="CPU nice of replacement replicas until ready (0: off)",
+    )
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for readiness")
     up.add_argument("--router-retries", type=int, help="router --retries (0 turns retries off)")
     up.add_argument("--router-try-timeout", type=float)

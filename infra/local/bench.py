@@ -135,7 +135,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         root = Path(tmp)
         store = args.store or _tiny_store(root / "store")
         workdir = root / "env"
-        _cli("up", "--workdir", str(workdir), "--store", store, "--model", args.model)
+        _cli(
+            "up", "--workdir", str(workdir), "--store", store, "--model", args.model,
+            "--startup-nice", str(args.startup_nice),
+        )  # fmt: skip
         try:
             control = ControlClient.from_workdir(workdir)
             endpoint = json.loads((workdir / "deployment.json").read_text())["endpoint"]
@@ -173,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fault-at", type=float, default=4.0)
     p.add_argument("--zone", default="local-a")
     p.add_argument("--throughput-seconds", type=float, default=8.0)
+    p.add_argument("--startup-nice", type=int, default=0, help="passed to `up`")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     results = run(args)

@@ -52,6 +52,7 @@ class ControllerConfig:
     backoff_max: float = 15.0
     backoff_reset: float = 10.0
     replica_poll_interval: float | None = None
+    startup_nice: int = 0
     control_port: int = 0
     router_port: int = 0
     router_options: dict[str, Any] = field(default_factory=dict)

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from infra.local import procs
 from infra.local.config import ADMIN_TOKEN_ENV, MARKER_ENV, TOKEN_ENV, ControllerConfig
@@ -42,6 +42,7 @@ class Slot:
     ready_since: float | None = None
     deleted: bool = False
     held: bool = False
+    nice: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -95,7 +96,7 @@ class Controller:
         self.router_next_start = 0.0
         self.stopping = False
         self.lock = asyncio.Lock()
-        self.http: httpx.AsyncClient | None = None
+        self.http: aiohttp.ClientSession | None = None
 
     # ---- environment for children -----------------------------------------------------
     def _child_env(self) -> dict[str, str]:
@@ -131,9 +132,18 @@ class Controller:
 
     # ---- process lifecycle -----------------------------------------------------------
     def start_slot(self, slot: Slot) -> None:
+        """With ``startup_nice`` > 0, replacements start at a low CPU priority until ready: on
+        one machine their torch import competes with the replicas serving traffic (on a
+        cluster they get fresh nodes). Off by default: on a busy machine it trades lower
+        latency for a much later return of capacity. The first bring-up is never niced."""
         slot.port = procs.free_port()
+        serving = any(s.state == "ready" for s in self.slots)
+        slot.nice = self.config.startup_nice if serving else 0
         slot.proc = procs.spawn(
-            self._replica_argv(slot), self.workdir / "logs" / f"{slot.id}.log", self._child_env()
+            self._replica_argv(slot),
+            self.workdir / "logs" / f"{slot.id}.log",
+            self._child_env(),
+            nice=slot.nice,
         )
         slot.state, slot.ready_since, slot.deleted = "starting", None, False
         log.info("started %s in %s pid %s port %s", slot.id, slot.zone, slot.pid, slot.port)
@@ -242,18 +252,24 @@ class Controller:
             if ok:
                 slot.state = "ready"
                 slot.ready_since = slot.ready_since or now
+                if slot.nice and procs.renice(slot.proc.pid, 0):
+                    slot.nice = 0
             elif slot.state == "ready":
                 slot.state, slot.ready_since = "unready", None
 
     async def _probe(self, slot: Slot) -> bool:
+        assert self.http is not None
         try:
-            resp = await self.http.get(f"{slot.url}/readyz", timeout=0.5)  # type: ignore[union-attr]
-            return resp.status_code == 200
-        except httpx.HTTPError:
+            async with self.http.get(
+                f"{slot.url}/readyz", timeout=aiohttp.ClientTimeout(total=0.5)
+            ) as resp:
+                await resp.read()
+                return resp.status == 200
+        except (aiohttp.ClientError, TimeoutError, OSError):
             return False
 
     async def run_loops(self) -> None:
-        self.http = httpx.AsyncClient()
+        self.http = aiohttp.ClientSession()
         try:
             next_probe = 0.0
             while not self.stopping:
@@ -264,7 +280,7 @@ class Controller:
                     await self.health_pass()
                 await asyncio.sleep(0.05)
         finally:
-            await self.http.aclose()
+            await self.http.close()
 
     # ---- operations behind the control API ---------------------------------------------
     def select(self, selector: str | None) -> list[Slot]:

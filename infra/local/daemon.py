@@ -63,7 +63,6 @@ def serve(workdir: Path) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     config = ControllerConfig.load(workdir)
     if not config.control_port:
         config.control_port = procs.free_port()

@@ -59,10 +59,13 @@ class LoadReport:
 
     def summary(self) -> dict:
         errors: dict[str, int] = {}
+        reasons: dict[str, int] = {}
         for s in self.samples:
             if s.failed:
                 key = s.error or str(s.status)
                 errors[key] = errors.get(key, 0) + 1
+            elif s.degraded:
+                reasons[s.reason or "unknown"] = reasons.get(s.reason or "unknown", 0) + 1
         return {
             "requests": self.requests,
             "failed": self.failed,
@@ -71,6 +74,7 @@ class LoadReport:
             "p50_ms": _round(self.percentile_ms(0.5)),
             "p99_ms": _round(self.percentile_ms(0.99)),
             "errors": errors,
+            "degraded_reasons": reasons,
         }
 
 

@@ -34,6 +34,43 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def _preexec(tie_to_parent: bool, nice: int):
+    def run() -> None:
+        if tie_to_parent:
+            _die_with_parent()
+        if nice:
+            os.nice(nice)
+            _set_autogroup_nice("self", nice)
+
+    return run if tie_to_parent or nice else None
+
+
+def _set_autogroup_nice(pid: int | str, nice: int) -> bool:
+    """With sched_autogroup each session is scheduled as a group, so a thread's nice value
+    only counts inside its own session: the group's nice is what competes with others."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+        return True
+    except OSError:
+        return False
+
+
+def renice(pid: int, nice: int = 0) -> bool:
+    """Set the nice value of every thread of ``pid`` (Linux nice is per thread); False when
+    not permitted (lowering a nice value needs CAP_SYS_NICE) or the process is gone."""
+    try:
+        tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    done = _set_autogroup_nice(pid, nice) or not Path(f"/proc/{pid}/autogroup").exists()
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+        except (PermissionError, ProcessLookupError):
+            done = False
+    return done
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (the child binds it moments later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -47,6 +84,7 @@ def spawn(
     env: Mapping[str, str] | None = None,
     *,
     tie_to_parent: bool = True,
+    nice: int = 0,
 ) -> subprocess.Popen:
     """Start ``argv`` in a new session, stdout/stderr appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +96,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             start_new_session=True,
-            preexec_fn=_die_with_parent if tie_to_parent else None,
+            preexec_fn=_preexec(tie_to_parent, nice),
             close_fds=True,
         )
 
