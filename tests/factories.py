@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -134,3 +135,13 @@ def store_snapshot(store: ModelStore) -> dict[str, bytes]:
     store.fs.invalidate_cache()
     paths = store.fs.find(store.root) if store.fs.exists(store.root) else []
     return {path: store.fs.cat_file(path) for path in sorted(paths)}
+
+
+def fresh_store(kind: str, tmp_path) -> ModelStore:
+    """An empty store: a directory for ``file``, a unique prefix of bucket ``models`` for ``s3``.
+
+    For ``s3`` a ``moto_s3("models")`` server must already be running.
+    """
+    if kind == "file":
+        return ModelStore(f"file://{tmp_path}/store")
+    return ModelStore(f"s3://models/{uuid.uuid4().hex}")

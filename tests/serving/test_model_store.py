@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import pickle
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -23,7 +22,7 @@ from serving.model_store import (
     VersionNotFound,
     open_store,
 )
-from tests.factories import moto_s3, publish_tiny_model, store_snapshot
+from tests.factories import fresh_store, moto_s3, publish_tiny_model, store_snapshot
 from training.artifacts import read_artifacts
 
 MODEL = "recommender"
@@ -37,10 +36,9 @@ def s3_endpoint():
 
 @pytest.fixture(params=["file", "s3"])
 def store(request, tmp_path) -> ModelStore:
-    if request.param == "file":
-        return open_store(f"file://{tmp_path}/store")
-    request.getfixturevalue("s3_endpoint")
-    return open_store(f"s3://models/{uuid.uuid4().hex}")
+    if request.param == "s3":
+        request.getfixturevalue("s3_endpoint")
+    return fresh_store(request.param, tmp_path)
 
 
 def _overwrite(store: ModelStore, model: str, version: str, name: str, data: bytes) -> None:

@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 
 from serving.model_store import MANIFEST, open_store
-from tests.factories import moto_s3, publish_tiny_model, store_snapshot
+from tests.factories import fresh_store, moto_s3, publish_tiny_model, store_snapshot
 from training.cli import main
 
 MODEL = "recommender"
@@ -25,10 +24,9 @@ def s3_endpoint():
 
 @pytest.fixture(params=["file", "s3"])
 def store(request, tmp_path):
-    if request.param == "file":
-        return open_store(f"file://{tmp_path}/store")
-    request.getfixturevalue("s3_endpoint")
-    return open_store(f"s3://models/{uuid.uuid4().hex}")
+    if request.param == "s3":
+        request.getfixturevalue("s3_endpoint")
+    return fresh_store(request.param, tmp_path)
 
 
 def _run(capsys, *argv: str) -> tuple[int, str, str]:
