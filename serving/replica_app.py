@@ -35,6 +35,7 @@ from serving.replica_metrics import ReplicaMetrics
 from serving.replica_settings import ReplicaSettings
 
 log = logging.getLogger("recdrill.replica")
+DRAIN_BYTES = 1 << 20  # how much of an oversized body is read (and dropped) before the 413
 
 
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> Response:
@@ -46,20 +47,38 @@ def error_response(status: int, error: str, detail: str, **extra) -> Response:
 
 
 async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    """Read at most ``limit`` bytes; 413 as soon as more arrive, with or without Content-Length."""
+    """Read at most ``limit`` bytes; 413 as soon as more arrive, with or without Content-Length.
+
+    Up to DRAIN_BYTES of an oversized body are read and dropped before answering: closing
+    a socket with unread data makes the kernel send a reset, which can destroy the 413
+    before the client reads it. Nothing over ``limit`` is ever kept or parsed.
+    """
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
             raise RequestError(400, "bad_content_length", f"invalid Content-Length {declared!r}")
         if int(declared) > limit:
+            if int(declared) <= DRAIN_BYTES:
+                await _drain(request, DRAIN_BYTES)
             raise RequestError(413, "body_too_large", f"body of {declared} bytes exceeds {limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    stream = request.stream()
+    async for chunk in stream:
         size += len(chunk)
         if size > limit:
+            await _drain(request, DRAIN_BYTES - size, stream)
             raise RequestError(413, "body_too_large", f"body exceeds {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _drain(request: Request, budget: int, stream=None) -> None:
+    """Read and drop up to ``budget`` more bytes of the body."""
+    with contextlib.suppress(ClientDisconnect):
+        async for chunk in stream or request.stream():
+            budget -= len(chunk)
+            if budget <= 0:
+                return
 
 
 class ReplicaState:
