@@ -20,6 +20,7 @@ import uvicorn
 import uvloop
 
 from serving.engine import configure_cpu_threads
+from serving.model_store import StoreError, open_store
 from serving.replica_app import ReplicaState, create_app
 from serving.replica_logging import configure_json_logging
 from serving.replica_settings import parse_settings
@@ -70,6 +71,11 @@ class DrainingServer(uvicorn.Server):
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse_settings(argv)
+    try:
+        open_store(settings.store)  # a malformed URL is a config error: fail now, not forever
+    except StoreError as exc:
+        print(f"serving.replica: {exc}", file=sys.stderr)
+        return 2
     configure_json_logging(settings.log_level, zone=settings.zone, replica=settings.replica_id)
     threads = configure_cpu_threads(settings.torch_threads)
     state = ReplicaState(settings)

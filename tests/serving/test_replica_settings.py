@@ -51,3 +51,12 @@ def test_a_bad_env_value_is_a_clean_cli_error(monkeypatch, capsys):
     with pytest.raises(SystemExit):
         parse_settings(REQUIRED)
     assert "--max-batch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("url", ["no-scheme/path", "nosuchproto://bucket/x"])
+def test_a_malformed_store_url_exits_2_with_one_line(capsys, url):
+    from serving.replica import main
+
+    assert main(["--store", url, "--model", "m", "--cache-dir", "/tmp/c"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("serving.replica:") and "\n" not in err
