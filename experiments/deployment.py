@@ -80,6 +80,7 @@ def configuration_for(deployment: Mapping[str, Any], deployment_file: str | Path
         "router_selector": selectors.get("router", ""),
         "replicas_per_zone": int(deployment.get("replicas_per_zone", 1)),
         "standby_replicas": int(deployment.get("standby_replicas", 0)),
+        "active_replicas": len(deployment["zones"]) * int(deployment.get("replicas_per_zone", 1)),
         "model_store_url": store["url"],
         "model_name": store.get("model", "recommender"),
         "slo_availability": float(slo["availability"]),

@@ -27,6 +27,7 @@ KNOBS: dict[str, dict[str, Any]] = {
         "recorder_rate_rps": 15.0,
         "request_timeout_s": 2.0,
         "fault_hold_s": 6.0,
+        "zone_return_timeout_s": 120.0,
         "max_shed_ratio": 0.0,
         "quality_pairs": 100,
     },
@@ -36,6 +37,7 @@ KNOBS: dict[str, dict[str, Any]] = {
         "recorder_rate_rps": 25.0,
         "request_timeout_s": 2.0,
         "fault_hold_s": 60.0,
+        "zone_return_timeout_s": 600.0,
         "max_shed_ratio": 0.0,
         "quality_pairs": 200,
     },
@@ -125,9 +127,18 @@ def capacity_probe(platform: str) -> dict[str, Any]:
     )
 
 
-def recovery_probe(platform: str, name: str) -> dict[str, Any]:
-    """Wait (at most the RTO) until every zone has its active replicas ready again."""
-    wanted = {"min_per_zone": "${replicas_per_zone}", "timeout_s": "${slo_rto_s}"}
+def recovery_probe(
+    platform: str, name: str, *, per_zone: bool = True, timeout_s: str = "${slo_rto_s}"
+) -> dict[str, Any]:
+    """Wait (at most ``timeout_s``, the RTO by default) for active capacity to be back.
+
+    ``per_zone``: every zone has its replicas; otherwise the total is back, wherever
+    the replicas were rescheduled (what a zone loss can recover while the zone is down).
+    """
+    if per_zone:
+        wanted = {"min_per_zone": "${replicas_per_zone}", "timeout_s": timeout_s}
+    else:
+        wanted = {"min_per_zone": 0, "timeout_s": timeout_s, "min_total": "${active_replicas}"}
     if platform == "local":
         return probe(
             name,

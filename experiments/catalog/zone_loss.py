@@ -53,18 +53,21 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             "(Kubernetes: its nodes are cordoned and the recommender pods on them "
             "force-deleted, power-loss style, not drained). Availability stays at or above "
             "the SLO during the loss because the router fails over and standby absorbs the "
-            "load; when the zone returns its capacity is back within the RTO. The rollback "
-            "brings the zone back if the run stops half-way."
+            "load; the lost replicas are rescheduled in the other zones and the active "
+            "capacity is back within the RTO while the zone is still down. Then the zone "
+            "returns and its replicas move home. The rollback brings the zone back if the "
+            "run stops half-way."
         ),
         tags=["zone", "failover"],
         steady_state=hypothesis(platform),
         method=[
-            recorder(duration_s=26.0 if platform == "local" else 180.0),
+            recorder(duration_s=40.0 if platform == "local" else 300.0),
             pause_probe("baseline", 1.5),
             down,
+            recovery_probe(platform, "capacity-rescheduled-within-rto", per_zone=False),
             pause_probe("hold-zone-loss", "${fault_hold_s}"),
             up,
-            recovery_probe(platform, "zone-capacity-back-within-rto"),
+            recovery_probe(platform, "zone-back-home", timeout_s="${zone_return_timeout_s}"),
         ],
         rollbacks=[up],
     )

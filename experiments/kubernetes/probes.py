@@ -12,6 +12,8 @@ from chaoslib.types import Configuration, Secrets
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from experiments.probes.capacity import shortfall
+
 __all__ = ["ready_capacity", "wait_for_capacity"]
 
 
@@ -56,20 +58,21 @@ def wait_for_capacity(
     ns: str = "recdrill",
     zone_label: str = "topology.kubernetes.io/zone",
     interval_s: float = 2.0,
+    min_total: int = 0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Wait until every zone has ``min_per_zone`` ready pods; fail after ``timeout_s``."""
+    """Wait until every zone has ``min_per_zone`` ready pods and ``min_total`` in all.
+
+    Fails after ``timeout_s`` (the RTO), naming what is still short.
+    """
     started = time.monotonic()
     while True:
         capacity = ready_capacity(label_selector, ns, zone_label, configuration, secrets)
-        short = {z: n for z, n in capacity["zones"].items() if n < min_per_zone}
         took = time.monotonic() - started
+        short = shortfall(capacity, min_per_zone, min_total)
         if not short and capacity["zones"]:
             return {**capacity, "recovered_after_s": round(took, 2)}
         if took >= timeout_s:
-            raise ActivityFailed(
-                f"capacity not back within {timeout_s:.0f} s: zones short of "
-                f"{min_per_zone} ready pods: {short}"
-            )
+            raise ActivityFailed(f"capacity not back within {timeout_s:.0f} s: {short}")
         time.sleep(interval_s)

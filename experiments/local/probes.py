@@ -10,6 +10,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from experiments.local import control
+from experiments.probes.capacity import shortfall
 
 __all__ = ["ready_capacity", "replicas", "wait_for_capacity"]
 
@@ -51,24 +52,23 @@ def wait_for_capacity(
     timeout_s: float,
     selector: str = "app=recdrill-replica,role=active",
     interval_s: float = 0.5,
+    min_total: int = 0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
-    """Wait until every zone has ``min_per_zone`` ready replicas matching ``selector``.
+    """Wait until every zone has ``min_per_zone`` ready replicas matching ``selector``
+    and at least ``min_total`` are ready in all.
 
     Returns the capacity and the seconds it took; fails when ``timeout_s`` (the RTO)
-    passes first, naming the zones still short.
+    passes first, naming what is still short.
     """
     started = time.monotonic()
     while True:
         capacity = ready_capacity(selector, configuration, secrets)
-        short = {z: n for z, n in capacity["zones"].items() if n < min_per_zone}
         took = time.monotonic() - started
+        short = shortfall(capacity, min_per_zone, min_total)
         if not short:
             return {**capacity, "recovered_after_s": round(took, 2)}
         if took >= timeout_s:
-            raise ActivityFailed(
-                f"capacity not back within {timeout_s:.0f} s: zones short of "
-                f"{min_per_zone} ready replicas: {short}"
-            )
+            raise ActivityFailed(f"capacity not back within {timeout_s:.0f} s: {short}")
         time.sleep(interval_s)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["enough_capacity"]
+__all__ = ["enough_capacity", "shortfall"]
 
 
 def enough_capacity(
@@ -15,3 +15,13 @@ def enough_capacity(
         return False
     zones_serving = sum(1 for n in value.get("zones", {}).values() if n > 0)
     return value.get("ready", 0) >= min_ready and zones_serving >= min_zones
+
+
+def shortfall(capacity: dict[str, Any], min_per_zone: int, min_total: int) -> str:
+    """What is missing from ``capacity`` ('' when nothing is)."""
+    short = {z: n for z, n in capacity["zones"].items() if n < min_per_zone}
+    if short:
+        return f"zones short of {min_per_zone} ready replicas: {short}"
+    if capacity["ready"] < min_total:
+        return f"{capacity['ready']} ready replicas of {min_total} needed"
+    return ""

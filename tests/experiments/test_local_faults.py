@@ -135,3 +135,15 @@ def test_wait_for_capacity_times_out_naming_the_short_zones(config):
         probes.wait_for_capacity(
             1, timeout_s=0.2, interval_s=0.05, configuration=config(server.url)
         )
+
+
+def test_wait_for_capacity_can_ask_for_a_total_wherever_replicas_run(config):
+    with _controller() as server:
+        got = probes.wait_for_capacity(
+            0, timeout_s=5, min_total=2, configuration=config(server.url)
+        )
+        assert got["ready"] == 2
+        with pytest.raises(ActivityFailed, match="2 ready replicas of 3 needed"):
+            probes.wait_for_capacity(
+                0, timeout_s=0.2, interval_s=0.05, min_total=3, configuration=config(server.url)
+            )
