@@ -23,7 +23,7 @@ def generate_shop(
     n_brands: int = 2_000,
     tastes_per_user: int = 3,
     zipf_exponent: float = 1.05,
-    explore: float = 0.15,
+    explore: float = 0.1,
     days: int = 90,
     seed: int = 0,
 ) -> Interactions:
@@ -55,9 +55,8 @@ def generate_shop(
     cat_mass = cum_before[1:] - cum_before[:-1]
     global_cum = np.cumsum(popularity)
 
-    # Users: a few liked categories, chosen by category mass so popular ones are liked more.
-    cat_p = cat_mass / cat_mass.sum()
-    liked = rng.choice(n_categories, size=(n_users, tastes_per_user), p=cat_p)
+    # Users: a few liked categories, uniformly, so tastes (not global popularity) drive views.
+    liked = rng.integers(0, n_categories, size=(n_users, tastes_per_user))
     taste = rng.dirichlet(np.ones(tastes_per_user), size=n_users).cumsum(1)
     activity = rng.lognormal(0.0, 0.7, n_users)
     activity /= activity.sum()
