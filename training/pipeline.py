@@ -82,7 +82,8 @@ def train_and_publish(
             data_fingerprint=data.fingerprint(),
             parent=stable["version"] if stable else None,
             extra={
-                "training": asdict(result.config) | {"final_loss": result.losses[-1:]},
+                "training": asdict(result.config)
+                | {"final_loss": result.losses[-1] if result.losses else None},
                 "data": {
                     "source": data.source,
                     "events": len(data),
