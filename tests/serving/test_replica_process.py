@@ -76,18 +76,25 @@ def test_a_corrupted_stable_version_is_refused_and_previous_is_served(tiny_store
 
 
 class LoadDriver:
-    """Threads posting requests in a loop, recording every status and served version."""
+    """Threads posting requests in a loop, recording every status and served version.
+
+    Each worker's requests are sequential, so its own list of versions is in serving
+    order; across workers the order of recording is not.
+    """
 
     def __init__(self, url: str, workers: int = 4) -> None:
-        self.url, self.workers = url, workers
+        self.url = url
         self.statuses: list[int] = []
-        self.versions: list[str] = []
+        self.per_worker: list[list[str]] = [[] for _ in range(workers)]
         self.errors: list[str] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._loop, daemon=True) for _ in range(workers)]
+        self._threads = [
+            threading.Thread(target=self._loop, args=(seen,), daemon=True)
+            for seen in self.per_worker
+        ]
 
-    def _loop(self) -> None:
-        with httpx.Client(timeout=10) as client:
+    def _loop(self, versions: list[str]) -> None:
+        with httpx.Client(timeout=30) as client:
             while not self._stop.is_set():
                 try:
                     resp = client.post(self.url + "/v1/recommend", json=BODY)
@@ -96,7 +103,10 @@ class LoadDriver:
                     continue
                 self.statuses.append(resp.status_code)
                 if resp.status_code == 200:
-                    self.versions.append(resp.json()["model_version"])
+                    versions.append(resp.json()["model_version"])
+
+    def all_saw(self, version: str) -> bool:
+        return all(seen and seen[-1] == version for seen in self.per_worker)
 
     def __enter__(self) -> LoadDriver:
         for thread in self._threads:
@@ -106,24 +116,26 @@ class LoadDriver:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=30)
+            thread.join(timeout=60)
 
 
 def test_hot_reload_to_a_promoted_version_under_load_fails_no_request(tiny_store, start_replica):
     replica = start_replica(tiny_store.url)
+    old = tiny_store.stable
     with LoadDriver(replica.url) as load:
         time.sleep(0.5)
         newer = tiny_store.publish(seed=11)
-        deadline = time.monotonic() + 30
-        while newer not in load.versions[-5:] and time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while not load.all_saw(newer) and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.3)
     assert load.errors == []
     assert set(load.statuses) == {200}
-    assert load.versions[0] == tiny_store.versions[1]
-    assert load.versions[-1] == newer
-    switch = load.versions.index(newer)
-    assert set(load.versions[switch:]) == {newer}, "answers flapped back to the old version"
+    for seen in load.per_worker:
+        assert seen[0] == old and seen[-1] == newer
+        switch = seen.index(newer)
+        assert set(seen[:switch]) == {old}
+        assert set(seen[switch:]) == {newer}, "a worker was answered by the old version again"
     assert model_info(replica)["version"] == newer
 
 
