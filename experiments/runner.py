@@ -111,6 +111,7 @@ def run_catalog(
         name = experiment.stem
         journal = journals / f"{name}.json"
         journal.unlink(missing_ok=True)
+        journal.with_name(f"{name}.timeseries.json").unlink(missing_ok=True)  # no stale series
         progress(f"[{index}/{len(paths)}] {name}: running")
         started = time.monotonic()
         code = _run_one(

@@ -97,6 +97,8 @@ def test_run_keeps_the_journal_of_a_failed_steady_state_and_does_not_trust_chaos
     """Nothing listens at the endpoint: chaos runs for real, the steady state fails before."""
     deployment = write_deployment(tmp_path)
     journals = tmp_path / "journals"
+    journals.mkdir()
+    (journals / "replica-loss.timeseries.json").write_text("{}")  # from an earlier run
     done = _cli("run", "--deployment", str(deployment), "--journals", str(journals), "replica-loss")
     assert done.returncode == 0, done.stderr
     assert "[1/1] replica-loss: chaos exit" in done.stderr
