@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (StoreError, DataError, CheckpointError, FloatingPointError) as exc:
+    except (StoreError, DataError, CheckpointError, FloatingPointError, ValueError, OSError) as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
