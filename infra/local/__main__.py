@@ -219,7 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for readiness")
     up.add_argument("--router-retries", type=int, help="router --retries (0 turns retries off)")
-    up.add_argument("--router-try-timeout", type=float)
+    up.add_argument(
+        "--router-try-timeout",
+        type=float,
+        default=0.1,
+        help="router --try-timeout in seconds; the default fits a retry inside the 250 ms p99 SLO",
+    )
     up.add_argument("--router-deadline", type=float)
     up.add_argument("--router-standby-threshold", type=float)
     up.add_argument("--router-fallback", choices=("on", "off"), help="popular-items fallback")
