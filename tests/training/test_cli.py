@@ -119,6 +119,7 @@ def test_unknown_model(capsys, store):
     )
 
 
+@pytest.mark.integration
 def test_real_process_exit_code_and_one_line_error(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     proc = subprocess.run(
