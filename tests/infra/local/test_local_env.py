@@ -206,7 +206,7 @@ def test_broken_router_fails_requests_and_sigkilled_controller_leaves_no_orphans
     )  # fmt: skip
     try:
         assert env.deployment["router_options"] == {
-            "retries": 0, "fallback": "off", "ejection": "off",
+            "retries": 0, "fallback": "off", "ejection": "off", "try_timeout": 0.1,
         }  # fmt: skip
         report = load_with_fault(env, 3.0, 1.0, lambda: env.control.delete("zone=local-a", "STOP"))
         assert report.failed > 0, report.summary()
