@@ -20,11 +20,26 @@ def _ratio(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
 
 
+def _rolling_rate(counts: list[int], interval_s: float, window_s: float = 1.0) -> list[float]:
+    """Requests/s over a trailing window: per-100 ms counts of a steady 15 rps alternate
+    between 1 and 2, which would plot as a 10–20 rps sawtooth."""
+    width = max(1, round(window_s / interval_s))
+    rates, total = [], 0
+    for i, count in enumerate(counts):
+        total += count - (counts[i - width] if i >= width else 0)
+        rates.append(total / (min(i + 1, width) * interval_s))
+    return rates
+
+
 def timeseries_png(series: TimeSeries, analysis: Analysis, slo: Slo, title: str) -> bytes:
     """Requests/s, error rate, degraded ratio and p99 over time, fault window shaded."""
     t = [s.t for s in series.samples]
     panels = [
-        ("requests/s", [s.requests / series.interval_s for s in series.samples], None),
+        (
+            "requests/s (1 s window)",
+            _rolling_rate([s.requests for s in series.samples], series.interval_s),
+            None,
+        ),
         ("error rate", [_ratio(s.errors, s.requests) for s in series.samples], None),
         (
             "degraded ratio",
@@ -55,7 +70,7 @@ def timeseries_png(series: TimeSeries, analysis: Analysis, slo: Slo, title: str)
                     alpha=0.3,
                     label="fault window",
                 )
-                if analysis.recovery_s is not None:
+                if analysis.recovery_s is not None and analysis.breached:
                     ax.axvline(
                         start + analysis.recovery_s,
                         color=_RECOVERY_COLOUR,

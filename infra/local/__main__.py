@@ -112,7 +112,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     deployment = _deployment(workdir)
     console.print(f"[green]up[/green]: router at {deployment['endpoint']}, "
                   f"description in {workdir / DEPLOYMENT_FILE}")  # fmt: skip
-    print(json.dumps({"deployment": str(workdir / DEPLOYMENT_FILE), **deployment}, indent=2))
+    shown = {"deployment": str(workdir / DEPLOYMENT_FILE), **deployment}
+    if "control" in shown:  # the token stays in the 0600 file, never in CI logs
+        shown["control"] = {**shown["control"], "token": "<redacted: see the deployment file>"}
+    print(json.dumps(shown, indent=2))
     return 0
 
 

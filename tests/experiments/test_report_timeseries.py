@@ -142,3 +142,12 @@ def test_slo_from_the_rendered_catalog_flat_keys() -> None:
     assert slo.rto_s == Slo().rto_s
     config["slo_p99_ms"] = "${p99}"  # an unsubstituted reference is not a number
     assert slo_for(journal, None).p99_ms == Slo().p99_ms
+
+
+def test_requests_per_second_is_smoothed_over_a_one_second_window():
+    from experiments.plots import _rolling_rate
+
+    steady = _rolling_rate([1, 2] * 20, 0.1)
+    assert steady[-1] == pytest.approx(15.0)
+    assert max(steady[10:]) - min(steady[10:]) < 1.0  # no 10–20 rps sawtooth
+    assert _rolling_rate([0] * 10 + [10] * 10, 0.1)[-1] == pytest.approx(100.0)

@@ -54,6 +54,7 @@ class LocalEnv:
     store: str
     deployment: dict
     control: ControlClient
+    up_output: str = ""
 
     @property
     def endpoint(self) -> str:
@@ -75,7 +76,8 @@ def start_env(workdir: Path, store: str, *args: str) -> LocalEnv:
             procs.signal_group(pid, signal.SIGKILL)
         pytest.fail(f"infra.local up failed: {result.stderr[-2000:]}")
     deployment = json.loads((workdir / "deployment.json").read_text())
-    return LocalEnv(workdir, store, deployment, ControlClient.from_deployment(deployment))
+    client = ControlClient.from_deployment(deployment)
+    return LocalEnv(workdir, store, deployment, client, result.stdout + result.stderr)
 
 
 @pytest.fixture(scope="module")

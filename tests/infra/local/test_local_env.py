@@ -71,6 +71,8 @@ def test_environment_is_up_and_described(local_env: LocalEnv):
     status = cli("status", "--workdir", str(local_env.workdir), "--json", timeout=30)
     assert status.returncode == 0, status.stderr
     assert '"local-b-1"' in status.stdout and '"zones"' in status.stdout
+    assert d["control"]["token"] not in local_env.up_output + status.stdout  # not in CI logs
+    assert d["endpoint"] in local_env.up_output
 
 
 def test_control_api_refuses_bad_tokens_and_selectors(local_env: LocalEnv):
