@@ -76,6 +76,19 @@ def publish_tiny_model(
             "auc": 0.6,
         },
     }
+    return publish_artifacts_now(store, model, art, metrics, f"tiny-{seed}", promote=promote)
+
+
+def publish_artifacts_now(
+    store: ModelStore,
+    model: str,
+    art: Artifacts,
+    metrics: dict,
+    fingerprint: str,
+    *,
+    promote: bool = True,
+) -> Manifest:
+    """Publish test artifacts with the given metrics (popular items: the first 50 items)."""
     with tempfile.TemporaryDirectory() as tmp:
         manifest = publish_artifacts(
             store,
@@ -84,7 +97,7 @@ def publish_tiny_model(
             tmp,
             metrics=metrics,
             popular_items=art.items[:50],
-            data_fingerprint=f"tiny-{seed}",
+            data_fingerprint=fingerprint,
         )
     if promote:
         store.promote(model, manifest.version)

@@ -12,15 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from infra.local import procs
 from infra.local.config import MARKER_ENV
 from serving.engine import Query, ServingModel
 from serving.model_store import Manifest, open_store
-from tests.factories import tiny_artifacts
-from training.artifacts import publish_artifacts
+from tests.factories import publish_artifacts_now, tiny_artifacts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,19 +43,9 @@ def publish_evaluated_tiny_model(store_url: str, model: str = "recommender") -> 
         "model": {"hitrate@10": offline, "recall@10": offline, "recall@20": offline},
         "popularity": {"hitrate@10": popularity, "recall@10": popularity, "recall@20": popularity},
     }
-    store = open_store(store_url)
-    with tempfile.TemporaryDirectory() as tmp:
-        manifest = publish_artifacts(
-            store,
-            model,
-            art,
-            tmp,
-            metrics=metrics,
-            popular_items=art.items[:50],
-            data_fingerprint=f"tiny-evaluated-{seed}",
-        )
-    store.promote(model, manifest.version)
-    return manifest
+    return publish_artifacts_now(
+        open_store(store_url), model, art, metrics, f"tiny-evaluated-{seed}"
+    )
 
 
 def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
