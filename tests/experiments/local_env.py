@@ -48,7 +48,7 @@ def publish_evaluated_tiny_model(store_url: str, model: str = "recommender") -> 
     )
 
 
-def _cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_module(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run(
         [sys.executable, "-m", *args],
@@ -73,7 +73,7 @@ class LocalEnvironment:
         self.workdir = root / "env"
         self.store = f"file://{root / 'store'}"
         self.manifest = publish_evaluated_tiny_model(self.store)
-        done = _cli(
+        done = run_module(
             "infra.local", "up", "--workdir", str(self.workdir), "--store", self.store, *up_args
         )
         if done.returncode != 0:
@@ -82,7 +82,7 @@ class LocalEnvironment:
         self.deployment_file = self.workdir / "deployment.json"
 
     def run(self, journals: Path, *names: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return _cli(
+        return run_module(
             "experiments",
             "run",
             "--deployment",
@@ -95,6 +95,6 @@ class LocalEnvironment:
 
     def close(self) -> None:
         try:
-            _cli("infra.local", "down", "--workdir", str(self.workdir), timeout=60)
+            run_module("infra.local", "down", "--workdir", str(self.workdir), timeout=60)
         finally:
             _reap(self.workdir)
