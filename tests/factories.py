@@ -3,105 +3,21 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import torch
+from bench.fixtures import publish_artifacts_now, publish_tiny_model, tiny_artifacts
+from model.store import S3_ENDPOINT_ENV, ModelStore
 
-from serving.model_store import S3_ENDPOINT_ENV, Manifest, ModelStore
-from training.artifacts import Artifacts, publish_artifacts
-from training.model import ModelConfig, TwoTower
-
-
-def tiny_artifacts(
-    n_users: int = 40, n_items: int = 120, seed: int = 0, history_len: int = 5
-) -> Artifacts:
-    """A randomly initialised two-tower model with ids ``u0…`` and ``i0…``."""
-    gen = torch.Generator().manual_seed(seed)
-    config = ModelConfig(
-        n_users=n_users + 1,
-        n_items=n_items + 1,
-        n_categories=6,
-        n_brands=9,
-        dim=16,
-        hidden=32,
-        history_len=history_len,
-    )
-    torch.manual_seed(seed)
-    model = TwoTower(config)
-    history = torch.randint(1, n_items + 1, (n_users + 1, history_len), generator=gen)
-    history[0] = 0
-    users = [f"u{i}" for i in range(n_users)]
-    items = [f"i{i}" for i in range(n_items)]
-    return Artifacts(
-        config=config,
-        state_dict=model.state_dict(),
-        users=users,
-        items=items,
-        item_category=torch.randint(0, 6, (n_items + 1,), generator=gen),
-        item_brand=torch.randint(0, 9, (n_items + 1,), generator=gen),
-        user_history=history,
-        holdout=[(users[j % n_users], items[(7 * j) % n_items]) for j in range(20)],
-    )
-
-
-def publish_tiny_model(
-    store: ModelStore,
-    model: str = "recommender",
-    *,
-    seed: int = 0,
-    promote: bool = True,
-    recall20: float = 0.2,
-    **kwargs,
-) -> Manifest:
-    """Publish a tiny model version (and by default promote it to ``stable``)."""
-    art = tiny_artifacts(seed=seed, **kwargs)
-    metrics = {
-        "model": {
-            "recall@10": recall20 * 0.7,
-            "recall@20": recall20,
-            "ndcg@10": 0.1,
-            "ndcg@20": 0.12,
-            "hitrate@10": recall20 * 0.7,
-            "auc": 0.8,
-        },
-        "popularity": {
-            "recall@10": 0.05,
-            "recall@20": 0.08,
-            "ndcg@10": 0.03,
-            "ndcg@20": 0.04,
-            "hitrate@10": 0.05,
-            "auc": 0.6,
-        },
-    }
-    return publish_artifacts_now(store, model, art, metrics, f"tiny-{seed}", promote=promote)
-
-
-def publish_artifacts_now(
-    store: ModelStore,
-    model: str,
-    art: Artifacts,
-    metrics: dict,
-    fingerprint: str,
-    *,
-    promote: bool = True,
-) -> Manifest:
-    """Publish test artifacts with the given metrics (popular items: the first 50 items)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        manifest = publish_artifacts(
-            store,
-            model,
-            art,
-            tmp,
-            metrics=metrics,
-            popular_items=art.items[:50],
-            data_fingerprint=fingerprint,
-        )
-    if promote:
-        store.promote(model, manifest.version)
-    return manifest
+__all__ = [
+    "fresh_store",
+    "moto_s3",
+    "publish_artifacts_now",
+    "publish_tiny_model",
+    "store_snapshot",
+    "tiny_artifacts",
+]
 
 
 @contextmanager

@@ -11,8 +11,8 @@ import tempfile
 
 from rich.console import Console
 
-from serving.model_store import STABLE, ModelStore, StoreError, check_name, open_store
-from training.artifacts import read_artifacts
+from model.artifacts import read_artifacts
+from model.store import STABLE, ModelStore, StoreError, check_name, open_store
 from training.dataset import DataError, leave_last_out
 from training.evaluate import evaluate, format_table
 from training.promote import DEFAULT_POPULARITY_FACTOR, DEFAULT_TOLERANCE, promote

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from model.architecture import TwoTower
 from training.dataset import Interactions, Split
-from training.model import TwoTower
 
 METRIC_KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "hitrate@10", "auc", "coverage")
 AUC_NEGATIVES = 100

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from serving.model_store import STABLE, Manifest, ModelStore
-from training.artifacts import Artifacts, publish_artifacts
+from model.artifacts import Artifacts, publish_artifacts
+from model.store import STABLE, Manifest, ModelStore
 from training.dataset import Interactions, popular_items
 from training.evaluate import evaluate, holdout_pairs
 from training.loaders import ONLINE_RETAIL, load_event_log

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from serving.model_store import STABLE, Manifest, ModelStore, StoreError
+from model.store import STABLE, Manifest, ModelStore, StoreError
 
 GATE_METRIC = "recall@20"
 DEFAULT_TOLERANCE = 0.02

@@ -28,8 +28,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from rich.progress import Progress
 
+from model.architecture import ModelConfig, TwoTower
 from training.dataset import Interactions, Split, leave_last_out
-from training.model import ModelConfig, TwoTower
 
 
 @dataclass(frozen=True)

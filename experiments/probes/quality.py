@@ -14,8 +14,8 @@ import httpx
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from serving.model_store import StoreError, open_store
-from training.artifacts import HOLDOUT_FILE
+from model.artifacts import HOLDOUT_FILE
+from model.store import StoreError, open_store
 
 __all__ = ["online_quality", "quality_holds", "served_model"]
 

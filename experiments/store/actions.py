@@ -18,7 +18,7 @@ from chaoslib.types import Configuration, Secrets
 
 from experiments import state
 from experiments.store import s3
-from serving.model_store import StoreError, open_store
+from model.store import StoreError, open_store
 
 __all__ = ["corrupt_model", "restore_model", "restore_store", "store_outage"]
 

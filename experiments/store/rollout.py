@@ -22,9 +22,9 @@ from chaoslib.types import Configuration, Secrets
 
 from experiments import state
 from experiments.probes.quality import online_quality, quality_holds, served_model
-from serving.model_store import StoreError, open_store
-from training.artifacts import publish_artifacts, read_artifacts
-from training.model import TwoTower
+from model.architecture import TwoTower
+from model.artifacts import publish_artifacts, read_artifacts
+from model.store import StoreError, open_store
 
 __all__ = [
     "canary_check",

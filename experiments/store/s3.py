@@ -16,7 +16,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from chaoslib.exceptions import ActivityFailed
 
-from serving.model_store import S3_ENDPOINT_ENV
+from model.store import S3_ENDPOINT_ENV
 
 
 def client():

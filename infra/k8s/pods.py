@@ -211,7 +211,7 @@ def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:
 
 
 def router_command(s: PodSettings, services: dict[str, str]) -> list[str]:
-    """The router CLI (serving.router_cli) with EndpointSlice discovery of both pools."""
+    """The router CLI (serving.router.cli) with EndpointSlice discovery of both pools."""
     return [
         "python", "-m", "serving.router",
         "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--model", s.model,

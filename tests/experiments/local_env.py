@@ -16,8 +16,8 @@ from pathlib import Path
 
 from infra.local import procs
 from infra.local.config import MARKER_ENV
-from serving.engine import Query, ServingModel
-from serving.model_store import Manifest, open_store
+from model.store import Manifest, open_store
+from serving.replica.engine import Query, ServingModel
 from tests.factories import publish_artifacts_now, tiny_artifacts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -80,7 +80,7 @@ def test_rollbacks_left_nothing_pending(drill):
 
 def test_model_corruption_was_refused_and_the_store_is_whole_again(drill):
     env, journals, _ = drill
-    from serving.model_store import open_store
+    from model.store import open_store
 
     open_store(env.store).verify("recommender", env.manifest.version)
     journal = json.loads((journals / "model-corruption.json").read_text())
@@ -100,6 +100,6 @@ def test_bad_model_rollout_was_refused_by_the_promotion_gate(drill):
     (promote,) = [r for r in journal["run"] if r["activity"]["name"] == "try-to-promote-candidate"]
     assert promote["output"]["promoted"] is False
     assert "refused" in promote["output"]["refused"]
-    from serving.model_store import open_store
+    from model.store import open_store
 
     assert open_store(env.store).resolve("recommender", "stable") == env.manifest.version

@@ -8,7 +8,7 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from experiments.probes.quality import online_quality, quality_holds
-from serving.model_store import open_store
+from model.store import open_store
 from tests.experiments.fakes import json_server
 from tests.factories import publish_tiny_model
 

@@ -8,7 +8,7 @@ import pytest
 
 from experiments.rollback import rollback_state
 from experiments.store import rollout
-from serving.model_store import open_store
+from model.store import open_store
 from tests.experiments.fakes import json_server
 from tests.factories import publish_tiny_model
 

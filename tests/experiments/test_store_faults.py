@@ -9,7 +9,7 @@ from chaoslib.exceptions import ActivityFailed
 from experiments import state
 from experiments.rollback import rollback_state
 from experiments.store import actions
-from serving.model_store import S3_ENDPOINT_ENV, ModelStore, VerificationError, open_store
+from model.store import S3_ENDPOINT_ENV, ModelStore, VerificationError, open_store
 from tests.factories import moto_s3, publish_tiny_model
 
 

@@ -6,8 +6,8 @@ import re
 
 from infra.k8s.manifests import ACTIVE_SERVICE, STANDBY_SERVICE
 from infra.k8s.pods import CACHE_DIR, PodSettings, replica_command, router_command
-from serving.replica_settings import build_parser
-from serving.router_cli import parser as router_parser
+from serving.replica.settings import build_parser
+from serving.router.cli import parser as router_parser
 
 SETTINGS = PodSettings(
     namespace="recdrill",

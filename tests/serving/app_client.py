@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
-from serving.replica_app import create_app
-from serving.replica_settings import ReplicaSettings
+from serving.replica.app import create_app
+from serving.replica.settings import ReplicaSettings
 
 
 def app_settings(store_url: str, cache_dir: Path, **overrides: Any) -> ReplicaSettings:

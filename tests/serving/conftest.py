@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.model_store import ModelStore, open_store
+from model.store import ModelStore, open_store
 from tests.factories import publish_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import web
 
-from serving.router import Router, RouterSettings
-from serving.upstreams import Pool, PoolSettings, UpstreamSpec
+from serving.router.proxy import Router, RouterSettings
+from serving.router.upstreams import Pool, PoolSettings, UpstreamSpec
 
 
 @dataclass

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from serving.batching import BatcherClosed, MicroBatcher
+from serving.replica.batching import BatcherClosed, MicroBatcher
 
 
 def run(coro):

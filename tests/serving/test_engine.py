@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from serving.engine import EngineOptions, Query, ServingModel
-from serving.model_store import Manifest
+from model.store import Manifest
+from serving.replica.engine import EngineOptions, Query, ServingModel
 from tests.factories import tiny_artifacts
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from serving.api import MAX_BODY_BYTES
+from serving.schema import MAX_BODY_BYTES
 from tests.serving.app_client import app_client, app_settings
 
 JSON = {"content-type": "application/json"}

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from serving.engine import EngineOptions
-from serving.replica_loading import ModelLoader
-from serving.replica_metrics import ReplicaMetrics
+from serving.replica.engine import EngineOptions
+from serving.replica.loading import ModelLoader
+from serving.replica.metrics import ReplicaMetrics
 
 
 def make_loader(store_url: str, cache_dir: Path, alias: str = "stable") -> ModelLoader:

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from serving.model_store import open_store
+from model.store import open_store
 from tests.factories import moto_s3, publish_tiny_model
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.replica_settings import parse_settings
+from serving.replica.settings import parse_settings
 
 REQUIRED = ["--store", "file:///s", "--model", "m", "--cache-dir", "/tmp/c"]
 
@@ -55,7 +55,7 @@ def test_a_bad_env_value_is_a_clean_cli_error(monkeypatch, capsys):
 
 @pytest.mark.parametrize("url", ["no-scheme/path", "nosuchproto://bucket/x"])
 def test_a_malformed_store_url_exits_2_with_one_line(capsys, url):
-    from serving.replica import main
+    from serving.replica.server import main
 
     assert main(["--store", url, "--model", "m", "--cache-dir", "/tmp/c"]) == 2
     err = capsys.readouterr().err.strip()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.discovery import (
+from serving.router.discovery import (
     DiscoveryError,
     dns_source,
     endpointslice_source,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from serving.upstreams import Pool, PoolSettings, UpstreamSpec
+from serving.router.upstreams import Pool, PoolSettings, UpstreamSpec
 
 
 class Clock:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from infra.local.procs import free_port
-from serving.model_store import open_store
+from model.store import open_store
 from tests.factories import publish_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

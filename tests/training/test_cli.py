@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from serving.model_store import MANIFEST, open_store
+from model.store import MANIFEST, open_store
 from tests.factories import fresh_store, moto_s3, publish_tiny_model, store_snapshot
 from training.cli import main
 

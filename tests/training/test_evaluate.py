@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from serving.model_store import open_store
-from training.artifacts import read_artifacts
+from model.artifacts import read_artifacts
+from model.store import open_store
 from training.dataset import leave_last_out
 from training.evaluate import eval_users, popularity_scorer, rank_metrics
 from training.pipeline import train_and_publish

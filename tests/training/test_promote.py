@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.model_store import open_store
+from model.store import open_store
 from tests.factories import publish_tiny_model, store_snapshot
 from training.promote import PromotionRefused, check_gate, promote
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from training.model import ModelConfig, TwoTower
+from model.architecture import ModelConfig, TwoTower
 from training.synthetic import generate_shop
 from training.train import CheckpointError, in_batch_loss, load_checkpoint, train
 

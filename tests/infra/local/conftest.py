@@ -20,7 +20,7 @@ import pytest
 from infra.local import procs
 from infra.local.client import ControlClient
 from infra.local.config import MARKER_ENV
-from serving.model_store import open_store
+from model.store import open_store
 from tests.factories import publish_tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

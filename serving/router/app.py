@@ -8,8 +8,8 @@ import signal
 
 import orjson
 
-from serving.api import MAX_BODY_BYTES, RequestError
-from serving.router import Router
+from serving.router.proxy import Router
+from serving.schema import MAX_BODY_BYTES, RequestError
 
 JSON = [(b"content-type", b"application/json")]
 

@@ -22,17 +22,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.api import (
+from serving.replica.batching import BatcherClosed, MicroBatcher
+from serving.replica.engine import Answer, EngineOptions, Query
+from serving.replica.loading import ModelLoader
+from serving.replica.metrics import ReplicaMetrics
+from serving.replica.settings import ReplicaSettings
+from serving.schema import (
     MAX_BODY_BYTES,
     RequestError,
     check_content_type,
     parse_recommend,
 )
-from serving.batching import BatcherClosed, MicroBatcher
-from serving.engine import Answer, EngineOptions, Query
-from serving.replica_loading import ModelLoader
-from serving.replica_metrics import ReplicaMetrics
-from serving.replica_settings import ReplicaSettings
 
 log = logging.getLogger("recdrill.replica")
 DRAIN_BYTES = 1 << 20  # how much of an oversized body is read (and dropped) before the 413

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from serving.model_store import Manifest
-from training.artifacts import Artifacts
-from training.model import TwoTower
+from model.architecture import TwoTower
+from model.artifacts import Artifacts
+from model.store import Manifest
 
 Source = Literal["user", "history", "popular"]
 _BUILD_CHUNK = 16384

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,10 +20,10 @@ from typing import Any
 import aiohttp
 import orjson
 
-from serving.api import RequestError, check_content_type, parse_recommend
-from serving.discovery import Source
-from serving.router_metrics import RouterMetrics
-from serving.upstreams import Pool, Upstream
+from serving.router.discovery import Source
+from serving.router.metrics import RouterMetrics
+from serving.router.upstreams import Pool, Upstream
+from serving.schema import RequestError, check_content_type, parse_recommend
 
 log = logging.getLogger("serving.router")
 
@@ -97,7 +96,7 @@ class Router:
 
     def _seed_from_store(self) -> None:
         """Fallback items before any replica answers: the stable manifest's popular list."""
-        from serving.model_store import open_store
+        from model.store import open_store
 
         store = open_store(self.settings.store)  # type: ignore[arg-type]
         model = self.settings.model
@@ -320,22 +319,3 @@ class Router:
             "model_version": self.model.version,
             "popular_known": len(self.model.popular),
         }
-
-
-def main(argv: list[str] | None = None) -> int:
-    import uvloop
-
-    from serving.router_cli import build_router, parse_args
-    from serving.router_http import RouterServer, build_app
-
-    args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
-    )
-    router = build_router(args)
-    uvloop.run(RouterServer(build_app(router), args.host, args.port).serve())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from serving.engine import EngineOptions, ServingModel
-from serving.model_store import (
+from model.artifacts import read_artifacts
+from model.store import (
     MANIFEST,
     PREVIOUS,
     CorruptManifest,
@@ -45,8 +45,8 @@ from serving.model_store import (
     utcnow,
     verify_dir,
 )
-from serving.replica_metrics import ReplicaMetrics
-from training.artifacts import read_artifacts
+from serving.replica.engine import EngineOptions, ServingModel
+from serving.replica.metrics import ReplicaMetrics
 
 log = logging.getLogger("recdrill.replica.loading")
 Origin = Literal["alias", "previous", "newest", "cache"]

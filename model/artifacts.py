@@ -21,8 +21,8 @@ import safetensors
 import torch
 from safetensors.torch import load_file, save_file
 
-from serving.model_store import Manifest, ModelStore
-from training.model import ModelConfig, TwoTower
+from model.architecture import ModelConfig, TwoTower
+from model.store import Manifest, ModelStore
 
 MODEL_FILE = "model.safetensors"
 FEATURES_FILE = "features.safetensors"

@@ -16,9 +16,9 @@ from typing import Any
 
 import aiohttp
 
-from serving.upstreams import ROLES, UpstreamSpec
+from serving.router.upstreams import ROLES, UpstreamSpec
 
-log = logging.getLogger("serving.discovery")
+log = logging.getLogger("serving.router.discovery")
 TOKEN_ENV = "RECDRILL_CONTROL_TOKEN"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 Source = Callable[[], Awaitable[list[UpstreamSpec]]]

@@ -13,11 +13,9 @@ unpickles: verification is sha256 + size of every file the manifest names.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
-import re
 import secrets
 import shutil
 from collections.abc import Mapping
@@ -28,70 +26,52 @@ from typing import Any
 import fsspec
 from fsspec.core import url_to_fs
 
-MANIFEST = "manifest.json"
+from model.manifest import (
+    MANIFEST,
+    NAME_PATTERN,
+    AliasNotFound,
+    CorruptManifest,
+    Manifest,
+    ModelNotFound,
+    StoreError,
+    StoreUnreachable,
+    VerificationError,
+    VersionExists,
+    VersionNotFound,
+    check_name,
+    new_version_id,
+    sha256_file,
+    utcnow,
+    verify_dir,
+)
+
 STABLE = "stable"
 PREVIOUS = "previous"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_CHUNK = 1 << 20
 S3_ENDPOINT_ENV = "RECDRILL_S3_ENDPOINT_URL"
 
-
-class StoreError(Exception):
-    """Base class: every store failure has a message that names what was wrong."""
-
-
-class StoreUnreachable(StoreError):
-    """The store URL cannot be opened or read (bad protocol, missing bucket, outage)."""
-
-
-class ModelNotFound(StoreError):
-    """No complete version of the model exists in the store."""
-
-
-class VersionNotFound(StoreError):
-    """The version has no manifest, so it does not exist (or is incomplete)."""
-
-
-class AliasNotFound(StoreError):
-    """The alias object does not exist."""
-
-
-class CorruptManifest(StoreError):
-    """manifest.json or an alias object is not valid JSON of the expected shape."""
-
-
-class VerificationError(StoreError):
-    """A file is missing or its sha256/size disagrees with the manifest."""
-
-
-class VersionExists(StoreError):
-    """A version id was reused: versions are immutable."""
-
-
-def new_version_id(now: dt.datetime | None = None) -> str:
-    """A version id that sorts by creation time and cannot collide between publishers."""
-    now = now or dt.datetime.now(dt.UTC)
-    return now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + secrets.token_hex(3)
-
-
-def utcnow() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def sha256_file(path: str | Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def check_name(kind: str, value: str) -> str:
-    """Model, version and alias names become path parts, so they are restricted."""
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise StoreError(f"invalid {kind} name {value!r}: use letters, digits, '.', '_' or '-'")
-    return value
+__all__ = [
+    "MANIFEST",
+    "PREVIOUS",
+    "S3_ENDPOINT_ENV",
+    "STABLE",
+    "AliasNotFound",
+    "CorruptManifest",
+    "Manifest",
+    "ModelNotFound",
+    "ModelStore",
+    "StoreError",
+    "StoreUnreachable",
+    "VerificationError",
+    "VersionExists",
+    "VersionNotFound",
+    "check_name",
+    "new_version_id",
+    "open_store",
+    "sha256_file",
+    "storage_options_for",
+    "utcnow",
+    "verify_dir",
+]
 
 
 def storage_options_for(url: str) -> dict[str, Any]:
@@ -103,72 +83,6 @@ def storage_options_for(url: str) -> dict[str, Any]:
             opts["client_kwargs"] = {"endpoint_url": endpoint}
         return opts
     return {}
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The parsed manifest of one complete version."""
-
-    data: Mapping[str, Any]
-
-    @property
-    def version(self) -> str:
-        return str(self.data["version"])
-
-    @property
-    def files(self) -> Mapping[str, Mapping[str, Any]]:
-        return self.data["files"]
-
-    @property
-    def popular_items(self) -> list[str]:
-        return list(self.data.get("popular_items", []))
-
-    @classmethod
-    def parse(cls, raw: bytes | str, where: str) -> Manifest:
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise CorruptManifest(f"{where}: not valid JSON ({exc})") from exc
-        if not isinstance(data, dict):
-            raise CorruptManifest(f"{where}: expected a JSON object")
-        for key in ("model", "version", "created", "files"):
-            if key not in data:
-                raise CorruptManifest(f"{where}: missing key {key!r}")
-        files = data["files"]
-        if not isinstance(files, dict) or not files:
-            raise CorruptManifest(f"{where}: 'files' must be a non-empty object")
-        for name, meta in files.items():
-            if (
-                not isinstance(meta, dict)
-                or not isinstance(meta.get("sha256"), str)
-                or not isinstance(meta.get("size"), int)
-                or "/" in name
-                or name in ("", ".", "..", MANIFEST)
-            ):
-                raise CorruptManifest(f"{where}: bad entry for file {name!r}")
-        return cls(data)
-
-
-def verify_dir(directory: str | Path, manifest: Manifest | None = None) -> Manifest:
-    """Verify a local copy of a version (a cache entry) against its manifest."""
-    directory = Path(directory)
-    if manifest is None:
-        path = directory / MANIFEST
-        if not path.is_file():
-            raise VersionNotFound(f"{directory}: no {MANIFEST}")
-        manifest = Manifest.parse(path.read_bytes(), str(path))
-    for name, meta in manifest.files.items():
-        path = directory / name
-        if not path.is_file():
-            raise VerificationError(f"{path}: file {name!r} is missing")
-        digest, size = sha256_file(path)
-        if size != meta["size"] or digest != meta["sha256"]:
-            raise VerificationError(
-                f"{path}: checksum mismatch for file {name!r} "
-                f"(expected sha256 {meta['sha256'][:12]}… size {meta['size']}, "
-                f"got {digest[:12]}… size {size})"
-            )
-    return manifest
 
 
 @dataclass
@@ -266,13 +180,15 @@ class ModelStore:
 
     # reading -----------------------------------------------------------------------------
     def list_models(self) -> list[str]:
-        return [m for m in self._ls(self.root) if _NAME.match(m) and self.list_versions(m)]
+        return [m for m in self._ls(self.root) if NAME_PATTERN.match(m) and self.list_versions(m)]
 
     def list_versions(self, model: str) -> list[str]:
         """Complete versions (those with a manifest), oldest first."""
         base = f"{self._model_dir(model)}/versions"
         return [
-            v for v in self._ls(base) if _NAME.match(v) and self._exists(f"{base}/{v}/{MANIFEST}")
+            v
+            for v in self._ls(base)
+            if NAME_PATTERN.match(v) and self._exists(f"{base}/{v}/{MANIFEST}")
         ]
 
     def require_model(self, model: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from serving.discovery import (
+from serving.router.discovery import (
     DiscoveryError,
     Source,
     control_token,
@@ -14,8 +14,8 @@ from serving.discovery import (
     parse_static,
     static_source,
 )
-from serving.router import Router, RouterSettings
-from serving.upstreams import Pool, PoolSettings
+from serving.router.proxy import Router, RouterSettings
+from serving.router.upstreams import Pool, PoolSettings
 
 
 def _on_off(value: str) -> bool:

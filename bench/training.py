@@ -1,4 +1,4 @@
-"""``python -m training.bench``: data generation, epoch time and quality vs popularity.
+"""``python -m bench.training``: data generation, epoch time and quality vs popularity.
 
 Prints figures; asserts nothing (speed targets are not tests). Defaults are the
 issue's targets: 1M synthetic interactions over 100k items, 2 epochs, then the
@@ -35,7 +35,7 @@ def _run(name: str, data: Interactions, *, epochs: int, batch_size: int, max_use
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.training", description=__doc__)
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--epochs", type=int, default=2)

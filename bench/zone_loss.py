@@ -1,4 +1,4 @@
-"""``python -m infra.local.bench [--json]``: zone loss under load, and router overhead.
+"""``python -m bench.zone_loss [--json]``: zone loss under load, and router overhead.
 
 Brings a real local environment up (3 zones × 2 + 1 standby), then
 1. throughput: closed-loop load through the router vs straight at the active replicas;
@@ -45,8 +45,8 @@ def _cli(*args: str) -> None:
 
 
 def _tiny_store(root: Path) -> str:
-    from serving.model_store import open_store
-    from tests.factories import publish_tiny_model
+    from bench.fixtures import publish_tiny_model
+    from model.store import open_store
 
     url = f"file://{root}"
     publish_tiny_model(open_store(url), "recommender", seed=0)
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m infra.local.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench.zone_loss", description=__doc__)
     p.add_argument("--store", help="model store URL (default: a temporary tiny model)")
     p.add_argument("--model", default="recommender")
     p.add_argument("--rps", type=float, default=200.0)

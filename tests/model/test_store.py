@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from serving.model_store import (
+from model.artifacts import read_artifacts
+from model.store import (
     MANIFEST,
     AliasNotFound,
     CorruptManifest,
@@ -23,7 +24,6 @@ from serving.model_store import (
     open_store,
 )
 from tests.factories import fresh_store, moto_s3, publish_tiny_model, store_snapshot
-from training.artifacts import read_artifacts
 
 MODEL = "recommender"
 

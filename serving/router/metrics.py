@@ -11,7 +11,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from serving.upstreams import Pool
+from serving.router.upstreams import Pool
 
 STATES = ("healthy", "unhealthy", "ejected")
 

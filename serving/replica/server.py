@@ -1,4 +1,4 @@
-"""``python -m serving.replica``: one replica process (uvicorn + uvloop + httptools).
+"""One replica process (``python -m serving.replica``) (uvicorn + uvloop + httptools).
 
 Signals: the first SIGTERM (or SIGINT) makes ``/readyz`` fail at once, stops accepting
 connections and lets in-flight requests finish for up to ``--drain-grace`` seconds,
@@ -19,11 +19,11 @@ from collections.abc import Iterator
 import uvicorn
 import uvloop
 
-from serving.engine import configure_cpu_threads
-from serving.model_store import StoreError, open_store
-from serving.replica_app import ReplicaState, create_app
-from serving.replica_logging import configure_json_logging
-from serving.replica_settings import parse_settings
+from model.store import StoreError, open_store
+from serving.replica.app import ReplicaState, create_app
+from serving.replica.engine import configure_cpu_threads
+from serving.replica.json_logs import configure_json_logging
+from serving.replica.settings import parse_settings
 
 log = logging.getLogger("recdrill.replica")
 _HANDLED = (signal.SIGTERM, signal.SIGINT)
@@ -110,7 +110,3 @@ def main(argv: list[str] | None = None) -> int:
     sys.stderr.flush()
     # Exit without waiting for a model load that may still run in a worker thread.
     os._exit(server.exit_code)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""``python -m serving.bench``: throughput and latency of a real replica on a large synthetic model.
+"""``python -m bench.serving``: throughput and latency of a real replica on a large synthetic model.
 
 It publishes a random-weight two-tower model (100k items, 50k users by default) into a
 temporary ``file://`` store, then in one run:
@@ -31,10 +31,10 @@ from pathlib import Path
 import aiohttp
 import torch
 
-from serving.engine import EngineOptions, Query, ServingModel, configure_cpu_threads
-from serving.model_store import open_store
-from training.artifacts import Artifacts, publish_artifacts
-from training.model import ModelConfig, TwoTower
+from model.architecture import ModelConfig, TwoTower
+from model.artifacts import Artifacts, publish_artifacts
+from model.store import open_store
+from serving.replica.engine import EngineOptions, Query, ServingModel, configure_cpu_threads
 
 TARGETS = {
     "throughput_rps": 2500.0,  # recommendations/s under closed-loop load ...
@@ -394,7 +394,7 @@ def print_report(r: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m serving.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.serving", description=__doc__.split("\n")[0])
     p.add_argument("--items", type=int, default=100_000)
     p.add_argument("--users", type=int, default=50_000)
     p.add_argument("--duration", type=float, default=10.0, help="seconds per load phase")

@@ -1,0 +1,1 @@
+"""The model-version format, shared by training (which writes it) and serving (which reads it)."""

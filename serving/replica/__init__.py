@@ -1,0 +1,1 @@
+"""A replica: loads only verified model versions and answers recommendations."""
