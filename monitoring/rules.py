@@ -51,12 +51,11 @@ ALERT_NAMES = (
 
 
 def rule_groups(settings: RuleSettings | None = None) -> list[dict[str, Any]]:
-    """The rule groups (recording first, then alerts), as a rule file's ``groups`` list."""
+    """The rule file's ``groups``: one group, recording rules first. Prometheus runs the
+    rules of a group in order but groups concurrently, so alerts kept in the same group
+    always read the values recorded in the same evaluation, never a stale one."""
     s = settings or RuleSettings()
-    return [
-        {"name": "recdrill.recording", "rules": _recording_rules(s)},
-        {"name": "recdrill.alerts", "rules": _alerting_rules(s)},
-    ]
+    return [{"name": "recdrill", "rules": _recording_rules(s) + _alerting_rules(s)}]
 
 
 def rules_yaml(settings: RuleSettings | None = None) -> str:
