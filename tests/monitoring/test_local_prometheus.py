@@ -16,17 +16,13 @@ from monitoring.local import (
     PrometheusError,
     ScrapeTarget,
     alerts_timeline,
-    prometheus_available,
     start_prometheus,
     write_targets,
 )
 from monitoring.rules import write_rules
 from monitoring.settings import RuleSettings
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not prometheus_available(), reason="prometheus is not on the PATH"),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prometheus")]
 ALERT = "RecdrillZoneActiveCapacityLow"
 
 
