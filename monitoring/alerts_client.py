@@ -119,3 +119,16 @@ def _episode(
     last = run[-1][0]
     resolved = None if last > end - step / 2 else last + step
     return AlertEpisode(name, labels, run[0][0], fired, resolved)
+
+
+def first_fired(
+    episodes: Sequence[AlertEpisode], alertname: str, after: float
+) -> AlertEpisode | None:
+    """The first episode of ``alertname`` that fired at or after ``after`` (a fault's
+    start), or None: its ``fired_at - after`` is the time to detect."""
+    fired = [
+        e
+        for e in episodes
+        if e.alertname == alertname and e.fired_at is not None and e.fired_at >= after
+    ]
+    return min(fired, key=lambda e: e.fired_at or 0.0, default=None)

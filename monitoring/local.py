@@ -31,7 +31,12 @@ from types import TracebackType
 import httpx
 import yaml
 
-from monitoring.alerts_client import AlertEpisode, PrometheusClient, alerts_timeline
+from monitoring.alerts_client import (
+    AlertEpisode,
+    PrometheusClient,
+    alerts_timeline,
+    first_fired,
+)
 
 __all__ = [
     "AlertEpisode",
@@ -41,6 +46,7 @@ __all__ = [
     "PrometheusMissing",
     "ScrapeTarget",
     "alerts_timeline",
+    "first_fired",
     "prometheus_available",
     "start_prometheus",
     "write_targets",
@@ -60,7 +66,8 @@ class PrometheusMissing(PrometheusError):
 
 @dataclass(frozen=True)
 class ScrapeTarget:
-    """One ``/metrics`` endpoint and the labels its series get (zone, role, component)."""
+    """One ``/metrics`` endpoint and the labels its series get (zone, role, component).
+    Labels the endpoint exports itself win over these (``honor_labels``)."""
 
     address: str
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -171,6 +178,9 @@ def _config(targets_file: Path, rule_files: list[str | Path], scrape: str, evalu
         "scrape_configs": [
             {
                 "job_name": "recdrill",
+                # The router's series carry the zone of each upstream: a target's own zone
+                # label must not overwrite it (Prometheus would rename it exported_zone).
+                "honor_labels": True,
                 "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": "5s"}],
             }
         ],

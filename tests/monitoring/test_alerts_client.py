@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from monitoring.alerts_client import AlertEpisode, episodes_from_matrix
+from monitoring.alerts_client import AlertEpisode, episodes_from_matrix, first_fired
 
 
 def _series(state: str, times: list[float], zone: str = "b") -> dict:
@@ -47,3 +47,16 @@ def test_a_gap_splits_episodes_and_labels_keep_alerts_apart() -> None:
         ("c", 105.0, None, 107.0),
         ("b", 110.0, 110.0, 112.0),
     ]
+
+
+def test_first_fired_skips_earlier_pending_only_and_other_alerts() -> None:
+    result = [
+        _series("firing", [90, 91]),
+        _series("pending", [100, 101]),
+        _series("firing", [110, 111]),
+        _series("firing", [105, 106], zone="c"),
+    ]
+    episodes = episodes_from_matrix(result, step=1.0, end=200.0)
+    found = first_fired(episodes, "RecdrillZoneActiveCapacityLow", after=95.0)
+    assert found is not None and (found.labels["zone"], found.fired_at) == ("c", 105.0)
+    assert first_fired(episodes, "RecdrillDegradedRatioHigh", after=0.0) is None

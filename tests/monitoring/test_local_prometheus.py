@@ -66,7 +66,8 @@ def test_an_alert_fires_and_resolves_in_a_real_prometheus(
         client = prom.client
         assert ALERT in client.rule_names()
         # Targets arrive after start, as replicas do: file_sd picks the file up.
-        write_targets(targets, [ScrapeTarget(address, {"component": "router"})])
+        # A target label named like an exported one must not hide it (honor_labels).
+        write_targets(targets, [ScrapeTarget(address, {"component": "router", "zone": "x"})])
         _wait("the exporter to be scraped", lambda: client.targets_up().get(address, False))
         # Until the first scrape zone a had no replica at all, which rightly alerts.
         _wait("a quiet baseline", lambda: client.active_alerts() == [])
