@@ -31,6 +31,9 @@ COMMANDS: dict[str, Command] = {
     "verify": Command("training.cli", ("verify",), "check a version's checksums"),
     "env": Command("infra.local.__main__", (), "the local environment: up, status, down"),
     "experiments": Command("experiments.cli", (), "chaos experiments: render, run, rollback, gate"),
+    "monitoring": Command(
+        "monitoring.__main__", (), "write the Prometheus rules or the Grafana dashboard"
+    ),
     "drill": Command("experiments.drill", (), "the whole drill: env up, catalog, gate, report"),
     "bench": Command("", (), "benchmarks: serving, training, zone-loss"),
 }
