@@ -25,7 +25,15 @@ class WorkloadSpec:
     device_plugin: bool = False
     replica_role_arn: pulumi.Input[str] | None = None
     load_balancer_annotations: dict[str, str] = field(default_factory=dict)
+    load_balancer_class: str | None = None
     store_egress_port: int = 443
+    # The VPC and Service CIDRs on EKS: the router's ingress and its API egress stay
+    # inside them. Empty on kube, where the private ranges stand in.
+    cluster_cidrs: tuple[str, ...] = ()
+    # Per-pod /v1/recommend req/s the replica HPAs aim at (needs prometheus-adapter);
+    # None: scale on CPU (kube stack, where no adapter is installed).
+    replica_rps_target: int | None = None
+    monitoring_namespace: str | None = None
 
     @property
     def active_replicas(self) -> int:
