@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -409,8 +408,3 @@ def _validate_slo(spec: EnvSpec) -> None:
     for key in ("slo_p99_ms", "slo_rto_s"):
         if getattr(spec, key) <= 0:
             raise ConfigError(key, f"must be positive, got {getattr(spec, key)}")
-
-
-def surviving_capacity(active: int, standby: int, zones: int) -> int:
-    """Replicas left after losing the zone that holds the most of them (even spread)."""
-    return active - math.ceil(active / zones) + standby - math.ceil(standby / zones)

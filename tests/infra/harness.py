@@ -7,6 +7,7 @@ fresh mocks and fresh config per stack keep several stacks apart in one pytest p
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -135,6 +136,13 @@ def _ints(value: Any) -> Any:
     if isinstance(value, list):
         return [_ints(v) for v in value]
     return value
+
+
+@functools.cache
+def shared_run(stack: str) -> StackRun:
+    """One run of a stack file per test session, for modules that only read it (the
+    mock run is the slow part; tests that change resources deep-copy them first)."""
+    return run_stack(stack)
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:

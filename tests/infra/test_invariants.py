@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from infra.policy import invariants
-from tests.infra.harness import Resource, StackRun, run_stack
+from tests.infra.harness import Resource, StackRun, shared_run
 
 
 @pytest.fixture(scope="module")
 def prod() -> StackRun:
-    return run_stack("prod")
+    return shared_run("prod")
 
 
 def _mutate(

@@ -7,14 +7,14 @@ import json
 import pytest
 
 from tests.infra import stack_checks
-from tests.infra.harness import StackRun, run_stack
+from tests.infra.harness import StackRun, shared_run
 
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 
 
 @pytest.fixture(scope="module")
 def run() -> StackRun:
-    return run_stack("prod")
+    return shared_run("prod")
 
 
 def test_nat_per_zone_routes_each_zone_to_its_own_nat(run: StackRun) -> None:
