@@ -16,9 +16,8 @@ from infra.k8s.pods import (
     router_pod,
 )
 from infra.k8s.policies import network_policies, policies
-from infra.k8s.spec import WorkloadSpec, meta
+from infra.k8s.spec import WorkloadSpec, active_name, meta
 
-ACTIVE_DEPLOYMENT = "recdrill-replica-active"
 ACTIVE_SERVICE = "recdrill-active"
 STANDBY_SERVICE = "recdrill-standby"
 ROUTER_SERVICE = "recdrill-router"
@@ -154,10 +153,6 @@ def _deployment(
             "template": pod,
         },
     }
-
-
-def active_name(zone: str) -> str:
-    return f"{ACTIVE_DEPLOYMENT}-{zone}"
 
 
 def workloads(w: WorkloadSpec) -> list[dict[str, Any]]:

@@ -31,12 +31,11 @@ from infra.aws.versions import (
     PROMETHEUS_ADAPTER,
     Chart,
 )
+from infra.k8s.spec import RPS_METRIC
 
 MONITORING_NAMESPACE = "monitoring"
 PROMETHEUS_URL = f"http://prometheus-server.{MONITORING_NAMESPACE}.svc"
-# The custom metric the replica HPAs scale on: /v1/recommend requests per second per pod,
-# from the replica's own counter (serving/replica/metrics.py).
-RPS_METRIC = "recdrill_replica_recommend_rps"
+# The replica's own request counter (serving/replica/metrics.py).
 REQUESTS_SERIES = "recdrill_replica_requests_total"
 SYSTEM_NODES = {"recdrill.io/pool": "system"}
 

@@ -6,10 +6,7 @@ import math
 from typing import Any
 
 from infra.k8s.pods import replica_labels, router_labels
-from infra.k8s.spec import WorkloadSpec, meta
-
-ACTIVE_DEPLOYMENT = "recdrill-replica-active"
-RPS_METRIC = "recdrill_replica_recommend_rps"
+from infra.k8s.spec import RPS_METRIC, WorkloadSpec, active_name, meta
 
 
 def _pdb(name: str, ns: str, labels: dict[str, str], **budget: Any) -> dict[str, Any]:
@@ -101,7 +98,7 @@ def policies(w: WorkloadSpec) -> list[dict[str, Any]]:
         ),
     ]
     for zone in w.zones:
-        name = f"{ACTIVE_DEPLOYMENT}-{zone}"
+        name = active_name(zone)
         objects.append(_hpa(name, ns, name, w.replicas_per_zone, zone_ceiling(w), replica_metric))
     return objects
 

@@ -9,6 +9,15 @@ import pulumi
 
 from infra.k8s.pods import PART_OF, PodSettings
 
+ACTIVE_DEPLOYMENT = "recdrill-replica-active"  # one per zone: f"{ACTIVE_DEPLOYMENT}-{zone}"
+# The custom metric the replica HPAs scale on (/v1/recommend req/s per pod); the
+# prometheus-adapter rule in infra/k8s/platform.py produces it.
+RPS_METRIC = "recdrill_replica_recommend_rps"
+
+
+def active_name(zone: str) -> str:
+    return f"{ACTIVE_DEPLOYMENT}-{zone}"
+
 
 @dataclass(frozen=True)
 class WorkloadSpec:

@@ -8,9 +8,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8s.manifests import ACTIVE_DEPLOYMENT, ROUTER_SERVICE, all_objects
+from infra.k8s.manifests import ROUTER_SERVICE, all_objects
 from infra.k8s.pods import GPU
-from infra.k8s.spec import WorkloadSpec
+from infra.k8s.spec import ACTIVE_DEPLOYMENT, WorkloadSpec
 
 _KINDS: dict[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
