@@ -24,10 +24,12 @@ from infra.aws.network import Network, NetworkArgs
 from infra.aws.registry import ImageRepository
 from infra.config import EnvSpec, spec_from_pulumi
 from infra.k8s.manifests import NLB_ANNOTATIONS, NLB_CLASS, PLACEHOLDER_PRIORITY
-from infra.k8s.platform import MONITORING_NAMESPACE, ClusterPlatform, PlatformArgs
+from infra.k8s.monitoring import MonitoringArgs, RecommenderMonitoring
+from infra.k8s.platform import ClusterPlatform, PlatformArgs
 from infra.k8s.pods import PodSettings, replica_labels, router_labels, selector_string
 from infra.k8s.spec import WorkloadSpec
 from infra.k8s.workloads import RecommenderWorkloads
+from monitoring.settings import RuleSettings
 
 DESCRIPTION_KEYS = (
     "environment",
@@ -61,14 +63,37 @@ def deployment_description(spec: EnvSpec, endpoint: pulumi.Input[str]) -> dict[s
         "replicas_per_zone": spec.replicas_per_zone,
         "standby_replicas": spec.standby_replicas,
         "model_store": {"url": spec.store_url, "dr_url": spec.dr_store_url, "model": spec.model},
-        "slo": {
-            "availability": spec.slo_availability,
-            "p99_ms": spec.slo_p99_ms,
-            "max_degraded_ratio": spec.slo_max_degraded_ratio,
-            "quality_floor": spec.slo_quality_floor,
-            "rto_s": spec.slo_rto_s,
-        },
+        "slo": slo_block(spec),
     }
+
+
+def slo_block(spec: EnvSpec) -> dict[str, float]:
+    """The SLO the drill checks, and the one the alert rules are built from."""
+    return {
+        "availability": spec.slo_availability,
+        "p99_ms": spec.slo_p99_ms,
+        "max_degraded_ratio": spec.slo_max_degraded_ratio,
+        "quality_floor": spec.slo_quality_floor,
+        "rto_s": spec.slo_rto_s,
+    }
+
+
+def deploy_monitoring(
+    spec: EnvSpec, name: str, provider: k8s.Provider, workloads: RecommenderWorkloads
+) -> RecommenderMonitoring | None:
+    """The alert rules, PodMonitors and dashboard for the stack's kube-prometheus-stack."""
+    if not spec.monitoring:
+        return None
+    return RecommenderMonitoring(
+        f"{name}-monitoring",
+        MonitoringArgs(
+            spec.namespace,
+            RuleSettings.from_slo(slo_block(spec), zones=tuple(spec.zones)),
+            stack_namespace=spec.monitoring_namespace,
+            stack_release=spec.monitoring_release,
+        ),
+        opts=pulumi.ResourceOptions(provider=provider, depends_on=[workloads]),
+    )
 
 
 def _workload_spec(
@@ -99,7 +124,6 @@ def _workload_spec(
         store_egress_port=_store_port(spec.store_endpoint_url),
         cluster_cidrs=(spec.vpc_cidr, SERVICE_CIDR) if on_eks else (),
         replica_rps_target=spec.hpa_rps_per_replica if on_eks else None,
-        monitoring_namespace=MONITORING_NAMESPACE if on_eks else None,
     )
 
 
@@ -207,17 +231,22 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
             depends_on=[*cluster.gpu_node_groups.values(), *cluster.addons.values(), platform],
         ),
     )
+    # After the workloads, whose dependency on the platform brings the operator's CRDs.
+    deploy_monitoring(spec, name, provider, workloads)
     return workloads.endpoint
 
 
 def deploy_kube(spec: EnvSpec) -> pulumi.Output[str]:
     """Workloads only, into the current kube context (kind, minikube, an existing cluster)."""
-    provider = k8s.Provider(f"recdrill-{spec.environment}-k8s")
+    name = f"recdrill-{spec.environment}"
+    provider = k8s.Provider(f"{name}-k8s")
     workloads = RecommenderWorkloads(
-        f"recdrill-{spec.environment}",
+        name,
         _workload_spec(spec, spec.image or "", None, on_eks=False),
         opts=pulumi.ResourceOptions(provider=provider),
     )
+    # Into the cluster's existing kube-prometheus-stack (monitoring_namespace/_release).
+    deploy_monitoring(spec, name, provider, workloads)
     return workloads.endpoint
 
 

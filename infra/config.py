@@ -102,6 +102,11 @@ class EnvSpec:
     slo_max_degraded_ratio: float = 0.05
     slo_quality_floor: float = 0.8
     slo_rto_s: float = 300.0
+    # Deploy the recommender's alert rules, PodMonitors and dashboard. EKS installs
+    # kube-prometheus-stack itself (always on); on kube it must already run there.
+    monitoring: bool = True
+    monitoring_namespace: str = "monitoring"
+    monitoring_release: str = "kube-prometheus-stack"
 
     @property
     def is_prod(self) -> bool:
@@ -232,6 +237,7 @@ def _validate(spec: EnvSpec) -> None:
     _validate_counts(spec)
     if spec.target == "eks":
         _validate_eks(spec)
+        _validate_monitoring_on_eks(spec)
     else:
         _validate_kube(spec)
     if spec.is_prod:
@@ -371,6 +377,17 @@ def _validate_cidrs(cidrs: tuple[str, ...]) -> None:
                 "api_public_cidrs",
                 f"{cidr} opens the cluster API to the whole internet; list your CI runners' "
                 "and VPN egress CIDRs, or none for a private endpoint",
+            )
+
+
+def _validate_monitoring_on_eks(spec: EnvSpec) -> None:
+    """EKS installs its own kube-prometheus-stack; where it goes is not a choice."""
+    if not spec.monitoring:
+        raise ConfigError("monitoring", "EKS stacks always deploy their alert rules; remove it")
+    for key in ("monitoring_namespace", "monitoring_release"):
+        if getattr(spec, key) != _FIELDS[key].default:
+            raise ConfigError(
+                key, "EKS installs kube-prometheus-stack itself; this is for target kube only"
             )
 
 

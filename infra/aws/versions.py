@@ -41,7 +41,11 @@ CLUSTER_AUTOSCALER = Chart(
 LOAD_BALANCER_CONTROLLER = Chart(
     "aws-load-balancer-controller", "1.14.0", "https://aws.github.io/eks-charts"
 )
-PROMETHEUS = Chart("prometheus", "27.39.0", "https://prometheus-community.github.io/helm-charts")
+# The Prometheus Operator with its CRDs, Prometheus, Alertmanager and Grafana: what
+# infra/k8s/monitoring.py's PrometheusRule, PodMonitors and dashboard ConfigMap need.
+KUBE_PROMETHEUS_STACK = Chart(
+    "kube-prometheus-stack", "80.4.1", "https://prometheus-community.github.io/helm-charts"
+)
 PROMETHEUS_ADAPTER = Chart(
     "prometheus-adapter", "5.1.0", "https://prometheus-community.github.io/helm-charts"
 )

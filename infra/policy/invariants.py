@@ -24,6 +24,7 @@ from infra.policy.cluster import (
 from infra.policy.disruption import pdbs_allow_disruption, rollouts_fit_spare_gpus
 from infra.policy.exposure import router_egress_inside, router_not_public, tokens_only_where_needed
 from infra.policy.iam import irsa_least_privilege
+from infra.policy.monitoring import alert_rules_deployed
 from infra.policy.network import network_policies_enforced, no_zone_spof
 from infra.policy.storage import buckets_hardened, replication_has_rtc
 from infra.policy.view import Resources
@@ -32,6 +33,7 @@ from infra.policy.workloads import workloads_hardened
 __all__ = [
     "INVARIANTS",
     "Resources",
+    "alert_rules_deployed",
     "autoscaling_has_signal",
     "buckets_hardened",
     "cluster_access_locked",
@@ -73,4 +75,5 @@ INVARIANTS = {
     "router-not-public": router_not_public,
     "router-egress-inside": router_egress_inside,
     "tokens-only-where-needed": tokens_only_where_needed,
+    "alert-rules-deployed": alert_rules_deployed,
 }

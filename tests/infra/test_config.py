@@ -67,6 +67,9 @@ BAD = [
     ({"dr_region": "eu-west-1"}, "dr_region", "must differ"),
     ({"replicas_per_zone": "two"}, "replicas_per_zone", "expected an integer"),
     ({"slo_availability": "1.5"}, "slo_availability", "within [0, 1]"),
+    ({"monitoring": False}, "monitoring", "always deploy their alert rules"),
+    ({"monitoring_release": "prom"}, "monitoring_release", "for target kube only"),
+    ({"monitoring_namespace": "obs"}, "monitoring_namespace", "for target kube only"),
 ]
 
 

@@ -260,9 +260,30 @@ CASES = [
     ),
     (
         "versions_pinned",
-        _release("prometheus"),
+        _release("kube-prometheus-stack"),
         lambda p: p.pop("version"),
-        "Helm release prometheus: chart version not pinned",
+        "Helm release kube-prometheus-stack: chart version not pinned",
+    ),
+    (
+        "alert_rules_deployed",
+        _k8s("PrometheusRule", "recdrill-rules"),
+        lambda p: p["metadata"]["labels"].update(release="prometheus"),
+        "label release='prometheus' selects no installed kube-prometheus-stack",
+    ),
+    (
+        "alert_rules_deployed",
+        _k8s("PrometheusRule", "recdrill-rules"),
+        lambda p: p["spec"].update(
+            groups=[g for g in p["spec"]["groups"] if not any("alert" in r for r in g["rules"])]
+        ),
+        "no PrometheusRule with alert rules",
+    ),
+    (
+        "alert_rules_deployed",
+        _release("prometheus-adapter"),
+        # The plain prometheus chart's Service, as before kube-prometheus-stack.
+        lambda p: p["values"]["prometheus"].update(url="http://prometheus-server.monitoring.svc"),
+        "prometheus-adapter reads 'http://prometheus-server.monitoring.svc', not the stack's",
     ),
     (
         "cluster_access_locked",
@@ -385,6 +406,21 @@ REMOVALS = [
         "router_not_public",
         _release("aws-load-balancer-controller"),
         "without the AWS Load Balancer Controller installed do nothing",
+    ),
+    (
+        "alert_rules_deployed",
+        _release("kube-prometheus-stack"),
+        "EKS stack without kube-prometheus-stack",
+    ),
+    (
+        "alert_rules_deployed",
+        lambda r: r.props.get("kind") == "PrometheusRule",
+        "no PrometheusRule with alert rules",
+    ),
+    (
+        "alert_rules_deployed",
+        lambda r: r.props.get("kind") == "PodMonitor",
+        "no PodMonitor",
     ),
 ]
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from infra.aws.versions import ADDON_VERSIONS
+from monitoring.rules import ALERT_NAMES
 from tests.infra import stack_checks
 from tests.infra.harness import StackRun, run_stack
 
@@ -135,7 +136,7 @@ def test_replicas_scale_on_request_rate_through_prometheus_adapter(run: StackRun
     assert set(charts) == {
         "cluster-autoscaler",
         "aws-load-balancer-controller",
-        "prometheus",
+        "kube-prometheus-stack",
         "prometheus-adapter",
     }
     assert all(c["version"] for c in charts.values())
@@ -149,12 +150,37 @@ def test_replicas_scale_on_request_rate_through_prometheus_adapter(run: StackRun
         assert metric["pods"]["target"] == {"type": "AverageValue", "averageValue": "300"}
         # After losing a zone the other two must carry the peak (3) between them.
         assert hpa["spec"]["minReplicas"] == 1 and hpa["spec"]["maxReplicas"] >= 2
-    pod = stack_checks.active(run, "eu-west-1a")["spec"]["template"]
-    assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
-    (scrape,) = run.k8s("NetworkPolicy", "replicas-from-prometheus")
-    assert scrape["spec"]["ingress"][0]["from"][0]["namespaceSelector"] == {
-        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+    # The adapter reads the Prometheus kube-prometheus-stack runs (fullnameOverride).
+    stack = charts["kube-prometheus-stack"]
+    assert stack["namespace"] == "monitoring" and stack["name"] == "kube-prometheus-stack"
+    assert stack["values"]["fullnameOverride"] == "kube-prometheus-stack"
+    assert charts["prometheus-adapter"]["values"]["prometheus"] == {
+        "url": "http://kube-prometheus-stack-prometheus.monitoring.svc",
+        "port": 9090,
     }
+    # Scraping is through the PodMonitors, let in from the Prometheus pods only.
+    assert not run.k8s("NetworkPolicy", "replicas-from-prometheus")
+    (scrape,) = run.k8s("NetworkPolicy", "metrics-from-prometheus")
+    assert scrape["spec"]["ingress"][0]["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+
+
+def test_alert_rules_pod_monitors_and_dashboard_are_deployed(run: StackRun) -> None:
+    (rule,) = run.k8s("PrometheusRule")
+    assert rule["metadata"]["namespace"] == "recdrill"
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    assert set(ALERT_NAMES) <= alerts
+    # The capacity rules are per zone of this stack, thresholds from its SLO block.
+    assert all(zone in json.dumps(rule["spec"]) for zone in ZONES)
+    monitors = {m["metadata"]["name"] for m in run.k8s("PodMonitor")}
+    assert monitors == {"recdrill-replica", "recdrill-router"}
+    (dashboard,) = run.k8s("ConfigMap", "recdrill-dashboard")
+    assert dashboard["metadata"]["namespace"] == "monitoring"
 
 
 def test_router_is_internal_and_its_egress_stays_in_the_vpc(run: StackRun) -> None:
@@ -198,7 +224,9 @@ def test_workloads_and_description(run: StackRun) -> None:
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
-    assert stack_checks.validate_manifests(run) == 33
+    # + the scrape NetworkPolicy and dashboard ConfigMap of the monitoring (operator
+    # kinds are skipped), - the namespace-wide replicas-from-prometheus it replaces.
+    assert stack_checks.validate_manifests(run) == 34
 
 
 def test_invariants_hold(run: StackRun) -> None:
