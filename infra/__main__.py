@@ -17,8 +17,10 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.aws.buckets import ModelBuckets, ModelBucketsArgs
+from infra.aws.canary import CanaryArgs, RouterCanaries
 from infra.aws.cluster import SERVICE_CIDR, Cluster, ClusterArgs, GpuPoolArgs
 from infra.aws.controllers import ControllerRoles, ControllerRolesArgs
+from infra.aws.fis import ZoneLossArgs, ZoneLossTemplates, ZoneTargets
 from infra.aws.iam import ReplicaRole, ReplicaRoleArgs, StoreReadGrant
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.registry import ImageRepository
@@ -44,6 +46,8 @@ DESCRIPTION_KEYS = (
     "model_store",
     "slo",
 )
+# Only where the platform has them: the FIS zone-loss template id per zone (EKS).
+OPTIONAL_DESCRIPTION_KEYS = ("fis_templates",)
 
 
 def deployment_description(spec: EnvSpec, endpoint: pulumi.Input[str]) -> dict[str, Any]:
@@ -134,8 +138,51 @@ def _store_port(endpoint_url: str | None) -> int:
     return parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
-    """VPC, EKS, buckets, IRSA, ECR, then the workloads on the new cluster."""
+def deploy_zone_loss_drills(
+    spec: EnvSpec, name: str, network: Network, cluster: Cluster, endpoint: pulumi.Output[str]
+) -> ZoneLossTemplates:
+    """FIS zone-loss templates, each stopping on its zone's router-SLO canary alarm."""
+    tags = {"recdrill:environment": spec.environment, "managed-by": "pulumi"}
+    canaries = RouterCanaries(
+        f"{name}-canary",
+        CanaryArgs(
+            environment=spec.environment,
+            artifact_bucket_name=f"{spec.model_bucket}-canary",
+            vpc_id=network.vpc.id,
+            vpc_cidr=spec.vpc_cidr,
+            private_subnets={z: s.id for z, s in network.private_subnets.items()},
+            router_url=endpoint,
+            availability=spec.slo_availability,
+            p99_ms=spec.slo_p99_ms,
+            tags=tags,
+        ),
+    )
+    return ZoneLossTemplates(
+        f"{name}-zone-loss",
+        ZoneLossArgs(
+            region=spec.region or "",
+            cluster_name=cluster.cluster.name,
+            vpc_arn=network.vpc.arn,
+            zones={
+                zone: ZoneTargets(
+                    node_group_name=cluster.gpu_node_groups[zone].node_group_name,
+                    asg_name=cluster.gpu_asg_names[zone],
+                    subnet_arns=[
+                        network.private_subnets[zone].arn,
+                        network.public_subnets[zone].arn,
+                    ],
+                    stop_alarm_arn=canaries.alarms[zone].arn,
+                )
+                for zone in spec.zones
+            },
+            tags=tags,
+        ),
+    )
+
+
+def deploy_eks(spec: EnvSpec) -> tuple[pulumi.Output[str], dict[str, Any]]:
+    """VPC, EKS, buckets, IRSA, ECR, then the workloads on the new cluster and the FIS
+    zone-loss templates against them; returns the endpoint and the EKS-only outputs."""
     name = f"recdrill-{spec.environment}"
     tags = {"recdrill:environment": spec.environment, "managed-by": "pulumi"}
     network = Network(
@@ -220,8 +267,8 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
     if not spec.deploy_workloads:
         # Phase one of a first bring-up: infrastructure and the cluster's controllers
         # only, so the image can be pushed and a model published before Pulumi waits on
-        # pods that need both.
-        return pulumi.Output.from_input("")
+        # pods that need both. Nothing to drill yet, so no FIS templates either.
+        return pulumi.Output.from_input(""), {"fis_templates": {}}
     image = spec.image or pulumi.Output.concat(repository.url, ":", spec.image_tag)
     workloads = RecommenderWorkloads(
         name,
@@ -233,7 +280,10 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
     )
     # After the workloads, whose dependency on the platform brings the operator's CRDs.
     deploy_monitoring(spec, name, provider, workloads)
-    return workloads.endpoint
+    drills = deploy_zone_loss_drills(spec, name, network, cluster, workloads.endpoint)
+    return workloads.endpoint, {
+        "fis_templates": {zone: t.id for zone, t in drills.templates.items()}
+    }
 
 
 def deploy_kube(spec: EnvSpec) -> pulumi.Output[str]:
@@ -252,8 +302,8 @@ def deploy_kube(spec: EnvSpec) -> pulumi.Output[str]:
 
 def main() -> None:
     spec = spec_from_pulumi()
-    endpoint = deploy_eks(spec) if spec.target == "eks" else deploy_kube(spec)
-    for key, value in deployment_description(spec, endpoint).items():
+    endpoint, extra = deploy_eks(spec) if spec.target == "eks" else (deploy_kube(spec), {})
+    for key, value in {**deployment_description(spec, endpoint), **extra}.items():
         pulumi.export(key, value)
 
 

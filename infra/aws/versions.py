@@ -49,3 +49,7 @@ KUBE_PROMETHEUS_STACK = Chart(
 PROMETHEUS_ADAPTER = Chart(
     "prometheus-adapter", "5.1.0", "https://prometheus-community.github.io/helm-charts"
 )
+
+# CloudWatch Synthetics runtime of the router canary (infra/aws/router_canary.py: plain
+# Python, no browser); AWS retires old runtimes, so this is bumped like the charts.
+CANARY_RUNTIME = "syn-python-selenium-14.0"

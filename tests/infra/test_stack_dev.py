@@ -60,8 +60,10 @@ def test_one_gpu_node_group_per_zone(run: StackRun) -> None:
 
 
 def test_no_dr_bucket_without_replication(run: StackRun) -> None:
-    assert [b.props["bucket"] for b in run.of_type("aws:s3/bucket:Bucket")] == [
-        "recdrill-models-dev-eu-west-1"
+    # The model bucket, and the router canary's artifacts (no DR copy either).
+    assert sorted(b.props["bucket"] for b in run.of_type("aws:s3/bucket:Bucket")) == [
+        "recdrill-models-dev-eu-west-1",
+        "recdrill-models-dev-eu-west-1-canary",
     ]
     assert run.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig") == []
     assert run.outputs["model_store"]["dr_url"] is None

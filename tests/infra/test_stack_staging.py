@@ -231,3 +231,95 @@ def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
 
 def test_invariants_hold(run: StackRun) -> None:
     stack_checks.assert_invariants_hold(run)
+
+
+def _templates(run: StackRun) -> dict[str, dict]:
+    return {
+        t.props["tags"]["recdrill:zone"]: t.props
+        for t in run.of_type("aws:fis/experimentTemplate:ExperimentTemplate")
+    }
+
+
+def test_a_fis_power_interruption_template_per_zone(run: StackRun) -> None:
+    templates = _templates(run)
+    assert sorted(templates) == ZONES
+    assert run.outputs["fis_templates"] == {
+        zone: f"recdrill-staging-zone-loss-{zone}-id" for zone in ZONES
+    }
+    subnets = {s.name: s.props["arn"] for s in run.of_type("aws:ec2/subnet:Subnet")}
+    for zone, template in templates.items():
+        targets = {t["name"]: t for t in template["targets"]}
+        nodes = targets["gpu-nodes"]
+        assert nodes["resourceType"] == "aws:ec2:instance"
+        assert nodes["resourceTags"] == [
+            {"key": "eks:nodegroup-name", "value": f"recdrill-staging-gpu-{zone}"}
+        ]
+        assert {"path": "Placement.AvailabilityZone", "values": [zone]} in nodes["filters"]
+        assert sorted(targets["zone-subnets"]["resourceArns"]) == sorted(
+            [
+                subnets[f"recdrill-staging-private-{zone}"],
+                subnets[f"recdrill-staging-public-{zone}"],
+            ]
+        )
+        actions = {a["actionId"]: a for a in template["actions"]}
+        assert set(actions) == {
+            "aws:ec2:stop-instances",
+            "aws:ec2:asg-insufficient-instance-capacity-error",
+            "aws:network:disrupt-connectivity",
+        }
+        params = {p["key"]: p["value"] for p in actions["aws:ec2:stop-instances"]["parameters"]}
+        # Stopped nodes come back when the experiment ends or is stopped (zone_up).
+        assert params == {"startInstancesAfterDuration": "PT20M"}
+        (stop,) = template["stopConditions"]
+        assert stop == {
+            "source": "aws:cloudwatch:alarm",
+            "value": f"arn:aws:mock:::MetricAlarm/recdrill-staging-canary-{zone}-slo",
+        }
+
+
+def test_each_stop_alarm_watches_the_routers_slo_from_the_other_zones(run: StackRun) -> None:
+    canaries = {
+        c.props["tags"]["recdrill:zone"]: c.props
+        for c in run.of_type("aws:synthetics/canary:Canary")
+    }
+    alarms = {
+        a.props["tags"]["recdrill:zone"]: a.props
+        for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    assert sorted(canaries) == sorted(alarms) == ZONES
+    for zone in ZONES:
+        canary, alarm = canaries[zone], alarms[zone]
+        # A canary in the zone being cut would fail because of the fault itself.
+        assert sorted(canary["vpcConfig"]["subnetIds"]) == [
+            f"recdrill-staging-private-{z}-id" for z in ZONES if z != zone
+        ]
+        env = canary["runConfig"]["environmentVariables"]
+        assert env["ROUTER_URL"] == run.outputs["endpoint"]
+        assert float(env["MAX_ERROR_RATIO"]) == pytest.approx(1 - 0.999)
+        assert float(env["P99_MS"]) == run.outputs["slo"]["p99_ms"]
+        assert canary["handler"] == "router_canary.handler"
+        assert alarm["namespace"] == "CloudWatchSynthetics"
+        assert alarm["metricName"] == "SuccessPercent"
+        assert alarm["dimensions"] == {"CanaryName": canary["name"]}
+        assert alarm["treatMissingData"] == "breaching"
+
+
+def test_the_fis_role_is_trusted_by_fis_only_and_scoped_to_the_cluster(run: StackRun) -> None:
+    (role,) = [r.props for r in run.of_type("aws:iam/role:Role") if "zone-loss" in r.name]
+    (trust,) = json.loads(role["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "fis.amazonaws.com"}
+    (policy,) = [
+        p.props for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if "zone-loss" in p.name
+    ]
+    statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    stop = statements["StopStartThisClustersGpuNodes"]["Condition"]["StringEquals"]
+    assert stop["aws:ResourceTag/eks:cluster-name"] == "recdrill-staging"
+    assert sorted(stop["aws:ResourceTag/eks:nodegroup-name"]) == [
+        f"recdrill-staging-gpu-{z}" for z in ZONES
+    ]
+    inject = statements["NoCapacityForTheGpuGroups"]["Condition"]
+    assert sorted(inject["ForAllValues:ArnLike"]["ec2:FisTargetArns"]) == [
+        f"arn:aws:autoscaling:eu-west-1:*:autoScalingGroup:*:autoScalingGroupName/"
+        f"eks-recdrill-staging-gpu-{z}-asg"
+        for z in ZONES
+    ]
