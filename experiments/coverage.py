@@ -137,11 +137,21 @@ class Cadence:
         )
 
 
-def cadence(experiment: dict[str, Any]) -> Cadence:
-    """The declared rhythm: SLO window (``ssh_window_s``) then ``frequency`` seconds' wait.
+def check_duration(state: Any) -> float | None:
+    probes = state.get("probes") if isinstance(state, dict) else None
+    runs = [p for p in probes or [] if isinstance(p, dict)]
+    starts = [t for t in (epoch(p.get("start")) for p in runs) if t is not None]
+    ends = [t for t in (epoch(p.get("end")) for p in runs) if t is not None]
+    return max(ends) - min(starts) if starts and ends else None
 
-    The slack allows one request timeout (a window waits for its last requests) and a
-    quarter of the period, at least 1 s, for a busy machine.
+
+def cadence(experiment: dict[str, Any], during: list[Any] | None = None) -> Cadence:
+    """The rhythm: one check's window, then ``frequency`` seconds' wait.
+
+    The window is the declared SLO window (``ssh_window_s``), or the median check's
+    duration when checks hold more than that (a quality replay); the median, so one
+    hung check cannot widen the allowance. The slack allows one request timeout (a
+    window waits for its last requests) and a quarter of the period, at least 1 s.
     """
     config = experiment.get("configuration")
     config = config if isinstance(config, dict) else {}
@@ -150,6 +160,9 @@ def cadence(experiment: dict[str, Any]) -> Cadence:
     declared = hypothesis.get("frequency") if isinstance(hypothesis, dict) else None
     frequency = _number(declared, DEFAULT_FREQUENCY_S)
     window = _number(config.get("ssh_window_s"), 0.0)
+    durations = sorted(d for d in (check_duration(x) for x in during or []) if d is not None)
+    if durations:
+        window = max(window, durations[len(durations) // 2])
     timeout = _number(config.get("request_timeout_s"), 0.0)
     slack = timeout + max(MIN_SLACK_S, SLACK_FRACTION * (window + frequency))
     return Cadence(window, frequency, slack)

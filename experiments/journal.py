@@ -348,7 +348,7 @@ class _Judge:
             return
         runs = self.journal.get("run")
         runs = [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
-        gap = coverage_gap(during, runs, cadence(self.experiment))
+        gap = coverage_gap(during, runs, cadence(self.experiment, during))
         if gap:
             self.fail("during", "coverage", gap)
 

@@ -252,3 +252,16 @@ def test_slo_file_without_numbers_is_a_usage_error(tmp_path: Path) -> None:
     slo = tmp_path / "deployment.json"
     slo.write_text(json.dumps({"slo": {"type": "env", "key": "SLO"}}))
     assert main([journal, "--slo", str(slo)]) == EXIT_USAGE
+
+
+def test_coverage_window_grows_to_the_median_check_not_to_one_hung_check() -> None:
+    from experiments.coverage import cadence
+
+    journal = f.clean_journal()
+    states = journal["steady_states"]["during"]
+    for state, seconds in zip(states, [4.0, 4.0, 60.0, 0.5], strict=False):
+        last = state["probes"][-1]
+        start = f.epoch(state["probes"][0]["start"])
+        last["end"] = f.datetime.fromtimestamp(start + seconds).astimezone().isoformat()
+    rhythm = cadence(journal["experiment"], states)
+    assert rhythm.window_s == 4.0
