@@ -101,3 +101,15 @@ def test_unknown_experiment_is_a_usage_error_before_anything_starts(
     assert run_drill("file:///x", "m", paths, ["zone-los"], train=False, step=fake) == EXIT_USAGE
     assert fake.steps == []
     assert "zone-los" in capsys.readouterr().err
+
+
+def test_run_command_exits_1_when_a_run_was_killed_at_its_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from experiments import cli, runner
+
+    journal = f.write_journal(tmp_path, f.clean_journal(), name="zone-loss")
+    killed = runner.RunResult("zone-loss", journal, None, 600.0)
+    monkeypatch.setattr(runner, "run_catalog", lambda *a, **k: [killed])
+    assert cli.main(["run", "--deployment", "d.json", "--journals", str(tmp_path)]) == 1
+    assert "killed at the run timeout: zone-loss" in capsys.readouterr().err
