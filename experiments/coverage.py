@@ -132,7 +132,7 @@ class Cadence:
 
     def describe(self) -> str:
         return (
-            f"{self.max_gap_s:.1f} s allowed (window {self.window_s:g} s + frequency "
+            f"{self.max_gap_s:.1f} s allowed (window {self.window_s:.1f} s + frequency "
             f"{self.frequency_s:g} s + slack {self.slack_s:.1f} s)"
         )
 

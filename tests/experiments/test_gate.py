@@ -142,7 +142,7 @@ def test_coverage_allows_the_declared_window_and_frequency(tmp_path: Path) -> No
     assert judge(f.write_journal(tmp_path, journal)).passed
     journal["experiment"]["configuration"]["ssh_window_s"] = 5.0
     [failure] = judge(f.write_journal(tmp_path, journal)).failures
-    assert "(window 5 s + frequency 1 s + slack 1.5 s)" in failure.detail
+    assert "(window 5.0 s + frequency 1 s + slack 1.5 s)" in failure.detail
 
 
 def test_every_during_check_must_pass_even_when_coverage_holds(tmp_path: Path) -> None:
