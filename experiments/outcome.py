@@ -9,6 +9,7 @@ from typing import Any
 
 from experiments.journal import Failure, Verdict, judge
 from experiments.timeseries import (
+    DEFAULT_SUSTAIN_S,
     Analysis,
     Slo,
     TimeSeries,
@@ -86,10 +87,10 @@ def evidence_failures(
         detail = "the time series holds no fault window (no fault action ran)"
         return [Failure(name, "recovery", "time series", detail)]
     last = series.samples[-1].t + series.interval_s if series.samples else 0.0
-    if last < analysis.fault_window[1]:
+    if last < analysis.fault_window[0] + DEFAULT_SUSTAIN_S:
         detail = (
-            f"the time series ends at +{last:.1f} s, before the fault ended "
-            f"(+{analysis.fault_window[1]:.1f} s), so it cannot show recovery"
+            f"the time series ends at +{last:.1f} s, before the fault started "
+            f"(+{analysis.fault_window[0]:.1f} s), so it cannot show its effect"
         )
         return [Failure(name, "recovery", "time series", detail)]
     if analysis.recovery_s is None:

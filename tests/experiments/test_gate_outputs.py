@@ -125,10 +125,12 @@ def test_a_series_that_never_recovers_fails(tmp_path: Path) -> None:
 def test_a_series_that_ends_before_the_fault_fails(tmp_path: Path) -> None:
     journal = f.clean_journal()
     path = f.write_journal(tmp_path, journal)
-    f.write_timeseries(path, f.make_timeseries(journal, breach=None, lead_s=2.0, length_s=2.0))
+    f.write_timeseries(path, f.make_timeseries(journal, breach=None, lead_s=2.0, length_s=2.5))
     code, out = _gate(tmp_path, path)
     assert code == EXIT_FAIL
-    assert "before the fault ended" in (out / "summary.md").read_text()
+    assert "before the fault started" in (out / "summary.md").read_text()
+    f.write_timeseries(path, f.make_timeseries(journal, breach=None, lead_s=2.0, length_s=3.5))
+    assert _gate(tmp_path, path)[0] == EXIT_PASS
 
 
 def test_a_missing_series_fails_the_gate(tmp_path: Path) -> None:
