@@ -138,7 +138,7 @@ def test_identity_falls_back_to_the_title(tmp_path: Path) -> None:
 def test_coverage_allows_the_declared_window_and_frequency(tmp_path: Path) -> None:
     journal = f.clean_journal()
     f.during_stopped_early(journal)  # 10 s with no check after the first ones
-    journal["experiment"]["configuration"]["ssh_window_s"] = 7.0
+    journal["experiment"]["configuration"]["ssh_window_s"] = 9.0
     assert judge(f.write_journal(tmp_path, journal)).passed
     journal["experiment"]["configuration"]["ssh_window_s"] = 5.0
     [failure] = judge(f.write_journal(tmp_path, journal)).failures
