@@ -113,3 +113,15 @@ def test_run_command_exits_1_when_a_run_was_killed_at_its_timeout(
     monkeypatch.setattr(runner, "run_catalog", lambda *a, **k: [killed])
     assert cli.main(["run", "--deployment", "d.json", "--journals", str(tmp_path)]) == 1
     assert "killed at the run timeout: zone-loss" in capsys.readouterr().err
+
+
+def test_the_drill_command_refuses_an_unknown_experiment_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from experiments.drill import main
+
+    out = tmp_path / "drill"
+    argv = ["--store", f"file://{tmp_path}/store", "--no-train", "--out", str(out), "nope"]
+    assert main(argv) == EXIT_USAGE
+    assert "unknown experiment(s) nope" in capsys.readouterr().err
+    assert not out.exists()
