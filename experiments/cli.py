@@ -31,8 +31,12 @@ def _run(args: argparse.Namespace) -> int:
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     missing = [r.name for r in results if not r.journal.exists()]
+    killed = [r.name for r in results if r.exit_code is None]
     if missing:
         print(f"error: no journal written for {', '.join(missing)}", file=sys.stderr)
+    if killed:
+        print(f"error: killed at the run timeout: {', '.join(killed)}", file=sys.stderr)
+    if missing or killed:
         return 1
     print(f"{len(results)} journal(s) in {args.journals}; run the gate for the verdict")
     return 0
