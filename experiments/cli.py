@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--state", required=True, help="rollback state file")
     rollback.set_defaults(func=_rollback)
     sub.add_parser("gate", help="judge journals (see python -m experiments gate --help)")
+    sub.add_parser(
+        "sensitivity",
+        help="run the drill against weakened deployments (see … sensitivity --help)",
+    )
     return parser
 
 
@@ -88,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "gate":
         return _gate(argv[1:])
+    if argv and argv[0] == "sensitivity":
+        from experiments.sensitivity import main as sensitivity_main
+
+        return sensitivity_main(argv[1:])
     args = _parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
     try:

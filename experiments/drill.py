@@ -17,7 +17,7 @@ import argparse
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,8 +92,13 @@ def run_drill(
     experiments: list[str],
     train: bool = True,
     step: Step = _step,
+    env_args: Sequence[str] = (),
 ) -> int:
-    """Run every drill step; returns the process exit code (0 only if everything passed)."""
+    """Run every drill step; returns the process exit code (0 only if everything passed).
+
+    ``env_args`` go to ``infra.local up`` as they are: the sensitivity matrix weakens the
+    environment through them.
+    """
     try:
         expected = expected_experiments(experiments)
     except catalog.UnknownExperiment as exc:
@@ -111,7 +116,7 @@ def run_drill(
         if code != 0:
             return code
     up = [py, "-m", "infra.local", "up", "--workdir", str(paths.env), "--store", store]
-    code = step("bring the local environment up", [*up, "--model", model])
+    code = step("bring the local environment up", [*up, "--model", model, *env_args])
     try:
         if code != 0:
             return code

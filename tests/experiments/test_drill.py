@@ -125,3 +125,21 @@ def test_the_drill_command_refuses_an_unknown_experiment_before_starting(
     assert main(argv) == EXIT_USAGE
     assert "unknown experiment(s) nope" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_environment_options_reach_the_up_step_only(tmp_path: Path) -> None:
+    paths = DrillPaths(tmp_path / "drill")
+    seen: dict[str, list[str]] = {}
+
+    def step(title: str, argv: list[str]) -> int:
+        seen[title] = argv
+        return 1 if title.startswith("bring the local environment up") else 0
+
+    code = run_drill(
+        "file:///nowhere", "recommender", paths, ["zone-loss"], train=False, step=step,
+        env_args=("--standby", "0"),
+    )  # fmt: skip
+    assert code == 1
+    up = seen["bring the local environment up"]
+    assert up[-2:] == ["--standby", "0"]
+    assert "--standby" not in seen["bring the local environment down"]
