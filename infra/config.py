@@ -237,7 +237,7 @@ def _validate(spec: EnvSpec) -> None:
     _validate_counts(spec)
     if spec.target == "eks":
         _validate_eks(spec)
-        _validate_monitoring_on_eks(spec)
+        _validate_drill_tooling_on_eks(spec)
     else:
         _validate_kube(spec)
     if spec.is_prod:
@@ -380,8 +380,14 @@ def _validate_cidrs(cidrs: tuple[str, ...]) -> None:
             )
 
 
-def _validate_monitoring_on_eks(spec: EnvSpec) -> None:
-    """EKS installs its own kube-prometheus-stack; where it goes is not a choice."""
+def _validate_drill_tooling_on_eks(spec: EnvSpec) -> None:
+    """EKS installs its own kube-prometheus-stack; where it goes is not a choice. The
+    router canaries' bucket is ``<model_bucket>-canary`` and their names
+    ``rd-<environment>-<zone suffix>``: S3 and Synthetics limits, checked before ``up``."""
+    if len(f"{spec.model_bucket}-canary") > 63:
+        raise ConfigError("model_bucket", "at most 56 characters (its -canary bucket: 63)")
+    if len(f"rd-{spec.environment}-") + max(len(z.rsplit("-", 1)[-1]) for z in spec.zones) > 21:
+        raise ConfigError("environment", "too long for the canary names (21 characters)")
     if not spec.monitoring:
         raise ConfigError("monitoring", "EKS stacks always deploy their alert rules; remove it")
     for key in ("monitoring_namespace", "monitoring_release"):
