@@ -18,7 +18,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from experiments.probes.load import Outcome, drive, percentile
+from experiments.probes.load import RequestResult, open_loop, percentile
 
 __all__ = ["bucket", "record_timeseries"]
 
@@ -26,14 +26,14 @@ INTERVAL_S = 0.1
 
 
 def bucket(
-    outcomes: list[Outcome], started: float, duration_s: float, interval_s: float = INTERVAL_S
+    results: list[RequestResult], started: float, duration_s: float, interval_s: float = INTERVAL_S
 ) -> list[dict[str, Any]]:
-    """Group outcomes by send time into ``interval_s`` samples (empty intervals included)."""
+    """Group results by intended send time into ``interval_s`` samples (empty ones too)."""
     n = max(1, round(duration_s / interval_s))
-    groups: list[list[Outcome]] = [[] for _ in range(n)]
-    for outcome in outcomes:
-        index = min(n - 1, max(0, int((outcome.sent - started) / interval_s)))
-        groups[index].append(outcome)
+    groups: list[list[RequestResult]] = [[] for _ in range(n)]
+    for result in results:
+        index = min(n - 1, max(0, int((result.scheduled - started) / interval_s)))
+        groups[index].append(result)
     samples = []
     for index, group in enumerate(groups):
         p99 = percentile([o.latency_s * 1000 for o in group if o.ok], 99)
@@ -41,7 +41,7 @@ def bucket(
             {
                 "t": round(index * interval_s, 3),
                 "requests": len(group),
-                "errors": sum(not o.ok and not o.shed for o in group),
+                "errors": sum(o.failed for o in group),
                 "shed": sum(o.shed for o in group),
                 "degraded": sum(o.ok and o.degraded for o in group),
                 "p99_ms": round(p99, 2) if p99 is not None else None,
@@ -65,17 +65,16 @@ def record_timeseries(
     Run it as a background action at the start of the method. It writes ``path`` (JSON:
     experiment, interval_s, started, samples) when the window ends and returns a summary.
     """
-    outcomes: list[Outcome] = []
     started = time.time()
     try:
-        asyncio.run(drive(endpoint, rate_rps, duration_s, timeout_s, outcomes.append))
+        results = asyncio.run(open_loop(endpoint, rate_rps, duration_s, timeout_s))
     except ValueError as exc:
         raise ActivityFailed(f"recorder on {endpoint}: {exc}") from exc
     body = {
         "experiment": experiment,
         "interval_s": INTERVAL_S,
         "started": started,
-        "samples": bucket(outcomes, started, duration_s),
+        "samples": bucket(results, started, duration_s),
     }
     target = Path(path)
     try:
@@ -87,6 +86,6 @@ def record_timeseries(
         raise ActivityFailed(f"cannot write the time series {path}: {exc}") from exc
     return {
         "path": str(target),
-        "requests": len(outcomes),
-        "errors": sum(not o.ok and not o.shed for o in outcomes),
+        "requests": len(results),
+        "errors": sum(r.failed for r in results),
     }
