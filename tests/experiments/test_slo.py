@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from contracts.timeseries import Sample, load_timeseries
 from experiments.probes.load import RequestResult, summarise
 from experiments.probes.recorder import bucket, record_timeseries
 from experiments.probes.slo import measure_window, within_slo
@@ -75,17 +76,10 @@ def test_bucket_groups_by_send_time_into_100ms_samples():
         RequestResult(10.26, 0.01, 429),
     ]
     samples = bucket(outcomes, started=10.0, duration_s=0.4)
-    assert [s["t"] for s in samples] == [0.0, 0.1, 0.2, 0.3]
-    assert samples[0] == {
-        "t": 0.0,
-        "requests": 2,
-        "errors": 0,
-        "shed": 0,
-        "degraded": 1,
-        "p99_ms": 40.0,
-    }
-    assert samples[2]["errors"] == 1 and samples[2]["shed"] == 1 and samples[2]["p99_ms"] is None
-    assert samples[1]["requests"] == 0
+    assert [s.t for s in samples] == [0.0, 0.1, 0.2, 0.3]
+    assert samples[0] == Sample(t=0.0, requests=2, errors=0, shed=0, degraded=1, p99_ms=40.0)
+    assert samples[2].errors == 1 and samples[2].shed == 1 and samples[2].p99_ms is None
+    assert samples[1].requests == 0
 
 
 def test_recorder_writes_the_timeseries_file_and_returns_by_itself(tmp_path):
@@ -99,3 +93,6 @@ def test_recorder_writes_the_timeseries_file_and_returns_by_itself(tmp_path):
     assert sum(s["requests"] for s in data["samples"]) == summary["requests"] == 10
     assert sum(s["errors"] for s in data["samples"]) == summary["errors"] == 5
     assert threading.active_count() <= before
+    # What the recorder writes, the report's reader reads back unchanged.
+    series = load_timeseries(path)
+    assert series.to_json() == data and series.samples[0].shed == 0
