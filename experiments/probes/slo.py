@@ -8,9 +8,12 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from contracts.deployment import Slo
 from experiments.probes.load import RequestResult, open_loop, summarise
 
 __all__ = ["measure_window", "within_slo"]
+
+_DEFAULT_SLO = Slo()
 
 
 def measure_window(
@@ -42,9 +45,9 @@ def measure_window(
 
 def within_slo(
     value: dict[str, Any] | None = None,
-    availability: float = 0.999,
-    p99_ms: float = 250.0,
-    max_degraded_ratio: float = 0.05,
+    availability: float = _DEFAULT_SLO.availability,
+    p99_ms: float = _DEFAULT_SLO.p99_ms,
+    max_degraded_ratio: float = _DEFAULT_SLO.max_degraded_ratio,
     max_shed_ratio: float = 0.0,
     min_requests: int = 1,
 ) -> bool:

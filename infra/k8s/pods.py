@@ -7,9 +7,12 @@ pulumi-kubernetes and validated against the Kubernetes schemas in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
+
+from serving.replica.settings import ReplicaSettings
 
 HTTP_PORT = 8080
 CACHE_DIR = "/var/cache/recdrill"
@@ -162,14 +165,17 @@ def _replica_env(s: PodSettings) -> list[dict[str, Any]]:
 
 def replica_command(s: PodSettings) -> list[str]:
     """The replica CLI (serving.replica); ``$(VAR)`` is expanded by the kubelet from env."""
-    return [
-        "python", "-m", "serving.replica",
-        "--store", s.store_url, "--model", s.model, "--alias", "stable",
-        "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--cache-dir", CACHE_DIR,
-        "--zone", "$(RECDRILL_ZONE)", "--replica-id", "$(POD_NAME)",
+    return ReplicaSettings(
+        store=s.store_url,
+        model=s.model,
+        cache_dir=Path(CACHE_DIR),
+        host="0.0.0.0",
+        port=HTTP_PORT,
+        zone="$(RECDRILL_ZONE)",
+        replica_id="$(POD_NAME)",
         # Inside terminationGracePeriodSeconds (30) after the 5 s preStop sleep.
-        "--drain-grace", "15",
-    ]  # fmt: skip
+        drain_grace_s=15.0,
+    ).argv("python")
 
 
 def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
 from infra.local.config import ControllerConfig, write_private, zone_names
 from infra.local.controller import Controller
+from serving.replica.settings import parse_settings
 
 
 def config(tmp_path, **kw) -> ControllerConfig:
@@ -79,3 +81,21 @@ def test_bad_sizes_are_refused(tmp_path, kw):
 
 def test_zone_names():
     assert zone_names(3) == ["local-a", "local-b", "local-c"]
+
+
+def test_replica_argv_is_the_replica_settings_command(tmp_path, monkeypatch):
+    monkeypatch.delenv("RECDRILL_DRAIN_GRACE", raising=False)
+    ctl = Controller(config(tmp_path, drain_grace=1.5, replica_poll_interval=0.3))
+    slot = ctl.slots[2]
+    slot.port = 9123
+    argv = ctl._replica_argv(slot)
+    assert argv[:3] == [sys.executable, "-m", "serving.replica"]
+    settings = parse_settings(argv[3:])
+    assert (settings.store, settings.model, settings.zone) == (
+        "file:///s",
+        "recommender",
+        slot.zone,
+    )
+    assert (settings.port, settings.replica_id, settings.host) == (slot.port, slot.id, "127.0.0.1")
+    assert (settings.drain_grace_s, settings.poll_interval_s) == (1.5, 0.3)
+    assert settings.cache_dir == ctl.workdir / "cache" / slot.id
