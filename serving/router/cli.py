@@ -6,7 +6,7 @@ import argparse
 
 from serving.router.discovery import (
     DiscoveryError,
-    Source,
+    UpstreamSource,
     control_token,
     controller_source,
     dns_source,
@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _source(args: argparse.Namespace) -> Source:
+def _source(args: argparse.Namespace) -> UpstreamSource:
     if args.discovery == "static":
         return static_source(parse_static(args.upstream))
     if args.discovery == "local":
