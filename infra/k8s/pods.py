@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 
 from serving.replica.settings import ReplicaSettings
+from serving.router.cli import router_argv
 
 HTTP_PORT = 8080
 CACHE_DIR = "/var/cache/recdrill"
@@ -218,14 +219,18 @@ def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:
 
 def router_command(s: PodSettings, services: dict[str, str]) -> list[str]:
     """The router CLI (serving.router.cli) with EndpointSlice discovery of both pools."""
-    return [
-        "python", "-m", "serving.router",
-        "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--model", s.model,
-        "--discovery", "kubernetes", "--k8s-mode", "endpointslices",
-        "--k8s-namespace", s.namespace, "--k8s-port-name", "http",
-        "--k8s-active-service", services["active"],
-        "--k8s-standby-service", services["standby"],
-    ]  # fmt: skip
+    return router_argv(
+        "python",
+        host="0.0.0.0",
+        port=HTTP_PORT,
+        model=s.model,
+        discovery="kubernetes",
+        k8s_mode="endpointslices",
+        k8s_namespace=s.namespace,
+        k8s_port_name="http",
+        k8s_active_service=services["active"],
+        k8s_standby_service=services["standby"],
+    )
 
 
 def router_pod(s: PodSettings, services: dict[str, str]) -> dict[str, Any]:

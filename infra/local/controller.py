@@ -22,6 +22,7 @@ from infra.local import procs
 from infra.local.config import ADMIN_TOKEN_ENV, MARKER_ENV, TOKEN_ENV, ControllerConfig
 from infra.local.selectors import SelectorError, matches, parse_selector, pick
 from serving.replica.settings import ReplicaSettings
+from serving.router.cli import router_argv
 
 log = logging.getLogger("infra.local.controller")
 RUNNING_STATES = ("starting", "ready", "unready")
@@ -126,14 +127,16 @@ class Controller:
 
     def _router_argv(self) -> list[str]:
         c = self.config
-        args = [
-            "--host", "127.0.0.1", "--port", str(c.router_port), "--discovery", "local",
-            "--control-url", f"http://127.0.0.1:{c.control_port}",
-            "--store", c.store, "--model", c.model,
-        ]  # fmt: skip
-        for key, value in c.router_options.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        return procs.python_argv("serving.router", *args)
+        return router_argv(
+            sys.executable,
+            host="127.0.0.1",
+            port=c.router_port,
+            discovery="local",
+            control_url=f"http://127.0.0.1:{c.control_port}",
+            store=c.store,
+            model=c.model,
+            **c.router_options,
+        )
 
     # ---- process lifecycle -----------------------------------------------------------
     def start_slot(self, slot: Slot) -> None:
