@@ -20,6 +20,10 @@ from tests.infra.local.conftest import LocalEnv, cli, env_pids, publish_store, s
 
 pytestmark = pytest.mark.integration
 RPS = 60
+# At most this many requests in flight, as before the open-loop generator: a stall makes
+# requests wait (charged to their latency, or counted late past the timeout) rather than
+# pile onto the router; these tests are about faults, not overload.
+IN_FLIGHT = 16
 
 
 def load_with_fault(
@@ -28,7 +32,9 @@ def load_with_fault(
     """Open-loop load for ``duration`` s with ``fault`` at ``fault_at`` s; the load summary."""
 
     async def go() -> dict[str, Any]:
-        load = asyncio.create_task(open_loop(env.endpoint, RPS, duration, timeout_s=5.0))
+        load = asyncio.create_task(
+            open_loop(env.endpoint, RPS, duration, timeout_s=5.0, max_in_flight=IN_FLIGHT)
+        )
         await asyncio.sleep(fault_at)
         await asyncio.to_thread(fault)
         return summarise(await load)
