@@ -81,6 +81,33 @@ def pending(path: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
+def note(path: str | Path, kind: str, /, **params: Any) -> str:
+    """Record an observation (what a fault hit) that has nothing to undo; returns its id.
+
+    Notes are never pending, so rollback skips them; a later probe reads them back
+    with ``notes`` (a kill's victims, to wait for their replacements).
+    """
+    record_id = secrets.token_hex(6)
+    with _locked(Path(path)) as state:
+        state["records"].append(
+            {
+                "id": record_id,
+                "kind": kind,
+                "params": params,
+                "created": time.time(),
+                "reverted": True,
+                "note": True,
+            }
+        )
+    return record_id
+
+
+def notes(path: str | Path, kind: str) -> list[dict[str, Any]]:
+    """The notes of ``kind``, newest first."""
+    records = load(path)["records"]
+    return [r for r in reversed(records) if r.get("note") and r["kind"] == kind]
+
+
 def mark_reverted(path: str | Path, record_id: str) -> None:
     with _locked(Path(path)) as state:
         for entry in state["records"]:

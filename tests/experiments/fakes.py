@@ -2,6 +2,7 @@
 
 ``json_server(route)`` serves every request by calling ``route(method, path, query, body)``
 → ``(status, json_body)`` (or ``(status, body, delay_s)``) and records each request.
+With ``with_headers=True`` the route also gets the request headers (a fifth argument).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Server:
 
 
 @contextmanager
-def json_server(route: Route) -> Iterator[Server]:
+def json_server(route: Route, with_headers: bool = False) -> Iterator[Server]:
     server_info = Server(url="")
     lock = threading.Lock()
 
@@ -52,7 +53,8 @@ def json_server(route: Route) -> Iterator[Server]:
                         "headers": dict(self.headers),
                     }
                 )
-            answer = route(self.command, parts.path, query, body)
+            args = (self.command, parts.path, query, body)
+            answer = route(*args, dict(self.headers)) if with_headers else route(*args)
             status, payload = answer[0], answer[1]
             if len(answer) > 2:
                 time.sleep(answer[2])

@@ -43,7 +43,7 @@ def restore(env: LocalEnv) -> None:
     for zone, state in env.control.zones().items():
         if state != "up":
             env.control.zone_up(zone)
-    env.control.delete("app=recdrill-replica", signal="CONT")
+    env.control.signal_replicas("app=recdrill-replica", signal="CONT")
 
     def settled(replicas: list[dict]) -> bool:
         return all_ready(replicas) and all(r["labels"]["home-zone"] == r["zone"] for r in replicas)
@@ -88,7 +88,7 @@ def test_control_api_refuses_bad_tokens_and_selectors(local_env: LocalEnv):
         {"selector": "zone=local-a", "percent": 150},
         {"selector": "zone=local-a", "colour": "red"},
     ):
-        resp = httpx.post(f"{url}/v1/replicas/delete", json=body, headers=auth, timeout=5)
+        resp = httpx.post(f"{url}/v1/replicas/signal", json=body, headers=auth, timeout=5)
         assert resp.status_code == 400, body
         assert resp.json()["detail"]
     resp = httpx.post(f"{url}/v1/zones/local-z/down", headers=auth, timeout=5)
@@ -99,7 +99,7 @@ def test_control_api_refuses_bad_tokens_and_selectors(local_env: LocalEnv):
 def test_sigkilled_replica_costs_no_request_and_is_replaced(local_env: LocalEnv):
     victim = local_env.control.replicas("replica=local-a-0")[0]
     report = load_with_fault(
-        local_env, 5.0, 1.0, lambda: local_env.control.delete("replica=local-a-0", "KILL")
+        local_env, 5.0, 1.0, lambda: local_env.control.signal_replicas("replica=local-a-0", "KILL")
     )
     assert report.failed == 0, report.summary()
     assert not procs.alive(victim["pid"])
@@ -135,7 +135,10 @@ def test_zone_loss_costs_no_request_and_capacity_comes_back(local_env: LocalEnv)
 def test_stopped_replica_is_ejected_and_p99_stays_bounded(local_env: LocalEnv):
     try:
         report = load_with_fault(
-            local_env, 6.0, 0.5, lambda: local_env.control.delete("replica=local-c-1", "STOP")
+            local_env,
+            6.0,
+            0.5,
+            lambda: local_env.control.signal_replicas("replica=local-c-1", "STOP"),
         )
         summary = report.summary()
         assert report.failed == 0, summary
@@ -146,7 +149,7 @@ def test_stopped_replica_is_ejected_and_p99_stays_bounded(local_env: LocalEnv):
         states = {u["id"]: u["state"] for u in upstreams["upstreams"]}
         assert states["local-c-1"] in ("ejected", "unhealthy")
     finally:
-        local_env.control.delete("replica=local-c-1", "CONT")
+        local_env.control.signal_replicas("replica=local-c-1", "CONT")
     restore(local_env)
 
 
@@ -210,7 +213,9 @@ def test_broken_router_fails_requests_and_sigkilled_controller_leaves_no_orphans
         assert env.deployment["router_options"] == {
             "retries": 0, "fallback": "off", "ejection": "off", "try_timeout": 0.1,
         }  # fmt: skip
-        report = load_with_fault(env, 3.0, 1.0, lambda: env.control.delete("zone=local-a", "STOP"))
+        report = load_with_fault(
+            env, 3.0, 1.0, lambda: env.control.signal_replicas("zone=local-a", "STOP")
+        )
         assert report.failed > 0, report.summary()
         pids = env_pids(workdir)
         assert len(pids) == 4, pids  # controller, two replicas (one stopped), router
