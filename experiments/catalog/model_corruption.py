@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.catalog.common import experiment, fault, hypothesis, pause_probe, recorder
+from experiments.catalog.common import (
+    driver_probe,
+    experiment,
+    fault,
+    hypothesis,
+    pause_probe,
+    recorder,
+)
 
 NAME = "model-corruption"
 PLATFORMS = ("local", "kubernetes")
@@ -19,8 +26,10 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             "Flip bytes inside the tensor data of the stable version's model.safetensors "
             "in the store, leaving the header valid (silent corruption: the file still "
             "parses, only the manifest's sha256 can tell), then restart a replica. Its "
-            "checksum check refuses the corrupted version (it loads the previous version "
-            "if there is one, else stays unready rather than serve bad weights); the "
+            "checksum check refuses the corrupted version, which the experiment checks on "
+            "the replica itself: its verification_failed load failures went up and it does "
+            "not serve that version (it loads the previous version if there is one, else "
+            "stays unready rather than serve bad weights); the "
             "replicas already running keep serving the last good version, so the SLO and "
             "online quality hold. The rollback restores the original bytes (S3: the "
             "previous object version, through bucket versioning)."
@@ -41,6 +50,12 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
                 "restart-one-replica",
                 "restart_replicas",
                 {"selector": "${active_selector}", "count": 1, "wait_ready": False},
+            ),
+            driver_probe(
+                config,
+                "restarted-replica-refused-the-corruption",
+                "check_refusal",
+                {"timeout_s": "${slo_rto_s}"},
             ),
             pause_probe("serve-while-corrupted", "${fault_hold_s}"),
         ],

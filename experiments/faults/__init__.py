@@ -24,6 +24,7 @@ VERBS = (
     "restore_store",
     "corrupt_model",
     "restore_model",
+    "check_refusal",
     "ready_capacity",
     "wait_for_capacity",
 )

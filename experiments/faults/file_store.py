@@ -20,7 +20,9 @@ from chaoslib.types import Configuration, Secrets
 from experiments import state
 from experiments.faults.common import setting, state_file
 from experiments.faults.corruption import corrupt_bytes, target
+from experiments.faults.refusal import CORRUPTED
 from experiments.faults.store_has_no_replicas import (
+    check_refusal,
     freeze_replicas,
     kill_replicas,
     ready_capacity,
@@ -35,6 +37,7 @@ from experiments.faults.store_has_no_replicas import (
 from model.store import open_store
 
 __all__ = [
+    "check_refusal",
     "corrupt_model",
     "freeze_replicas",
     "kill_replicas",
@@ -131,6 +134,7 @@ def corrupt_model(
     keep.write_bytes(original)
     sha256 = hashlib.sha256(original).hexdigest()
     state.record(records, CORRUPT_FILE, path=str(path), original=str(keep), sha256=sha256)
+    state.note(records, CORRUPTED, version=resolved, file=file, mode=mode)
     tmp = path.with_name(f".{file}.chaos")
     tmp.write_bytes(bad)
     os.replace(tmp, path)

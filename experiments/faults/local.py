@@ -20,10 +20,12 @@ from chaoslib.types import Configuration, Secrets
 from experiments import state
 from experiments.deployment import control_token
 from experiments.faults.common import setting, state_file, store_driver
+from experiments.faults.refusal import corrupted_version, refusal
 from experiments.probes.capacity import shortfall
 from infra.local.client import ControlClient, ControlError
 
 __all__ = [
+    "check_refusal",
     "corrupt_model",
     "freeze_replicas",
     "kill_replicas",
@@ -42,7 +44,7 @@ __all__ = [
 
 ZONE_DOWN = "local.zone_down"
 STOPPED = "local.stopped"
-KILLED = "local.killed"
+REPLACED = "local.replaced"
 TIMEOUT_S = 60.0
 POLL_S = 0.25
 
@@ -89,7 +91,7 @@ def kill_replicas(
     """
     affected = _signal(selector, "KILL", count, configuration, secrets)
     victims = [{"id": a["id"], "pid": a["pid"]} for a in affected]
-    state.note(state_file(configuration), KILLED, victims=victims)
+    state.note(state_file(configuration), REPLACED, victims=victims)
     return affected
 
 
@@ -100,7 +102,7 @@ def wait_for_replacement(
 
     Fails after ``timeout_s`` (the RTO), naming the replicas not yet replaced.
     """
-    notes = state.notes(state_file(configuration), KILLED)
+    notes = state.notes(state_file(configuration), REPLACED)
     if not notes:
         raise ActivityFailed("no kill recorded in the state file: nothing to wait for")
     victims = {v["id"]: v["pid"] for v in notes[0]["params"]["victims"]}
@@ -180,6 +182,8 @@ def restart_replicas(
             one = f"replica={replica['id']}"
             if not wait_ready:
                 control.signal_replicas(one, "TERM")
+                victims = [{"id": replica["id"], "pid": replica["pid"]}]
+                state.note(state_file(configuration), REPLACED, victims=victims)
                 continue
             control.restart(one)
             (after,) = control.replicas(one)
@@ -189,6 +193,40 @@ def restart_replicas(
                     f"(state {after['state']}, pid {after['pid']})"
                 )
     return [r["id"] for r in chosen]
+
+
+def check_refusal(
+    timeout_s: float, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Check that the replicas restarted last refused the corrupted model.
+
+    Each must run again under a new pid, count ``verification_failed`` load failures,
+    and not serve the corrupted version. Fails after ``timeout_s`` naming who did not.
+    """
+    path = state_file(configuration)
+    corrupted = corrupted_version(path)
+    notes = state.notes(path, REPLACED)
+    if not notes:
+        raise ActivityFailed("no restart recorded in the state file: nothing to check")
+    victims = {v["id"]: v["pid"] for v in notes[0]["params"]["victims"]}
+    shown: dict[str, Any] = {}
+    started = time.monotonic()
+    with _control(configuration, secrets) as control:
+        while True:
+            for replica in control.replicas():
+                rid = replica["id"]
+                if rid in victims and replica["pid"] not in (None, victims[rid]) and replica["url"]:
+                    seen = refusal(replica["url"], corrupted)
+                    if seen:
+                        shown[rid] = seen
+            missing = sorted(set(victims) - set(shown))
+            if not missing:
+                return {"corrupted": corrupted, "refused": shown}
+            if time.monotonic() - started >= float(timeout_s):
+                raise ActivityFailed(
+                    f"no refusal of {corrupted} seen within {float(timeout_s):.0f} s from {missing}"
+                )
+            time.sleep(POLL_S)
 
 
 def zone_down(

@@ -21,7 +21,9 @@ from chaoslib.types import Configuration, Secrets
 from experiments import state
 from experiments.faults.common import state_file, unsupported
 from experiments.faults.corruption import corrupt_bytes, target
+from experiments.faults.refusal import CORRUPTED
 from experiments.faults.store_has_no_replicas import (
+    check_refusal,
     freeze_replicas,
     kill_replicas,
     ready_capacity,
@@ -36,6 +38,7 @@ from experiments.faults.store_has_no_replicas import (
 from model.store import S3_ENDPOINT_ENV
 
 __all__ = [
+    "check_refusal",
     "corrupt_model",
     "freeze_replicas",
     "kill_replicas",
@@ -108,6 +111,7 @@ def corrupt_model(
         good_version=good_version,
         good_sha256=hashlib.sha256(good).hexdigest(),
     )
+    state.note(state_file(configuration), CORRUPTED, version=resolved, file=file, mode=mode)
     try:
         bad_version = _client().put_object(Bucket=bucket, Key=key, Body=bad).get("VersionId")
     except (ClientError, BotoCoreError) as exc:

@@ -86,3 +86,10 @@ def wait_for_capacity(
 ) -> Any:
     """Not on a store: it has no replicas."""
     unsupported("model store", "wait_for_capacity", _NO_REPLICAS)
+
+
+def check_refusal(
+    timeout_s: float, configuration: Configuration = None, secrets: Secrets = None
+) -> Any:
+    """Not on a store: only a replica can refuse a model."""
+    unsupported("model store", "check_refusal", _NO_REPLICAS)

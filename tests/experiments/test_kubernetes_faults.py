@@ -17,6 +17,7 @@ from chaoslib.exceptions import ActivityFailed
 from experiments import state
 from experiments.deployment import configuration_for
 from experiments.faults import kubernetes as k8s
+from experiments.faults.kubernetes_network import STORE_POLICY
 from experiments.rollback import rollback_state
 from infra.k8s.policies import network_policies
 from tests.experiments.fake_kubernetes import ACTIVE, ZONE, default_cluster, fake_kubernetes, pod
@@ -80,7 +81,7 @@ def test_the_evaluator_shows_why_an_added_deny_policy_cuts_nothing(cluster):
 def test_store_outage_really_cuts_the_replicas_off_the_store_and_restore_reconnects(
     cluster, config
 ):
-    original = cluster.policies[k8s.STORE_POLICY]["spec"]["egress"]
+    original = cluster.policies[STORE_POLICY]["spec"]["egress"]
     assert _replica_may_reach(cluster, S3)
     k8s.store_outage(configuration=config)
     assert not _replica_may_reach(cluster, S3), "replicas still reach the store"
@@ -89,7 +90,7 @@ def test_store_outage_really_cuts_the_replicas_off_the_store_and_restore_reconne
     assert record["params"]["spec"]["egress"] == original
     assert k8s.restore_store(configuration=config) == ["recdrill/replicas-to-store"]
     assert _replica_may_reach(cluster, S3)
-    assert cluster.policies[k8s.STORE_POLICY]["spec"]["egress"] == original
+    assert cluster.policies[STORE_POLICY]["spec"]["egress"] == original
     assert k8s.restore_store(configuration=config) == []
     (patch, *_) = _calls(cluster, "PATCH", "/apis/networking.k8s.io/")
     assert patch["headers"]["Content-Type"] == "application/strategic-merge-patch+json"
@@ -103,7 +104,7 @@ def test_store_outage_is_undone_by_the_rollback_command_after_a_crash(cluster, c
 
 
 def test_store_outage_without_the_stack_policy_fails_naming_it(cluster, config):
-    del cluster.policies[k8s.STORE_POLICY]
+    del cluster.policies[STORE_POLICY]
     with pytest.raises(ActivityFailed, match="recdrill/replicas-to-store"):
         k8s.store_outage(configuration=config)
     assert state.pending(config["state_file"]) == []
