@@ -74,6 +74,14 @@ def build_app(controller: Controller, deployment: dict[str, Any]):
 
     async def restart(request: Request) -> Response:
         body = await _body(request)
+        unknown = sorted(set(body) - {"selector", "rolling"})
+        if unknown:
+            raise SelectorError(f"unknown fields {unknown}")
+        if body.get("rolling", True) is not True:
+            raise SelectorError(
+                "only rolling restarts exist: replicas are replaced one at a time, each "
+                "waited for; leave 'rolling' out or set it to true"
+            )
         ids = await controller.rolling_restart(_field(body, "selector", (str,)))
         return _json({"restarted": ids})
 

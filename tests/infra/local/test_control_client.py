@@ -39,6 +39,13 @@ def test_the_signal_route_is_named_for_what_it_does(tmp_path):
     assert bad.status_code == 400 and "HUP" in bad.json()["detail"]
 
 
+def test_a_restart_that_is_not_rolling_is_refused_not_ignored(tmp_path):
+    for body in ({"selector": "zone=local-a", "rolling": False}, {"selector": "x=y", "all": 1}):
+        resp = _post(tmp_path, "/v1/replicas/restart", body)
+        assert resp.status_code == 400, body
+    assert "rolling" in _post(tmp_path, "/v1/replicas/restart", {"rolling": False}).text
+
+
 def test_client_errors_name_the_route_and_the_answer():
     def refuse(method, path, query, body):
         return 400, {"error": "bad_request", "detail": "unknown zone 'local-z'"}
