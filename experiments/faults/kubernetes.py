@@ -152,19 +152,22 @@ def restart_replicas(
     """
     ns, v1 = namespace(configuration), core(secrets)
     pods = list_pods(v1, ns, selector)
-    chosen = [p.metadata.name for p in pods][: count or None]
+    chosen = [p.metadata.name for p in pods][: int(count) or None]
     if not chosen:
         raise ActivityFailed(f"no pod in namespace {ns} matches {selector!r}")
     timeout_s = float(setting(configuration, "slo_rto_s", 300.0))
+    if not wait_ready:
+        names = [p.metadata.name for p in pods]
+        _note_replaced(configuration, chosen, selector, sum(map(is_ready, pods)), names)
     for name in chosen:
         now = list_pods(v1, ns, selector)
-        before = sum(is_ready(p) for p in now)
         try:
             v1.delete_namespaced_pod(name, ns)
         except ApiException as exc:
             raise ActivityFailed(f"cannot delete pod {ns}/{name}: {exc.reason}") from exc
-        _note_replaced(configuration, [name], selector, before, [p.metadata.name for p in now])
         if wait_ready:
+            ready = sum(map(is_ready, now))
+            _note_replaced(configuration, [name], selector, ready, [p.metadata.name for p in now])
             wait_for_replacement(timeout_s, configuration, secrets)
     return chosen
 

@@ -175,15 +175,16 @@ def restart_replicas(
     it while the method goes on (for a replica that may rightly refuse to start).
     """
     with _control(configuration, secrets) as control:
-        chosen = control.replicas(selector)[: count or None]
+        chosen = control.replicas(selector)[: int(count) or None]
         if not chosen:
             raise ActivityFailed(f"no replica matches selector {selector!r}")
+        if not wait_ready:
+            victims = [{"id": r["id"], "pid": r["pid"]} for r in chosen]
+            state.note(state_file(configuration), REPLACED, victims=victims)
         for replica in chosen:
             one = f"replica={replica['id']}"
             if not wait_ready:
                 control.signal_replicas(one, "TERM")
-                victims = [{"id": replica["id"], "pid": replica["pid"]}]
-                state.note(state_file(configuration), REPLACED, victims=victims)
                 continue
             control.restart(one)
             (after,) = control.replicas(one)

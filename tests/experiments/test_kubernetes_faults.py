@@ -216,6 +216,13 @@ def test_restart_fails_when_a_restarted_pod_never_comes_back(cluster, config):
     assert len(k8s.restart_replicas(SELECTOR, count=2, configuration=config)) == 2
 
 
+def test_restart_without_waiting_notes_every_pod_it_deleted(cluster, config):
+    deleted = k8s.restart_replicas(SELECTOR, count=2, wait_ready=False, configuration=config)
+    (note,) = state.notes(config["state_file"], k8s.REPLACED)
+    assert note["params"]["victims"] == deleted and len(deleted) == 2
+    assert sorted(note["params"]["pods_before"]) == ["r-a1", "r-a2", "r-b1", "r-b2"]
+
+
 def test_kill_replicas_with_no_match_fails(cluster, config):
     with pytest.raises(ActivityFailed, match="no pod"):
         k8s.kill_replicas("app=nothing", configuration=config)

@@ -184,15 +184,20 @@ def test_restart_goes_one_replica_at_a_time_and_checks_each(config):
     assert restarts == ["replica=a-1", "replica=a-2"]
 
 
-def test_restart_without_waiting_only_terminates(config):
+def test_restart_without_waiting_only_terminates_and_notes_every_replica(config):
     server_cm, _ = _controller()
     with server_cm as server:
+        configuration = config(server.url)
         local.restart_replicas(
-            "role=active", count=1, wait_ready=False, configuration=config(server.url)
+            "role=active", count=2, wait_ready=False, configuration=configuration
         )
     assert [r["body"] for r in server.requests if r["method"] == "POST"] == [
-        {"selector": "replica=a-1", "signal": "TERM"}
+        {"selector": "replica=a-1", "signal": "TERM"},
+        {"selector": "replica=a-2", "signal": "TERM"},
     ]
+    (note,) = state.notes(configuration["state_file"], local.REPLACED)
+    assert note["params"]["victims"] == [{"id": "a-1", "pid": 11}, {"id": "a-2", "pid": 12}]
+    assert state.pending(configuration["state_file"]) == [], "a note is nothing to roll back"
 
 
 def test_ready_capacity_counts_ready_replicas_per_zone(config):
