@@ -9,6 +9,10 @@ File format (JSON)::
 
     {"records": [{"id": "3f2a…", "kind": "local.zone_down", "params": {...},
                   "created": <epoch>, "reverted": false}]}
+
+A record with ``"note": true`` is an observation, not a change (which replicas a kill
+hit, which version a corruption hit): it is born reverted, so rollback never touches
+it, and later probes read it back with ``notes``.
 """
 
 from __future__ import annotations
