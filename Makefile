@@ -7,14 +7,15 @@ VAR ?= var
 STORE ?= file://$(abspath $(VAR))/store
 MODEL ?= recommender
 
-.PHONY: venv test lint drill train bench clean
+.PHONY: venv test lint drill train sensitivity bench clean
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml extension/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable . --editable extension
 	$(PY) -m pip check
 	touch $(STAMP)
 
@@ -31,6 +32,10 @@ train: $(STAMP)
 
 drill: $(STAMP)
 	$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill
+
+# Each resilience mechanism switched off in turn: which experiments catch it (slow: ~20 min).
+sensitivity: $(STAMP) train
+	$(PY) -m experiments sensitivity --store $(STORE) --model $(MODEL) --out $(VAR)/sensitivity
 
 clean:
 	rm -rf $(VAR)
