@@ -7,8 +7,6 @@ semantics, so these tests show what a fault really blocks, not only what it sent
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import httpx
 import pytest
 from chaosk8s.node.actions import uncordon_node
@@ -19,7 +17,9 @@ from experiments.deployment import configuration_for
 from experiments.faults import kubernetes as k8s
 from experiments.faults.kubernetes_network import STORE_POLICY
 from experiments.rollback import rollback_state
+from infra.k8s.pods import PodSettings
 from infra.k8s.policies import network_policies
+from infra.k8s.spec import WorkloadSpec
 from tests.experiments.fake_kubernetes import ACTIVE, ZONE, default_cluster, fake_kubernetes, pod
 from tests.experiments.fakes import deployment
 from tests.experiments.netpol import Peer, egress_allowed
@@ -35,8 +35,23 @@ DNS = Peer(
 
 
 def _stack_policies() -> dict[str, dict]:
-    spec = SimpleNamespace(
-        pods=SimpleNamespace(namespace="recdrill", store_endpoint_url=None), store_egress_port=443
+    """The NetworkPolicies the Pulumi program renders for an EKS-like stack (S3 on 443)."""
+    pods = PodSettings(
+        namespace="recdrill",
+        image="recdrill:test",
+        store_url="s3://models/recdrill",
+        model="recommender",
+        zone_label=ZONE,
+        gpus_per_replica=0,
+    )
+    spec = WorkloadSpec(
+        pods=pods,
+        zones=("eu-west-1a", "eu-west-1b"),
+        replicas_per_zone=1,
+        standby_replicas=1,
+        peak_replicas=3,
+        max_replicas=4,
+        router_replicas=2,
     )
     return {p["metadata"]["name"]: p for p in network_policies(spec)}
 
