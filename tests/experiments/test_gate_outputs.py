@@ -55,10 +55,13 @@ def test_markdown_summary_table_and_failures(tmp_path: Path) -> None:
     _, out = _gate(tmp_path, *_two_journals(tmp_path))
     md = (out / "summary.md").read_text()
     assert "FAILED (1/2 experiments passed)" in md
-    assert "| experiment | verdict | availability | p99 | degraded | recovery time |" in md
+    assert (
+        "| experiment | verdict | fault | load | time to detect | time to recover | p99 "
+        "| availability | degraded |"
+    ) in md
     rows = [line for line in md.splitlines() if line.startswith("| replica") or "zone" in line]
     good = next(r for r in rows if r.startswith("| replica-loss"))
-    assert "✅ pass" in good and "% |" in good and " s |" in good
+    assert "✅ pass" in good and "% |" in good and " s RTO |" in good
     bad = next(r for r in rows if r.startswith("| zone-loss"))
     assert "❌ fail" in bad and "no time series" in bad
     assert "### Failures" in md
@@ -101,8 +104,8 @@ def test_summary_flags_recovery_over_the_rto(tmp_path: Path) -> None:
     path = f.write_journal(tmp_path, journal)
     f.write_timeseries(path, f.make_timeseries(journal, breach=(0.3, 1.5)))
     _, out = _gate(tmp_path, path)
-    assert "| 1.5 s (over the 1 s RTO) |" in (out / "summary.md").read_text()
+    assert "| 🔴 1.5 s of 1 s RTO |" in (out / "summary.md").read_text()
     journal["experiment"]["configuration"]["slo"]["rto_s"] = 30
     f.write_journal(tmp_path, journal)
     _, out = _gate(tmp_path, path)
-    assert "| 1.5 s |" in (out / "summary.md").read_text()
+    assert "| 🟢 1.5 s of 30 s RTO |" in (out / "summary.md").read_text()
