@@ -60,6 +60,12 @@ def _gate(argv: list[str]) -> int:
     return gate_main(argv)
 
 
+def _report(argv: list[str]) -> int:
+    from experiments.report_cli import main as report_main
+
+    return report_main(argv)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -77,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--state", required=True, help="rollback state file")
     rollback.set_defaults(func=_rollback)
     sub.add_parser("gate", help="judge journals (see python -m experiments gate --help)")
+    sub.add_parser(
+        "report", help="report the latest drill of a history with trends (report --help)"
+    )
     return parser
 
 
@@ -84,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "gate":
         return _gate(argv[1:])
+    if argv and argv[0] == "report":
+        return _report(argv[1:])
     args = _parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
     try:

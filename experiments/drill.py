@@ -17,6 +17,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from experiments.report_cli import record_drill
+
 console = Console(stderr=True)
 
 
@@ -118,6 +120,7 @@ def run_drill(
             ],
         )
         console.print(f"catalog wall time: {catalog_s:.1f} s")
+        record_drill(paths.root)
     finally:
         _step(
             "bring the local environment down",
