@@ -1,0 +1,68 @@
+"""Findings: every failed check and thin margin, with evidence and a rule-table action."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from experiments.findings import RULES, drill_findings, missed_weakening_findings, rule_for
+from experiments.outcome import build_outcome
+from experiments.report_margins import experiment_row
+from tests.experiments.journals import factories as f
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "report.md"
+
+
+def _findings(tmp_path: Path, journal: dict, **series):
+    path = f.write_journal(tmp_path, journal)
+    f.write_timeseries(path, f.make_timeseries(journal, **series))
+    outcome = build_outcome(path)
+    return drill_findings([outcome], [experiment_row(outcome)])
+
+
+def test_a_comfortable_pass_has_no_findings(tmp_path: Path) -> None:
+    assert _findings(tmp_path, f.clean_journal(), breach=None) == []
+
+
+def test_a_failed_check_is_a_red_finding_pointing_at_the_hypothesis(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    f.after_failed(journal)
+    after = [x for x in _findings(tmp_path, journal, breach=None) if x.kind == "check-failed:after"]
+    assert len(after) == 1
+    assert after[0].severity == "red" and after[0].anchor == "replica-loss-hypothesis"
+    assert "0.42" in after[0].evidence
+    assert after[0].actions == rule_for("check-failed:after").actions
+
+
+def test_a_thin_p99_margin_is_an_amber_finding_with_remedies(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    series = f.make_timeseries(journal, breach=None)
+    for sample in series["samples"]:
+        sample["p99_ms"] = 220.0
+    path = f.write_journal(tmp_path, journal)
+    f.write_timeseries(path, series)
+    outcome = build_outcome(path)
+    (found,) = drill_findings([outcome], [experiment_row(outcome)])
+    assert (found.kind, found.severity) == ("margin:p99", "amber")
+    assert found.evidence == "p99 220 ms of 250 ms"
+    assert found.anchor == "replica-loss-timeline"
+    assert any("try-timeout" in action for action in found.actions)
+
+
+def test_slow_recovery_is_a_finding(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    journal["experiment"]["configuration"]["slo"]["rto_s"] = 2
+    kinds = {x.kind for x in _findings(tmp_path, journal, breach=(0.3, 3.0))}
+    assert "margin:recovery" in kinds
+
+
+def test_a_missed_weakening_is_a_finding() -> None:
+    (found,) = missed_weakening_findings(["no-standby"])
+    assert found.kind == "sensitivity-missed" and "no-standby" in found.evidence
+
+
+def test_the_rule_table_is_documented() -> None:
+    docs = DOCS.read_text()
+    for rule in RULES:
+        assert f"`{rule.kind}`" in docs, rule.kind
+        for action in rule.actions:
+            assert action in docs, action
