@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import PercentFormatter
 
 from experiments.timeseries import Analysis, Slo, TimeSeries
 
@@ -16,6 +17,7 @@ _FAULT_COLOUR = "#f4a259"
 _RECOVERY_COLOUR = "#2a9d8f"
 _DETECT_COLOUR = "#6a4c93"
 _LIMIT_COLOUR = "#e76f51"
+_RATIO_PANELS = ("error rate", "degraded share")
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -75,7 +77,7 @@ def timeseries_png(
             1.0 - slo.availability,
         ),
         (
-            "degraded ratio",
+            "degraded share",
             [_ratio(s.degraded, s.requests) for s in series.samples],
             slo.max_degraded_ratio,
         ),
@@ -93,6 +95,8 @@ def timeseries_png(
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
             _scale(ax, values, budget)
+            if label in _RATIO_PANELS:
+                ax.yaxis.set_major_formatter(PercentFormatter(1.0))
             if budget is not None:
                 ax.axhline(
                     budget, color=_LIMIT_COLOUR, linestyle="--", linewidth=0.9, label="SLO limit"
