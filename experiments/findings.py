@@ -8,10 +8,13 @@ remedies, so the advice is reviewable in one place (and listed in ``docs/report.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from experiments.outcome import Outcome
+from experiments.report_detail import describe_value
 from experiments.report_margins import ExperimentRow, Margin
 
 SEVERITY = {"breached": "red", "thin": "amber"}
@@ -47,8 +50,12 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "check-failed:method",
-        "the fault itself could not be injected",
-        ("check the fault driver and its permissions; the drill proved nothing here",),
+        "a method step failed: the fault, or a check inside the method (e.g. capacity back "
+        "within the RTO)",
+        (
+            "a failed fault step: check the fault driver and its permissions",
+            "a failed recovery check: more standby replicas or a shorter reschedule delay",
+        ),
     ),
     Rule(
         "check-failed:rollbacks",
@@ -134,9 +141,33 @@ def hypothesis_anchor(experiment: str) -> str:
     return f"{experiment}-hypothesis"
 
 
+_OUTPUT = re.compile(r"output: (\{.*\}|\[.*\])\s*$")
+MAX_EVIDENCE = 220
+
+
+def readable_detail(detail: str) -> str:
+    """A failure's detail with the probe's JSON output put in words, kept short."""
+    detail = detail.replace("status succeeded; ", "")
+    match = _OUTPUT.search(detail)
+    if match:
+        try:
+            value = json.loads(match.group(1))
+        except ValueError:
+            value = None
+        if value is not None:
+            detail = detail[: match.start()] + "measured " + describe_value(value)
+    return detail if len(detail) <= MAX_EVIDENCE else detail[: MAX_EVIDENCE - 1] + "…"
+
+
 def _failed_checks(outcome: Outcome) -> list[Finding]:
     found = []
-    for failure in outcome.verdict.failures:
+    failures = outcome.verdict.failures
+    if any(f.phase == "before" for f in failures):
+        # The method and the after-check were skipped: those failures are consequences.
+        failures = [f for f in failures if f.phase == "before"]
+    for failure in failures:
+        if failure.subject == "deviated" and len(failures) > 1:
+            continue  # the checks that deviated are findings of their own
         kind = f"check-failed:{failure.phase}"
         if kind not in _BY_KIND:
             kind = "check-failed:journal"
@@ -146,7 +177,7 @@ def _failed_checks(outcome: Outcome) -> list[Finding]:
                 kind=kind,
                 severity="red",
                 seen=rule_for(kind).seen,
-                evidence=f"{failure.subject}: {failure.detail}",
+                evidence=f"{failure.subject}: {readable_detail(failure.detail)}",
                 anchor=hypothesis_anchor(failure.experiment),
             )
         )

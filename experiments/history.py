@@ -72,7 +72,9 @@ def archive(history: Path, journals: Path, rows: Sequence[ExperimentRow], keep: 
     try:
         history.mkdir(parents=True, exist_ok=True)
         target = history / _new_stamp(history)
-        shutil.copytree(journals, target / "journals")
+        (target / "journals").mkdir(parents=True)
+        for path in journals.glob("*.json"):  # journals and series; not logs or renders
+            shutil.copy2(path, target / "journals" / path.name)
         body = {
             "created": datetime.now(UTC).isoformat(),
             "experiments": {row.experiment: figures(row) for row in rows},

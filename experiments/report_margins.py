@@ -23,6 +23,7 @@ LEVELS = ("ok", "thin", "breached", "unknown")
 LOAD_KEYS = ("ssh_rate_rps", "spike_rate_rps")
 CAPACITY_KEY = "capacity_rps"
 DETECT_KEYS = ("detected_s", "time_to_detect_s")
+LOAD_FUNCS = ("measure_window", "drive")
 
 
 @dataclass(frozen=True)
@@ -136,28 +137,46 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def load_text(outcome: Outcome) -> str:
-    """The rate the drill put on the router, and its share of the measured capacity."""
-    config = _config(outcome)
-    rates = [r for r in (_number(config.get(k)) for k in LOAD_KEYS) if r is not None]
-    if not rates:
-        return "not recorded"
-    rate = max(rates)
-    capacity = _number(config.get(CAPACITY_KEY))
+def _rate_text(rate: float, capacity: float | None) -> str:
     if capacity is None or capacity <= 0:
-        return f"{rate:g} rps (capacity not measured)"
+        return f"{rate:g} rps"
     return f"{rate:g} rps = {rate / capacity:.0%} of {capacity:g} rps capacity"
 
 
+def load_text(outcome: Outcome) -> str:
+    """The rate the drill put on the router (and any spike), with its share of the
+    capacity measured before the drill when the journal records one."""
+    config = _config(outcome)
+    base, spike = (_number(config.get(k)) for k in LOAD_KEYS)
+    if base is None and spike is None:
+        return "not recorded"
+    capacity = _number(config.get(CAPACITY_KEY))
+    parts = [_rate_text(r, capacity) for r in (base,) if r is not None]
+    if spike is not None:
+        parts.append(f"spike {_rate_text(spike, capacity)}")
+    text = "; ".join(parts)
+    return text if capacity is not None and capacity > 0 else f"{text} (capacity not measured)"
+
+
 def fault_text(outcome: Outcome) -> str:
-    """The method's fault actions by name (the recorder and waits are not faults)."""
+    """The method's fault actions by name (the recorder and waits are not faults); an
+    experiment whose fault is load itself names its load probes."""
     method = outcome.verdict.experiment_spec.get("method")
-    names = [
-        activity_name(a)
+    steps = [
+        a
         for a in (method if isinstance(method, list) else [])
-        if isinstance(a, dict) and a.get("type") == "action" and not a.get("background")
+        if isinstance(a, dict) and not a.get("background")
     ]
-    return ", ".join(names) if names else "none declared"
+    actions = [activity_name(a) for a in steps if a.get("type") == "action"]
+    if actions:
+        return ", ".join(actions)
+    loads = [activity_name(a) for a in steps if _provider_func(a) in LOAD_FUNCS]
+    return f"load: {', '.join(loads)}" if loads else "none declared"
+
+
+def _provider_func(activity: dict[str, Any]) -> str:
+    provider = activity.get("provider")
+    return str(provider.get("func")) if isinstance(provider, dict) else ""
 
 
 def _outputs(journal: dict[str, Any]) -> list[dict[str, Any]]:

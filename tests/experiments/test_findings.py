@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from experiments.findings import RULES, drill_findings, missed_weakening_findings, rule_for
+from experiments.findings import (
+    RULES,
+    drill_findings,
+    missed_weakening_findings,
+    readable_detail,
+    rule_for,
+)
 from experiments.outcome import build_outcome
 from experiments.report_margins import experiment_row
 from tests.experiments.journals import factories as f
@@ -66,3 +72,22 @@ def test_the_rule_table_is_documented() -> None:
         assert f"`{rule.kind}`" in docs, rule.kind
         for action in rule.actions:
             assert action in docs, action
+
+
+def test_a_failed_before_check_hides_its_consequences(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    f.before_failed_method_skipped(journal)
+    outcome = build_outcome(f.write_journal(tmp_path, journal))  # no method, no series
+    found = drill_findings([outcome], [experiment_row(outcome)])
+    assert [x.kind for x in found] == ["check-failed:before"]
+
+
+def test_evidence_puts_the_probe_output_in_words() -> None:
+    detail = (
+        'status succeeded; tolerance not met; output: {"availability": 1.0, '
+        '"p99_ms": 300.4, "degraded_ratio": 0.0, "requests": 105}'
+    )
+    assert readable_detail(detail) == (
+        "tolerance not met; measured availability 100.00%, p99 300 ms, degraded 0.00%, 105 requests"
+    )
+    assert readable_detail("x" * 500).endswith("…") and len(readable_detail("x" * 500)) == 220

@@ -96,3 +96,15 @@ def test_time_to_detect_where_an_activity_measures_it(tmp_path: Path) -> None:
     journal = f.clean_journal()
     journal["run"][2]["output"] = {"alert": "RecdrillCapacityLow", "detected_s": 4.25}
     assert experiment_row(_outcome(tmp_path, journal)).detect == "4.2 s"
+
+
+def test_a_load_spike_names_its_load_as_the_fault(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    journal["experiment"]["method"] = [
+        {"type": "probe", "name": "traffic-spike", "provider": {"func": "measure_window"}},
+        {"type": "probe", "name": "baseline", "provider": {"func": "hold"}},
+    ]
+    journal["experiment"]["configuration"].update(ssh_rate_rps=35.0, spike_rate_rps=105.0)
+    row = experiment_row(_outcome(tmp_path, journal))
+    assert row.fault == "load: traffic-spike"
+    assert row.load == "35 rps; spike 105 rps (capacity not measured)"
