@@ -18,6 +18,7 @@ from experiments.findings import (
     Finding,
     drill_findings,
     hypothesis_anchor,
+    readable_detail,
     timeline_anchor,
 )
 from experiments.history import DrillRecord, regression_findings
@@ -147,7 +148,7 @@ def experiment_html(outcome: Outcome, row: ExperimentRow) -> str:
     failures = ""
     if verdict.failures:
         items = "".join(
-            f"<li><b>{esc(f.phase)}</b> · {esc(f.subject)}: {esc(f.detail)}</li>"
+            f"<li><b>{esc(f.phase)}</b> · {esc(f.subject)}: {esc(readable_detail(f.detail))}</li>"
             for f in verdict.failures
         )
         failures = f"<h3>Failed checks</h3><ul>{items}</ul>"

@@ -9,8 +9,11 @@ Dependency-light on purpose: the system's ``chromium`` and ``websocket-client``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -146,7 +149,10 @@ def inspect_page(
     exe = find_chromium()
     if exe is None:
         raise BrowserError(f"no Chromium found (looked for {', '.join(BROWSERS)})")
-    with tempfile.TemporaryDirectory(prefix="recdrill-chromium-") as tmp:
+    # Chromium's helpers may still be writing the profile as it exits: cleanup is best effort.
+    with tempfile.TemporaryDirectory(
+        prefix="recdrill-chromium-", ignore_cleanup_errors=True
+    ) as tmp:
         profile = Path(tmp)
         proc = subprocess.Popen(
             [
@@ -168,6 +174,7 @@ def inspect_page(
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             session = _Session(_page_socket(_devtools_port(profile, proc, timeout_s)), timeout_s)
@@ -176,12 +183,19 @@ def inspect_page(
             finally:
                 session.close()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End the Chromium this module started and its helpers (its own process group)."""
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _load(session: _Session, page: Path, width: int, height: int, timeout_s: float) -> PageCheck:

@@ -114,7 +114,8 @@ def describe_tolerance(tolerance: Any, config: dict[str, Any]) -> str:
     if isinstance(tolerance, dict) and isinstance(tolerance.get("provider"), dict):
         args = tolerance["provider"].get("arguments")
         args = args if isinstance(args, dict) else {}
-        limits = [_argument_limit(k, _resolve(v, config)) for k, v in args.items()]
+        # chaoslib records the probe's output as the tolerance's ``value`` argument.
+        limits = [_argument_limit(k, _resolve(v, config)) for k, v in args.items() if k != "value"]
         return ", ".join(limits) if limits else activity_name(tolerance)
     return summarize(tolerance, limit=120)
 
