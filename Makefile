@@ -11,14 +11,15 @@ MODEL ?= recommender
 HISTORY ?= $(VAR)/history
 DRILL_PNG ?= docs/drill-report.png
 
-.PHONY: venv test lint drill train bench clean
+.PHONY: venv test lint drill train sensitivity bench clean
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml extension/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable . --editable extension
 	$(PY) -m pip check
 	touch $(STAMP)
 
@@ -36,6 +37,10 @@ train: $(STAMP)
 drill: $(STAMP)
 	DRILL_HISTORY=$(HISTORY) DRILL_SCREENSHOT=$(DRILL_PNG) \
 		$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill
+
+# Each resilience mechanism switched off in turn: which experiments catch it (slow: ~20 min).
+sensitivity: $(STAMP) train
+	$(PY) -m experiments sensitivity --store $(STORE) --model $(MODEL) --out $(VAR)/sensitivity
 
 clean:
 	rm -rf $(VAR)

@@ -63,6 +63,15 @@ RULES: tuple[Rule, ...] = (
         ("run `python -m experiments rollback --state …` and fix the rollback action",),
     ),
     Rule(
+        "check-failed:recovery",
+        "the recorder's series did not show recovery within the RTO, or is missing",
+        (
+            "more standby replicas",
+            "a shorter reschedule delay",
+            "a missing series: check the recorder ran for the whole method",
+        ),
+    ),
+    Rule(
         "check-failed:journal",
         "the run did not complete cleanly (deviated, aborted, crashed or unreadable journal)",
         (

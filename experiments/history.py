@@ -43,6 +43,16 @@ class DrillRecord:
     stamp: str
     journals: Path
     experiments: dict[str, dict[str, Any]]
+    expected: tuple[str, ...] = ()
+
+    def journal_paths(self) -> list[Path]:
+        """The drill's journals: every expected one (a missing one fails in the gate), or
+        whatever the directory holds for drills that did not record what they expected."""
+        if self.expected:
+            return [self.journals / f"{name}.json" for name in self.expected]
+        return sorted(
+            p for p in self.journals.glob("*.json") if not p.name.endswith(".timeseries.json")
+        )
 
 
 def figures(row: ExperimentRow) -> dict[str, Any]:
@@ -67,7 +77,13 @@ def _new_stamp(history: Path) -> str:
     return stamp
 
 
-def archive(history: Path, journals: Path, rows: Sequence[ExperimentRow], keep: int = KEEP) -> Path:
+def archive(
+    history: Path,
+    journals: Path,
+    rows: Sequence[ExperimentRow],
+    keep: int = KEEP,
+    expected: Sequence[str] = (),
+) -> Path:
     """Copy a drill's journals and write its figures (last, so a half-copied drill has none)."""
     try:
         history.mkdir(parents=True, exist_ok=True)
@@ -77,6 +93,7 @@ def archive(history: Path, journals: Path, rows: Sequence[ExperimentRow], keep: 
             shutil.copy2(path, target / "journals" / path.name)
         body = {
             "created": datetime.now(UTC).isoformat(),
+            "expected": list(expected),
             "experiments": {row.experiment: figures(row) for row in rows},
         }
         (target / FIGURES).write_text(json.dumps(body, indent=2, sort_keys=True))
@@ -100,7 +117,9 @@ def _read(directory: Path) -> DrillRecord | None:
     if not isinstance(experiments, dict):
         return None
     kept = {str(k): v for k, v in experiments.items() if isinstance(v, dict)}
-    return DrillRecord(directory.name, directory / "journals", kept)
+    expected = data.get("expected") if isinstance(data.get("expected"), list) else []
+    names = tuple(str(n) for n in expected if isinstance(n, str) and "/" not in n and n)
+    return DrillRecord(directory.name, directory / "journals", kept, names)
 
 
 def load_history(history: Path) -> list[DrillRecord]:

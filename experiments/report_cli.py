@@ -12,9 +12,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-from experiments.gate import UsageError, expand_journals
+from experiments.gate import expand_journals
 from experiments.gate_outputs import markdown_summary
 from experiments.history import KEEP, HistoryError, archive, load_history
 from experiments.outcome import Outcome, SloError, build_outcome, load_slo_file
@@ -29,8 +30,8 @@ SCREENSHOT_ENV = "DRILL_SCREENSHOT"
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
-def _outcomes(journals: Path, slo: Slo | None) -> list[Outcome]:
-    return [build_outcome(path, slo) for path in expand_journals([str(journals)])]
+def _outcomes(paths: Sequence[Path], slo: Slo | None) -> list[Outcome]:
+    return [build_outcome(path, slo) for path in paths]
 
 
 def write_report(
@@ -44,7 +45,10 @@ def write_report(
     records = load_history(history)
     if not records:
         raise HistoryError(f"history directory {history} holds no drill (no */figures.json)")
-    outcomes = _outcomes(records[-1].journals, slo)
+    paths = records[-1].journal_paths()
+    if not paths:
+        raise HistoryError(f"the latest drill in {history} holds no journals")
+    outcomes = _outcomes(paths, slo)
     shown = records[-last_n:]
     try:
         if report is not None:
@@ -65,7 +69,7 @@ def screenshot(report: Path, png: Path) -> None:
     png.write_bytes(check.screenshot)
 
 
-def record_drill(root: Path) -> Path | None:
+def record_drill(root: Path, expected: Sequence[str] = ()) -> Path | None:
     """After a drill's gate: archive its journals, then re-render its report and summary
     with trends (and the docs' screenshot when ``$DRILL_SCREENSHOT`` names one and
     chromium is here). Never fails the drill: problems are printed, the gate's outputs kept.
@@ -73,8 +77,13 @@ def record_drill(root: Path) -> Path | None:
     history = Path(os.environ.get(HISTORY_ENV) or root.parent / "history")
     png = os.environ.get(SCREENSHOT_ENV)
     try:
-        rows = [experiment_row(o) for o in _outcomes(root / "journals", None)]
-        archived = archive(history, root / "journals", rows, KEEP)
+        journals = root / "journals"
+        if expected:
+            paths = [journals / f"{name}.json" for name in expected]
+        else:
+            paths = expand_journals([str(journals)])
+        rows = [experiment_row(o) for o in _outcomes(paths, None)]
+        archived = archive(history, journals, rows, KEEP, expected)
         write_report(history, root / "report.html", root / "summary.md")
         if png and find_chromium() is not None:
             screenshot(root / "report.html", Path(png))
@@ -107,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         slo = load_slo_file(args.slo) if args.slo else None
         outcomes = write_report(args.history, out, args.summary, args.last, slo)
-    except (HistoryError, SloError, UsageError) as exc:
+    except (HistoryError, SloError) as exc:
         print(f"report: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"report: {out} ({len(outcomes)} experiments)")

@@ -146,3 +146,18 @@ def test_record_drill_never_fails_the_drill(tmp_path: Path, monkeypatch, capsys)
     monkeypatch.setenv("DRILL_HISTORY", str(tmp_path / "history"))
     assert record_drill(tmp_path / "no-drill-here") is None
     assert "drill history: not recorded" in capsys.readouterr().err
+
+
+def test_a_missing_expected_journal_stays_a_failure_in_the_rerendered_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "drill"
+    _drill(root, breach=None)
+    history = tmp_path / "history"
+    monkeypatch.setenv("DRILL_HISTORY", str(history))
+    monkeypatch.delenv("DRILL_SCREENSHOT", raising=False)
+    assert record_drill(root, ["replica-loss", "zone-loss"]) is not None
+    summary = (root / "summary.md").read_text()
+    assert "FAILED (1/2 experiments passed)" in summary
+    assert "zone-loss.json does not exist" in summary
+    assert load_history(history)[-1].expected == ("replica-loss", "zone-loss")
