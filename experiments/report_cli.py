@@ -10,11 +10,13 @@ output) with a one-line message. The report is not the verdict: the gate is.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from experiments.findings import missed_weakening_findings
 from experiments.gate import expand_journals
 from experiments.gate_outputs import markdown_summary
 from experiments.history import KEEP, HistoryError, archive, load_history
@@ -25,6 +27,10 @@ from experiments.report_margins import experiment_row
 from experiments.report_trends import LAST_N
 from experiments.timeseries import Slo
 
+# The sensitivity matrix's unweakened baseline (experiments.sensitivity.HEALTHY.name; not
+# imported, since that module imports the drill, which imports this one).
+HEALTHY = "healthy"
+
 HISTORY_ENV = "DRILL_HISTORY"
 SCREENSHOT_ENV = "DRILL_SCREENSHOT"
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -34,12 +40,31 @@ def _outcomes(paths: Sequence[Path], slo: Slo | None) -> list[Outcome]:
     return [build_outcome(path, slo) for path in paths]
 
 
+def missed_weakenings(path: Path) -> list[str]:
+    """Weakenings no experiment caught, from ``sensitivity.json`` (``experiments
+    sensitivity``): rows with ``caught`` false, the healthy baseline aside."""
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise HistoryError(f"--sensitivity {path} cannot be read as JSON: {exc}") from None
+    if not isinstance(rows, list):
+        raise HistoryError(f"--sensitivity {path} is not a list of sensitivity rows")
+    missed = []
+    for row in rows:
+        weakening = row.get("weakening") if isinstance(row, dict) else None
+        name = weakening.get("name") if isinstance(weakening, dict) else None
+        if isinstance(name, str) and name != HEALTHY and row.get("caught") is False:
+            missed.append(name)
+    return missed
+
+
 def write_report(
     history: Path,
     report: Path | None,
     summary: Path | None,
     last_n: int = LAST_N,
     slo: Slo | None = None,
+    missed: Sequence[str] = (),
 ) -> list[Outcome]:
     """Render the latest drill in ``history`` with trends over the last ``last_n``."""
     records = load_history(history)
@@ -50,13 +75,14 @@ def write_report(
         raise HistoryError(f"the latest drill in {history} holds no journals")
     outcomes = _outcomes(paths, slo)
     shown = records[-last_n:]
+    extra = missed_weakening_findings(missed)
     try:
         if report is not None:
             report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(render_report(outcomes, shown))
+            report.write_text(render_report(outcomes, shown, extra))
         if summary is not None:
             summary.parent.mkdir(parents=True, exist_ok=True)
-            summary.write_text(markdown_summary(outcomes, shown))
+            summary.write_text(markdown_summary(outcomes, shown, extra))
     except OSError as exc:
         raise HistoryError(f"cannot write the report: {exc}") from None
     return outcomes
@@ -102,6 +128,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--last", type=int, default=LAST_N, help="drills shown in the trends")
     parser.add_argument("--slo", type=Path, help="deployment description whose 'slo' judges")
     parser.add_argument(
+        "--sensitivity",
+        type=Path,
+        help="sensitivity.json of `experiments sensitivity`: missed weakenings become findings",
+    )
+    parser.add_argument(
         "--screenshot", type=Path, help="PNG of the report's first screen (needs chromium)"
     )
     return parser
@@ -115,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (args.history / "report.html")
     try:
         slo = load_slo_file(args.slo) if args.slo else None
-        outcomes = write_report(args.history, out, args.summary, args.last, slo)
+        missed = missed_weakenings(args.sensitivity) if args.sensitivity else []
+        outcomes = write_report(args.history, out, args.summary, args.last, slo, missed)
     except (HistoryError, SloError) as exc:
         print(f"report: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -161,3 +161,27 @@ def test_a_missing_expected_journal_stays_a_failure_in_the_rerendered_report(
     assert "FAILED (1/2 experiments passed)" in summary
     assert "zone-loss.json does not exist" in summary
     assert load_history(history)[-1].expected == ("replica-loss", "zone-loss")
+
+
+def test_weakenings_the_sensitivity_matrix_missed_become_findings(tmp_path: Path) -> None:
+    history = tmp_path / "history"
+    _archive(history, tmp_path / "d1", breach=None)
+    results = tmp_path / "sensitivity.json"
+    results.write_text(
+        json.dumps(
+            [
+                {"weakening": {"name": "no-standby"}, "caught": True, "ok": True},
+                {"weakening": {"name": "no-retries"}, "caught": False, "ok": False},
+                {"weakening": {"name": "healthy"}, "caught": False, "ok": True},
+            ]
+        )
+    )
+    out, summary = tmp_path / "report.html", tmp_path / "summary.md"
+    argv = ["report", "--history", str(history), "--out", str(out), "--summary", str(summary)]
+    assert cli_main([*argv, "--sensitivity", str(results)]) == EXIT_OK
+    text = summary.read_text()
+    assert "weakening 'no-retries'" in text
+    assert "no-standby" not in text and "weakening 'healthy'" not in text
+    assert "weakening &#x27;no-retries&#x27;" in out.read_text()
+    results.write_text("{oops")
+    assert cli_main([*argv, "--sensitivity", str(results)]) == EXIT_USAGE
