@@ -44,6 +44,14 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
+        "check-failed:coverage",
+        "the continuous checks left part of the method unobserved",
+        (
+            "check more often: a shorter SLO window or control frequency",
+            "find what slowed a check (a loaded machine stretches every window)",
+        ),
+    ),
+    Rule(
         "check-failed:after",
         "the system had not returned to its steady state after the fault",
         ("shorter reschedule delay or faster readiness probe", "check the rollback restored it"),
@@ -178,6 +186,8 @@ def _failed_checks(outcome: Outcome) -> list[Finding]:
         if failure.subject == "deviated" and len(failures) > 1:
             continue  # the checks that deviated are findings of their own
         kind = f"check-failed:{failure.phase}"
+        if failure.subject == "coverage":
+            kind = "check-failed:coverage"
         if kind not in _BY_KIND:
             kind = "check-failed:journal"
         found.append(

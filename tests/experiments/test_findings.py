@@ -11,8 +11,10 @@ from experiments.findings import (
     readable_detail,
     rule_for,
 )
-from experiments.outcome import build_outcome
+from experiments.journal import Failure, Verdict
+from experiments.outcome import Outcome, build_outcome
 from experiments.report_margins import experiment_row
+from experiments.timeseries import Slo
 from tests.experiments.journals import factories as f
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "report.md"
@@ -91,3 +93,12 @@ def test_evidence_puts_the_probe_output_in_words() -> None:
         "tolerance not met; measured availability 100.00%, p99 300 ms, degraded 0.00%, 105 requests"
     )
     assert readable_detail("x" * 500).endswith("…") and len(readable_detail("x" * 500)) == 220
+
+
+def test_a_coverage_gap_gets_its_own_remedy() -> None:
+    verdict = Verdict("zone-loss", Path("zone-loss.json"), {}, [])
+    verdict.failures.append(Failure("zone-loss", "during", "coverage", "no check for 9.8 s"))
+    outcome = Outcome(verdict, Slo(), None, "no series", None)
+    (found,) = drill_findings([outcome], [experiment_row(outcome)])
+    assert found.kind == "check-failed:coverage"
+    assert "check more often" in found.actions[0]
