@@ -145,32 +145,37 @@ def _level(figs: dict[str, Any], metric: str) -> str:
     return level if level in LEVELS else "unknown"
 
 
-def compare(experiment: str, before: dict[str, Any], after: dict[str, Any], ref: str) -> list[str]:
-    """What got worse in ``after`` than in ``before``, one line per figure."""
-    worse = []
+def regressions(before: dict[str, Any], after: dict[str, Any]) -> dict[str, str]:
+    """What got worse in ``after`` than in ``before``: figure name → what changed."""
+    worse: dict[str, str] = {}
     if before.get("passed") is True and after.get("passed") is False:
-        worse.append("passed before, fails now")
+        worse["verdict"] = "passed before, fails now"
     rec_before, rec_after = _num(before, "recovery_s"), _num(after, "recovery_s")
     if rec_before is not None and rec_after is None and _level(after, "recovery") == "breached":
-        worse.append(f"recovered in {rec_before:.1f} s before, not recovered now")
+        worse["recovery"] = f"recovered in {rec_before:.1f} s before, not recovered now"
     elif (
         rec_before is not None
         and rec_after is not None
         and _grew(rec_before, rec_after, MIN_RECOVERY_STEP_S)
     ):
-        worse.append(f"recovery time {rec_before:.1f} s → {rec_after:.1f} s")
+        worse["recovery"] = f"recovery time {rec_before:.1f} s → {rec_after:.1f} s"
     p99_before, p99_after = _num(before, "p99_ms"), _num(after, "p99_ms")
     if (
         p99_before is not None
         and p99_after is not None
         and _grew(p99_before, p99_after, MIN_P99_STEP_MS)
     ):
-        worse.append(f"p99 {p99_before:.0f} ms → {p99_after:.0f} ms")
+        worse["p99"] = f"p99 {p99_before:.0f} ms → {p99_after:.0f} ms"
     for metric in ("availability", "degraded"):
         was, now = _level(before, metric), _level(after, metric)
         if was in _RANK and now in _RANK and _RANK[now] > _RANK[was]:
-            worse.append(f"{metric} margin {was} → {now}")
-    return [f"{line} (vs drill {ref})" for line in worse]
+            worse[metric] = f"{metric} margin {was} → {now}"
+    return worse
+
+
+def compare(experiment: str, before: dict[str, Any], after: dict[str, Any], ref: str) -> list[str]:
+    """What got worse in ``after`` than in ``before``, one line per figure."""
+    return [f"{line} (vs drill {ref})" for line in regressions(before, after).values()]
 
 
 def regression_findings(records: Sequence[DrillRecord]) -> list[Finding]:

@@ -39,7 +39,7 @@ table{border-collapse:collapse;margin:.4em 0 .8em;font-size:.88em}
 th,td{border:1px solid #d0d0d0;padding:.3em .5em;text-align:left;vertical-align:top}
 th{background:#f2f2f2}
 td.ok{background:#e3f4e8} td.thin{background:#fff1d6} td.breached{background:#fbe0de}
-td.unknown{background:#f4f4f4;color:#666}
+td.unknown{background:#f4f4f4;color:#666} td.regressed{font-weight:700;outline:2px solid #b3261e}
 span.ok{color:#1b7f3b;font-weight:600} span.thin{color:#8a5a00;font-weight:600}
 span.breached{color:#b3261e;font-weight:600}
 .badge{font-size:.75em;padding:.15em .5em;border-radius:4px;color:#fff;vertical-align:middle}

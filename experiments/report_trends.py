@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from experiments.history import DrillRecord, compare
+from experiments.history import DrillRecord, compare, regressions
 from experiments.report_detail import esc
 
 LAST_N = 8
@@ -16,7 +16,7 @@ _FIGURES = (
 )
 
 
-def _cell(figs: dict[str, Any] | None, metric: str, key: str, fmt) -> str:
+def _cell(figs: dict[str, Any] | None, metric: str, key: str, fmt, worse: bool = False) -> str:
     if figs is None:
         return "<td class='unknown'>—</td>"
     levels = figs.get("levels") if isinstance(figs.get("levels"), dict) else {}
@@ -28,6 +28,8 @@ def _cell(figs: dict[str, Any] | None, metric: str, key: str, fmt) -> str:
         text = "not recovered"
     else:
         text = "—"
+    if worse:
+        return f"<td class='{esc(level)} regressed'>{esc(text)} ▲ worse</td>"
     return f"<td class='{esc(level)}'>{esc(text)}</td>"
 
 
@@ -50,16 +52,19 @@ def trends_html(records: Sequence[DrillRecord], last_n: int = LAST_N) -> str:
     names = sorted({name for r in shown for name in r.experiments})
     head = "".join(f"<th>{esc(_label(r.stamp))}</th>" for r in shown)
     rows = []
+    previous, latest = shown[-2], shown[-1]
     for name in names:
+        before, after = previous.experiments.get(name), latest.experiments.get(name)
+        worse = regressions(before, after) if before and after else {}
         for metric, key, fmt in _FIGURES:
-            cells = "".join(_cell(r.experiments.get(name), metric, key, fmt) for r in shown)
+            cells = "".join(_cell(r.experiments.get(name), metric, key, fmt) for r in shown[:-1])
+            cells += _cell(after, metric, key, fmt, metric in worse)
             rows.append(f"<tr><td>{esc(name)}</td><td>{esc(metric)}</td>{cells}</tr>")
     table = (
         f"<table class='trends'><thead><tr><th>experiment</th><th>figure</th>{head}</tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
-    previous, latest = shown[-2], shown[-1]
-    worse = [
+    worse_lines = [
         f"<li><b>{esc(name)}</b>: {esc(line)}</li>"
         for name in names
         if name in previous.experiments and name in latest.experiments
@@ -68,8 +73,8 @@ def trends_html(records: Sequence[DrillRecord], last_n: int = LAST_N) -> str:
         )
     ]
     flagged = (
-        f"<h3>Regressions against the previous drill</h3><ul>{''.join(worse)}</ul>"
-        if worse
+        f"<h3>Regressions against the previous drill</h3><ul>{''.join(worse_lines)}</ul>"
+        if worse_lines
         else "<p class='ok'>No regression against the previous drill.</p>"
     )
     return f"<p>The last {len(shown)} drills, oldest first.</p>{table}{flagged}"

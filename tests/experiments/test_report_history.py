@@ -108,6 +108,8 @@ def test_a_slowed_drill_is_flagged_with_a_suggested_action(tmp_path: Path) -> No
     assert "<h3>Regressions against the previous drill</h3>" in page
     assert "recovery time 1.5 s → 4.0 s" in page
     assert "The last 2 drills, oldest first." in page
+    assert "<td class='ok regressed'>4.0 s ▲ worse</td>" in page  # the trend cell itself
+    assert page.count("▲ worse") == 1
     assert "recovery time 1.5 s → 4.0 s" in summary.read_text()
 
 
