@@ -98,7 +98,7 @@ def test_evidence_puts_the_probe_output_in_words() -> None:
 def test_a_coverage_gap_gets_its_own_remedy() -> None:
     verdict = Verdict("zone-loss", Path("zone-loss.json"), {}, [])
     verdict.failures.append(Failure("zone-loss", "during", "coverage", "no check for 9.8 s"))
-    outcome = Outcome(verdict, Slo(), None, "no series", None)
+    outcome = Outcome(verdict, Slo(), "defaults", None, "no series", None)
     (found,) = drill_findings([outcome], [experiment_row(outcome)])
     assert found.kind == "check-failed:coverage"
     assert "check more often" in found.actions[0]
