@@ -23,7 +23,7 @@ LEVELS = ("ok", "thin", "breached", "unknown")
 LOAD_KEYS = ("ssh_rate_rps", "spike_rate_rps")
 CAPACITY_KEY = "capacity_rps"
 DETECT_KEYS = ("detected_s", "time_to_detect_s")
-LOAD_FUNCS = ("measure_window", "drive")
+LOAD_FUNCS = ("measure_window", "spike_traffic")
 
 
 @dataclass(frozen=True)
@@ -160,18 +160,18 @@ def load_text(outcome: Outcome) -> str:
 
 def fault_text(outcome: Outcome) -> str:
     """The method's fault actions by name (the recorder and waits are not faults); an
-    experiment whose fault is load itself names its load probes."""
+    experiment whose fault is load itself names its load steps."""
     method = outcome.verdict.experiment_spec.get("method")
     steps = [
         a
         for a in (method if isinstance(method, list) else [])
         if isinstance(a, dict) and not a.get("background")
     ]
-    actions = [activity_name(a) for a in steps if a.get("type") == "action"]
-    if actions:
-        return ", ".join(actions)
     loads = [activity_name(a) for a in steps if _provider_func(a) in LOAD_FUNCS]
-    return f"load: {', '.join(loads)}" if loads else "none declared"
+    if loads:
+        return f"load: {', '.join(loads)}"
+    actions = [activity_name(a) for a in steps if a.get("type") == "action"]
+    return ", ".join(actions) or "none declared"
 
 
 def _provider_func(activity: dict[str, Any]) -> str:

@@ -101,7 +101,7 @@ def test_time_to_detect_where_an_activity_measures_it(tmp_path: Path) -> None:
 def test_a_load_spike_names_its_load_as_the_fault(tmp_path: Path) -> None:
     journal = f.clean_journal()
     journal["experiment"]["method"] = [
-        {"type": "probe", "name": "traffic-spike", "provider": {"func": "measure_window"}},
+        {"type": "action", "name": "traffic-spike", "provider": {"func": "spike_traffic"}},
         {"type": "probe", "name": "baseline", "provider": {"func": "hold"}},
     ]
     journal["experiment"]["configuration"].update(ssh_rate_rps=35.0, spike_rate_rps=105.0)
