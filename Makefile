@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 VAR ?= var
 STORE ?= file://$(abspath $(VAR))/store
 MODEL ?= recommender
+# Every drill's journals and figures are kept here for the report's trends; the drill
+# also regenerates the docs' screenshot of the report's first screen (when chromium is here).
+HISTORY ?= $(VAR)/history
+DRILL_PNG ?= docs/drill-report.png
 
 .PHONY: venv test lint drill train sensitivity bench clean
 
@@ -31,7 +35,8 @@ train: $(STAMP)
 	$(PY) -m training train --store $(STORE) --model $(MODEL) --if-no-stable
 
 drill: $(STAMP)
-	$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill
+	DRILL_HISTORY=$(HISTORY) DRILL_SCREENSHOT=$(DRILL_PNG) \
+		$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill
 
 # Each resilience mechanism switched off in turn: which experiments catch it (slow: ~20 min).
 sensitivity: $(STAMP) train

@@ -64,6 +64,12 @@ def _gate(argv: list[str]) -> int:
     return gate_main(argv)
 
 
+def _report(argv: list[str]) -> int:
+    from experiments.report_cli import main as report_main
+
+    return report_main(argv)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
         "sensitivity",
         help="run the drill against weakened deployments (see … sensitivity --help)",
     )
+    sub.add_parser(
+        "report", help="report the latest drill of a history with trends (report --help)"
+    )
     return parser
 
 
@@ -92,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "gate":
         return _gate(argv[1:])
+    if argv and argv[0] == "report":
+        return _report(argv[1:])
     if argv and argv[0] == "sensitivity":
         from experiments.sensitivity import main as sensitivity_main
 

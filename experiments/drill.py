@@ -24,6 +24,7 @@ from pathlib import Path
 from rich.console import Console
 
 from experiments import catalog
+from experiments.report_cli import record_drill
 
 console = Console(stderr=True)
 PLATFORM = "local"
@@ -159,6 +160,7 @@ def run_drill(
             console.print(f"[red]the catalog run exited {run_code}: the drill fails")
             code = code or run_code
         console.print(f"catalog wall time: {catalog_s:.1f} s")
+        record_drill(paths.root, expected)
     finally:
         step(
             "bring the local environment down",

@@ -4,6 +4,7 @@ export the deployment description (DESIGN.md contract 2)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -16,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from contracts.deployment import Deployment, ModelStoreRef, Selectors, Slo
 from infra.aws.buckets import ModelBuckets, ModelBucketsArgs
 from infra.aws.canary import CanaryArgs, RouterCanaries
 from infra.aws.cluster import SERVICE_CIDR, Cluster, ClusterArgs, GpuPoolArgs
@@ -33,53 +35,43 @@ from infra.k8s.spec import WorkloadSpec
 from infra.k8s.workloads import RecommenderWorkloads
 from monitoring.settings import RuleSettings
 
-DESCRIPTION_KEYS = (
-    "environment",
-    "platform",
-    "endpoint",
-    "zones",
-    "zone_label",
-    "namespace",
-    "selectors",
-    "replicas_per_zone",
-    "standby_replicas",
-    "model_store",
-    "slo",
-)
-# Only where the platform has them: the FIS zone-loss template id per zone (EKS).
-OPTIONAL_DESCRIPTION_KEYS = ("fis_templates",)
+
+def deployment_description(
+    spec: EnvSpec,
+    endpoint: pulumi.Input[str],
+    fis_templates: Mapping[str, pulumi.Input[str]] | None = None,
+) -> dict[str, Any]:
+    """The contract-2 object, one stack output per key (``pulumi stack output --json``);
+    EKS adds its FIS zone-loss template per zone."""
+    return Deployment(
+        environment=spec.environment,
+        platform="kubernetes",
+        endpoint=endpoint,
+        zones=tuple(spec.zones),
+        zone_label=spec.zone_label,
+        namespace=spec.namespace,
+        selectors=Selectors(
+            active=selector_string(replica_labels("active")),
+            standby=selector_string(replica_labels("standby")),
+            router=selector_string(router_labels()),
+        ),
+        replicas_per_zone=spec.replicas_per_zone,
+        standby_replicas=spec.standby_replicas,
+        model_store=ModelStoreRef(url=spec.store_url, model=spec.model, dr_url=spec.dr_store_url),
+        slo=stack_slo(spec),
+        fis_templates=fis_templates,
+    ).to_json()
 
 
-def deployment_description(spec: EnvSpec, endpoint: pulumi.Input[str]) -> dict[str, Any]:
-    """The contract-2 object, one stack output per key (``pulumi stack output --json``)."""
-    return {
-        "environment": spec.environment,
-        "platform": "kubernetes",
-        "endpoint": endpoint,
-        "zones": list(spec.zones),
-        "zone_label": spec.zone_label,
-        "namespace": spec.namespace,
-        "selectors": {
-            "active": selector_string(replica_labels("active")),
-            "standby": selector_string(replica_labels("standby")),
-            "router": selector_string(router_labels()),
-        },
-        "replicas_per_zone": spec.replicas_per_zone,
-        "standby_replicas": spec.standby_replicas,
-        "model_store": {"url": spec.store_url, "dr_url": spec.dr_store_url, "model": spec.model},
-        "slo": slo_block(spec),
-    }
-
-
-def slo_block(spec: EnvSpec) -> dict[str, float]:
+def stack_slo(spec: EnvSpec) -> Slo:
     """The SLO the drill checks, and the one the alert rules are built from."""
-    return {
-        "availability": spec.slo_availability,
-        "p99_ms": spec.slo_p99_ms,
-        "max_degraded_ratio": spec.slo_max_degraded_ratio,
-        "quality_floor": spec.slo_quality_floor,
-        "rto_s": spec.slo_rto_s,
-    }
+    return Slo(
+        availability=spec.slo_availability,
+        p99_ms=spec.slo_p99_ms,
+        max_degraded_ratio=spec.slo_max_degraded_ratio,
+        quality_floor=spec.slo_quality_floor,
+        rto_s=spec.slo_rto_s,
+    )
 
 
 def deploy_monitoring(
@@ -92,7 +84,7 @@ def deploy_monitoring(
         f"{name}-monitoring",
         MonitoringArgs(
             spec.namespace,
-            RuleSettings.from_slo(slo_block(spec), zones=tuple(spec.zones)),
+            RuleSettings.from_slo(stack_slo(spec).to_json(), zones=tuple(spec.zones)),
             stack_namespace=spec.monitoring_namespace,
             stack_release=spec.monitoring_release,
         ),
@@ -180,9 +172,11 @@ def deploy_zone_loss_drills(
     )
 
 
-def deploy_eks(spec: EnvSpec) -> tuple[pulumi.Output[str], dict[str, Any]]:
+def deploy_eks(
+    spec: EnvSpec,
+) -> tuple[pulumi.Output[str], dict[str, pulumi.Output[str]]]:
     """VPC, EKS, buckets, IRSA, ECR, then the workloads on the new cluster and the FIS
-    zone-loss templates against them; returns the endpoint and the EKS-only outputs."""
+    zone-loss templates against them; returns the endpoint and the template per zone."""
     name = f"recdrill-{spec.environment}"
     tags = {"recdrill:environment": spec.environment, "managed-by": "pulumi"}
     network = Network(
@@ -268,7 +262,7 @@ def deploy_eks(spec: EnvSpec) -> tuple[pulumi.Output[str], dict[str, Any]]:
         # Phase one of a first bring-up: infrastructure and the cluster's controllers
         # only, so the image can be pushed and a model published before Pulumi waits on
         # pods that need both. Nothing to drill yet, so no FIS templates either.
-        return pulumi.Output.from_input(""), {"fis_templates": {}}
+        return pulumi.Output.from_input(""), {}
     image = spec.image or pulumi.Output.concat(repository.url, ":", spec.image_tag)
     workloads = RecommenderWorkloads(
         name,
@@ -281,9 +275,7 @@ def deploy_eks(spec: EnvSpec) -> tuple[pulumi.Output[str], dict[str, Any]]:
     # After the workloads, whose dependency on the platform brings the operator's CRDs.
     deploy_monitoring(spec, name, provider, workloads)
     drills = deploy_zone_loss_drills(spec, name, network, cluster, workloads.endpoint)
-    return workloads.endpoint, {
-        "fis_templates": {zone: t.id for zone, t in drills.templates.items()}
-    }
+    return workloads.endpoint, {zone: t.id for zone, t in drills.templates.items()}
 
 
 def deploy_kube(spec: EnvSpec) -> pulumi.Output[str]:
@@ -302,8 +294,12 @@ def deploy_kube(spec: EnvSpec) -> pulumi.Output[str]:
 
 def main() -> None:
     spec = spec_from_pulumi()
-    endpoint, extra = deploy_eks(spec) if spec.target == "eks" else (deploy_kube(spec), {})
-    for key, value in {**deployment_description(spec, endpoint), **extra}.items():
+    if spec.target == "eks":
+        endpoint, fis_templates = deploy_eks(spec)
+        description = deployment_description(spec, endpoint, fis_templates)
+    else:
+        description = deployment_description(spec, deploy_kube(spec))
+    for key, value in description.items():
         pulumi.export(key, value)
 
 

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from experiments.deployment import _SLO_DEFAULTS as SLO_DEFAULTS
+from contracts.deployment import Slo
+
+SLO_DEFAULTS = Slo().to_json()
 
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from experiments.catalog.common import (
-    SLO,
+    action,
     experiment,
     hypothesis,
     pause_probe,
-    probe,
     recorder,
 )
 
 NAME = "load-spike"
+TRAFFIC = "experiments.faults.traffic"
 PLATFORMS = ("local",)
 SPIKE_FACTOR = 3
 MAX_SHED_RATIO = 0.2
@@ -38,19 +38,22 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             "holds)."
         ),
         tags=["load", "capacity"],
-        steady_state=hypothesis("local"),
+        steady_state=hypothesis(config),
         method=[
-            recorder(duration_s=10.0),
+            recorder(),
             pause_probe("baseline", 1.5),
-            probe(
+            action(
                 "traffic-spike",
-                SLO,
-                "measure_window",
+                TRAFFIC,
+                "spike_traffic",
                 {
                     "endpoint": "${endpoint}",
-                    "duration_s": "${spike_duration_s}",
                     "rate_rps": "${spike_rate_rps}",
+                    "duration_s": "${spike_duration_s}",
                     "timeout_s": "${request_timeout_s}",
+                    "p99_ms": "${slo_p99_ms}",
+                    "max_shed_ratio": "${max_shed_ratio}",
+                    "availability": "${slo_availability}",
                 },
             ),
         ],

@@ -32,6 +32,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from experiments import state
+from experiments.faults.common import state_file, unsupported
 
 __all__ = [
     "check_refusal",
@@ -60,15 +61,8 @@ _POLL_S = 2.0
 _NO_FIS = "FIS has no such action here; use the kubernetes or s3 driver for it on EKS"
 
 
-def _state_file(configuration: Configuration) -> str:
-    path = (configuration or {}).get("state_file")
-    if not path:
-        raise ActivityFailed("configuration has no 'state_file': render the experiment first")
-    return str(path)
-
-
 def _unsupported(verb: str) -> NoReturn:
-    raise ActivityFailed(f"the aws driver cannot {verb.replace('_', ' ')}: {_NO_FIS}")
+    unsupported("aws", verb, _NO_FIS)
 
 
 def _fis(region: str | None, secrets: Secrets) -> Any:
@@ -109,7 +103,7 @@ def zone_down(
     that cannot act) or it is not running within ``fis_start_timeout_s`` (default 120 s);
     then any experiment it started is stopped before the failure is raised.
     """
-    path, template = _state_file(configuration), _template_id(zone, configuration)
+    path, template = state_file(configuration), _template_id(zone, configuration)
     region = (configuration or {}).get("aws_region")
     timeout_s = float((configuration or {}).get("fis_start_timeout_s", 120))
     token = token_source.token_hex(16)
@@ -198,7 +192,7 @@ def undo_zone_down(
 
 def zone_up(zone: str, configuration: Configuration = None, secrets: Secrets = None) -> list[str]:
     """Stop the zone's FIS experiment(s) this drill started (idempotent)."""
-    path, stopped = _state_file(configuration), []
+    path, stopped = state_file(configuration), []
     for entry in state.pending(path, ZONE_DOWN):
         if entry["params"]["zone"] == zone:
             stopped += undo_zone_down(**entry["params"], secrets=secrets)
@@ -209,22 +203,26 @@ def zone_up(zone: str, configuration: Configuration = None, secrets: Secrets = N
 def kill_replicas(
     selector: str, count: int = 1, configuration: Configuration = None, secrets: Secrets = None
 ) -> list[str]:
+    """Not on AWS: kill pods with the kubernetes driver."""
     _unsupported("kill_replicas")
 
 
 def wait_for_replacement(
     timeout_s: float, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
+    """Not on AWS: the kubernetes driver watches replacements."""
     _unsupported("wait_for_replacement")
 
 
 def freeze_replicas(
     selector: str, count: int = 1, configuration: Configuration = None, secrets: Secrets = None
 ) -> Any:
+    """Not on AWS: FIS cannot pause one container."""
     _unsupported("freeze_replicas")
 
 
 def thaw_replicas(configuration: Configuration = None, secrets: Secrets = None) -> Any:
+    """Not on AWS: nothing was frozen."""
     _unsupported("thaw_replicas")
 
 
@@ -235,20 +233,24 @@ def restart_replicas(
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> list[str]:
+    """Not on AWS: restart pods with the kubernetes driver."""
     _unsupported("restart_replicas")
 
 
 def wait_for_zone_return(
     zone: str, timeout_s: float, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
+    """Not on AWS: the kubernetes driver checks the zone's capacity."""
     _unsupported("wait_for_zone_return")
 
 
 def store_outage(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+    """Not on AWS: the kubernetes driver cuts the store egress policy."""
     _unsupported("store_outage")
 
 
 def restore_store(configuration: Configuration = None, secrets: Secrets = None) -> list[str]:
+    """Not on AWS: nothing was cut here."""
     _unsupported("restore_store")
 
 
@@ -259,22 +261,26 @@ def corrupt_model(
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
+    """Not on AWS: corrupt the store with the s3 driver."""
     _unsupported("corrupt_model")
 
 
 def restore_model(configuration: Configuration = None, secrets: Secrets = None) -> list[str]:
+    """Not on AWS: restore the store with the s3 driver."""
     _unsupported("restore_model")
 
 
 def check_refusal(
     timeout_s: float, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
+    """Not on AWS: the kubernetes driver reads the replicas."""
     _unsupported("check_refusal")
 
 
 def ready_capacity(
     selector: str, configuration: Configuration = None, secrets: Secrets = None
 ) -> dict[str, Any]:
+    """Not on AWS: capacity is the kubernetes driver's."""
     _unsupported("ready_capacity")
 
 
@@ -286,6 +292,7 @@ def wait_for_capacity(
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> dict[str, Any]:
+    """Not on AWS: capacity is the kubernetes driver's."""
     _unsupported("wait_for_capacity")
 
 

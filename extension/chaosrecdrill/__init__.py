@@ -18,9 +18,7 @@ __version__ = "0.1.0"
 __all__ = ["activity_modules", "discover", "discover_all_activities"]
 
 ACTIVITY_PACKAGES = {
-    "experiments.local": "action",
-    "experiments.kubernetes": "action",
-    "experiments.store": "action",
+    "experiments.faults": "action",
     "experiments.probes": "probe",
 }
 

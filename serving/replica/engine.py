@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from model.architecture import TwoTower
 from model.artifacts import Artifacts
 from model.store import Manifest
+from serving.schema import AnswerSource
 
-Source = Literal["user", "history", "popular"]
 _BUILD_CHUNK = 16384
 _USER_CHUNK = 2048  # the user tower holds [chunk, history_len, dim] temporaries
 _NEG_INF = float("-inf")
@@ -63,7 +63,7 @@ class _Ranked:
     """A query answered by ranking: where its vector comes from and what it excludes."""
 
     pos: int
-    source: Source
+    source: AnswerSource
     excluded: list[int]
     kind: Literal["stored", "tower", "mean"]
     slot: int
@@ -73,7 +73,7 @@ class _Ranked:
 class Answer:
     items: list[str]
     scores: list[float]
-    source: Source
+    source: AnswerSource
     model_version: str
 
 

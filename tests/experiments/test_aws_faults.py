@@ -17,7 +17,8 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from experiments import state
-from experiments.faults import aws
+from experiments.faults import VERBS, aws, local
+from tests.experiments.test_fault_drivers import mismatches
 
 REGION = "eu-west-1"
 ZONES = ("eu-west-1a", "eu-west-1b")
@@ -199,3 +200,9 @@ def test_an_experiment_fis_fails_at_start_reports_fis_reason(
     with stubber, pytest.raises(ActivityFailed, match=f"failed before running: {reason}"):
         aws.zone_down("eu-west-1a", configuration)
     stubber.assert_no_pending_responses()
+
+
+def test_the_aws_driver_has_every_verb_with_the_same_parameters() -> None:
+    assert mismatches({"local": local, "aws": aws}) == []
+    assert sorted(aws.__all__) == sorted(VERBS)
+    assert all(inspect.getdoc(getattr(aws, verb)) for verb in VERBS)

@@ -55,10 +55,13 @@ def test_markdown_summary_table_and_failures(tmp_path: Path) -> None:
     _, out = _gate(tmp_path, *_two_journals(tmp_path))
     md = (out / "summary.md").read_text()
     assert "FAILED (1/2 experiments passed)" in md
-    assert "| experiment | verdict | availability | p99 | degraded | recovery time |" in md
+    assert (
+        "| experiment | verdict | fault | load | time to detect | time to recover | p99 "
+        "| availability | degraded |"
+    ) in md
     rows = [line for line in md.splitlines() if line.startswith("| replica") or "zone" in line]
     good = next(r for r in rows if r.startswith("| replica-loss"))
-    assert "✅ pass" in good and "% |" in good and " s |" in good
+    assert "✅ pass" in good and "% |" in good and " s RTO |" in good
     bad = next(r for r in rows if r.startswith("| zone-loss"))
     assert "❌ fail" in bad and "no time series" in bad
     assert "### Failures" in md
@@ -104,13 +107,13 @@ def test_recovery_over_the_rto_fails_and_is_flagged(tmp_path: Path) -> None:
     summary = (out / "summary.md").read_text()
     assert code == EXIT_FAIL
     assert "| replica-loss | ❌ fail |" in summary
-    assert "| 1.5 s (over the 1 s RTO) |" in summary
+    assert "| 🔴 1.5 s of 1 s RTO |" in summary
     assert "recovered after 1.5 s, over the 1 s RTO" in summary
     journal["experiment"]["configuration"]["slo"]["rto_s"] = 30
     f.write_journal(tmp_path, journal, series=False)
     code, out = _gate(tmp_path, path)
     assert code == EXIT_PASS
-    assert "| 1.5 s |" in (out / "summary.md").read_text()
+    assert "| 🟢 1.5 s of 30 s RTO |" in (out / "summary.md").read_text()
 
 
 def test_a_series_that_never_recovers_fails(tmp_path: Path) -> None:

@@ -49,9 +49,10 @@ def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Router]]:
     thread.start()
     monkeypatch.setenv("ROUTER_URL", f"http://127.0.0.1:{server.server_address[1]}")
     monkeypatch.setenv("REQUESTS", "10")
-    monkeypatch.setenv("TIMEOUT_S", "1")
+    monkeypatch.setenv("TIMEOUT_S", "3")
     monkeypatch.setenv("MAX_ERROR_RATIO", "0.001")
-    monkeypatch.setenv("P99_MS", "150")
+    # Generous: a loaded CI box must not make the healthy case fail.
+    monkeypatch.setenv("P99_MS", "1000")
     try:
         yield handler
     finally:
@@ -63,7 +64,7 @@ def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Router]]:
 def test_a_router_within_its_slo_passes(router: type[_Router]) -> None:
     result = router_canary.handler()
     assert result["requests"] == 10 and result["errors"] == 0
-    assert result["p99_ms"] < 150
+    assert result["p99_ms"] < 1000
 
 
 def test_one_error_in_the_burst_fails_the_run(router: type[_Router]) -> None:
@@ -72,9 +73,12 @@ def test_one_error_in_the_burst_fails_the_run(router: type[_Router]) -> None:
         router_canary.handler()
 
 
-def test_a_slow_router_fails_the_run(router: type[_Router]) -> None:
-    router.delay_s = 0.2
-    with pytest.raises(RuntimeError, match=r"p99 2\d\d ms over the budget 150 ms"):
+def test_a_slow_router_fails_the_run(
+    router: type[_Router], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router.delay_s = 1.2
+    monkeypatch.setenv("REQUESTS", "2")
+    with pytest.raises(RuntimeError, match=r"p99 1\d{3} ms over the budget 1000 ms"):
         router_canary.handler()
 
 
