@@ -124,5 +124,5 @@ def test_eks_fis_templates_round_trip_and_name_only_known_zones():
     body = kubernetes_description().to_json()
     with pytest.raises(DeploymentError, match="'fis_templates' names 'us-east-1c'"):
         Deployment.from_json({**body, "fis_templates": {"us-east-1c": "EXTc"}})
-    with pytest.raises(DeploymentError, match="'fis_templates.us-east-1a' must be a non-empty"):
+    with pytest.raises(DeploymentError, match=r"'fis_templates\.us-east-1a' must be a non-empty"):
         Deployment.from_json({**body, "fis_templates": {"us-east-1a": 7}})
