@@ -75,7 +75,10 @@ def zone_loss_templates(resources: Resources) -> list[str]:
     condition on an alarm of this stack, run by a FIS role of this stack."""
     if not of_type(resources, "aws:eks/cluster:Cluster") or not active_deployments(resources):
         return []
-    alarms = {a.get("arn") for a in of_type(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")}
+    alarms = {
+        a.get("arn"): (a.get("tags") or {}).get(ZONE_TAG)
+        for a in of_type(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
     roles = _fis_roles(resources)
     by_zone: dict[str, list[Mapping[str, Any]]] = {}
     for template in of_type(resources, TEMPLATE):
@@ -101,6 +104,12 @@ def zone_loss_templates(resources: Resources) -> list[str]:
             for stop in stops:
                 if stop.get("value") not in alarms:
                     problems.append(f"{who}: stop alarm {stop.get('value')} is not of this stack")
+                elif alarms[stop.get("value")] not in (None, zone):
+                    # That zone's canary runs in this zone's subnets: the fault trips it.
+                    problems.append(
+                        f"{who}: stops on the alarm for {alarms[stop.get('value')]}, whose "
+                        "canary runs in the zone this template cuts off"
+                    )
             if template.get("roleArn") not in roles:
                 problems.append(f"{who}: its role is not a FIS role of this stack")
     return problems

@@ -415,6 +415,14 @@ CASES += [
     (
         "zone_loss_templates",
         FIS_TEMPLATE,
+        lambda p: p["stopConditions"][0].update(
+            value=p["stopConditions"][0]["value"].replace("eu-west-1a", "eu-west-1b")
+        ),
+        "stops on the alarm for eu-west-1b, whose canary runs in the zone this template cuts",
+    ),
+    (
+        "zone_loss_templates",
+        FIS_TEMPLATE,
         lambda p: p.update(
             actions=[a for a in p["actions"] if a["actionId"] != "aws:network:disrupt-connectivity"]
         ),
