@@ -296,7 +296,7 @@ def main() -> None:
     spec = spec_from_pulumi()
     if spec.target == "eks":
         endpoint, fis_templates = deploy_eks(spec)
-        description = deployment_description(spec, endpoint, fis_templates)
+        description = deployment_description(spec, endpoint, fis_templates or None)
     else:
         description = deployment_description(spec, deploy_kube(spec))
     for key, value in description.items():

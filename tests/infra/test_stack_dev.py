@@ -94,4 +94,8 @@ def test_first_bring_up_can_stop_before_the_workloads() -> None:
     assert {t for t in types if t.startswith("kubernetes:")} == {"kubernetes:helm.sh/v3:Release"}
     assert {"aws:eks/cluster:Cluster", "aws:ecr/repository:Repository"} <= types
     assert infra_only.outputs["endpoint"] == ""
+    # Nothing to drill yet: no canaries, no FIS templates, no fis_templates output.
+    assert not infra_only.of_type("aws:fis/experimentTemplate:ExperimentTemplate")
+    assert not infra_only.of_type("aws:synthetics/canary:Canary")
+    assert "fis_templates" not in infra_only.outputs
     stack_checks.assert_invariants_hold(infra_only)
