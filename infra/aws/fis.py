@@ -113,11 +113,21 @@ def fis_role_policy(
                     },
                 },
                 {
-                    "Sid": "CreateFisAclsInThisVpc",
+                    # The VPC side of CreateNetworkAcl: this stack's VPC, by its ARN.
+                    "Sid": "CreateAclsInThisVpc",
                     "Effect": "Allow",
                     "Action": "ec2:CreateNetworkAcl",
-                    "Resource": [vpc_arn, acls],
-                    "Condition": {"StringEquals": {f"aws:RequestTag/{FIS_ACL_TAG}": "true"}},
+                    "Resource": vpc_arn,
+                },
+                {
+                    "Sid": "CreateOnlyFisTaggedAcls",
+                    "Effect": "Allow",
+                    "Action": "ec2:CreateNetworkAcl",
+                    "Resource": acls,
+                    "Condition": {
+                        "StringEquals": {f"aws:RequestTag/{FIS_ACL_TAG}": "true"},
+                        "ArnEquals": {"ec2:Vpc": vpc_arn},
+                    },
                 },
                 {
                     "Sid": "TagFisAclsOnCreate",
