@@ -2,8 +2,9 @@
 
 One environment (controller, router, 3 zones × 2 replicas + standby, tiny model) runs once
 per session (``catalog_drill`` in conftest): ``python -m experiments run`` runs every local
-experiment in turn, and each test checks one journal: steady state met before, during (every check) and after, every
-method activity succeeded, the time series written, the rollback state clean.
+experiment in turn, and each test checks one journal: steady state met before, during
+(every check) and after, every method activity succeeded, the time series written, the
+rollback state clean.
 """
 
 from __future__ import annotations
