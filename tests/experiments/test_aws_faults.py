@@ -24,20 +24,29 @@ REGION = "eu-west-1"
 ZONES = ("eu-west-1a", "eu-west-1b")
 
 
-@pytest.fixture
-def fis(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """A real moto server on loopback; the driver finds it through AWS_ENDPOINT_URL."""
-    from moto.moto_api import state_manager
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """One real moto server on loopback for the module (starting one takes a second)."""
     from moto.server import ThreadedMotoServer
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
     server.start()
     host, port = server.get_host_and_port()
-    # moto's backends live in this process, shared by every server: start empty.
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fis(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An empty moto FIS; the driver finds it through AWS_ENDPOINT_URL."""
+    from moto.moto_api import state_manager
+
     urllib.request.urlopen(
-        urllib.request.Request(f"http://{host}:{port}/moto-api/reset", method="POST")
+        urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     ).close()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -45,7 +54,6 @@ def fis(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield boto3.client("fis", region_name=REGION)
     finally:
         state_manager.unset_transition("fis::experiment")
-        server.stop()
 
 
 def _templates(fis: Any) -> dict[str, str]:
