@@ -7,7 +7,7 @@ baseline. ``force=True`` skips the gate and is recorded in the alias object.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any
 
 from model.store import STABLE, Manifest, ModelStore, StoreError
@@ -15,6 +15,7 @@ from model.store import STABLE, Manifest, ModelStore, StoreError
 GATE_METRIC = "recall@20"
 DEFAULT_TOLERANCE = 0.02
 DEFAULT_POPULARITY_FACTOR = 1.2
+DEFAULT_INDEX_RECALL_FLOOR = 0.95  # approximate search must find this share of exact's top 20
 
 
 class PromotionRefused(StoreError):
@@ -70,6 +71,24 @@ def check_gate(
     return GateDecision(not reasons, reasons, value, stable_value, popularity)
 
 
+def index_recall_problem(manifest: Manifest, floor: float = DEFAULT_INDEX_RECALL_FLOOR) -> str:
+    """Why the version's retrieval index is not good enough to serve, or "" when it is.
+
+    A version without an index is served with exact search, so it passes; an index
+    whose recorded recall@20 against exact search is missing or below ``floor`` fails.
+    """
+    index = manifest.data.get("index")
+    if not index:
+        return ""
+    try:
+        recall = float(index["recall@20"])
+    except (KeyError, TypeError, ValueError):
+        return "its index records no recall@20 against exact search"
+    if recall < floor:
+        return f"index recall@20 {recall:.4f} against exact search is below the floor {floor}"
+    return ""
+
+
 def promote(
     store: ModelStore,
     model: str,
@@ -79,11 +98,15 @@ def promote(
     reason: str | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     popularity_factor: float = DEFAULT_POPULARITY_FACTOR,
+    index_recall_floor: float = DEFAULT_INDEX_RECALL_FLOOR,
 ) -> dict[str, Any]:
     """Move ``stable`` to ``version`` if the gate allows it (or ``force``); else raise."""
     decision = check_gate(
         store, model, version, tolerance=tolerance, popularity_factor=popularity_factor
     )
+    index_problem = index_recall_problem(store.read_manifest(model, version), index_recall_floor)
+    if index_problem:
+        decision = GateDecision(False, [*decision.reasons, index_problem], *astuple(decision)[2:])
     if not decision.allowed and not force:
         raise PromotionRefused(
             f"promotion of {model}/{version} refused: " + "; ".join(decision.reasons)

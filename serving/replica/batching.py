@@ -11,7 +11,8 @@ Admission control: an unbounded queue turns an overload into timeouts for everyo
 The queue is bounded by length (``max_queue``: a request arriving to a full queue is
 refused at once) and by time (``max_queue_s``: a request that waited longer is refused
 when the collector reaches it, instead of being computed for a client that has likely
-given up). Both raise :class:`Overloaded`, which the app answers with 429 + Retry-After.
+given up). Both bounds are off unless given (the replica's settings give them). Both
+raise :class:`Overloaded`, which the app answers with 429 + Retry-After.
 """
 
 from __future__ import annotations
@@ -49,14 +50,15 @@ class MicroBatcher(Generic[Q, R]):
         max_wait_s: float = 0.002,
         concurrency: int = 1,
         on_batch: Callable[[int, float], None] | None = None,
-        max_queue: int = 256,
-        max_queue_s: float = 0.05,
+        max_queue: int | None = None,
+        max_queue_s: float | None = None,
         on_shed: Callable[[str], None] | None = None,
     ) -> None:
         if max_batch < 1 or concurrency < 1 or max_wait_s < 0:
             raise ValueError("max_batch and concurrency must be >= 1, max_wait_s >= 0")
-        if max_queue < 1 or max_queue_s <= 0:
-            raise ValueError("max_queue must be >= 1 and max_queue_s > 0")
+        bad_queue = max_queue is not None and max_queue < 1
+        if bad_queue or (max_queue_s is not None and max_queue_s <= 0):
+            raise ValueError("max_queue must be >= 1 and max_queue_s > 0 (None: no bound)")
         self._compute = compute
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -80,7 +82,7 @@ class MicroBatcher(Generic[Q, R]):
         if self._closed:
             raise BatcherClosed("the batcher is closed")
         self.start()
-        if self._queue.qsize() >= self.max_queue:
+        if self.max_queue is not None and self._queue.qsize() >= self.max_queue:
             self._shed("queue_full")
             raise Overloaded("queue_full", f"{self.max_queue} requests already queued")
         loop = asyncio.get_running_loop()
@@ -99,7 +101,7 @@ class MicroBatcher(Generic[Q, R]):
     def _admit(self, item: tuple[Q, asyncio.Future[R], float], now: float) -> bool:
         """False (and the caller refused) when the item waited past ``max_queue_s``."""
         _, future, enqueued = item
-        if now - enqueued <= self.max_queue_s:
+        if self.max_queue_s is None or now - enqueued <= self.max_queue_s:
             return True
         if not future.done():
             self._shed("queue_time")

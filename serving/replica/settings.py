@@ -40,7 +40,7 @@ class ReplicaSettings:
     device: str = "auto"
     search: str = "approximate"
     max_queue: int = 256
-    max_queue_s: float = 0.05
+    max_queue_s: float = 0.08
     test_delay_s: float = 0.0
     log_level: str = "info"
 
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-queue-ms",
         type=_positive(float, 0.001),
-        default=_env("MAX_QUEUE_MS", "50"),
+        default=_env("MAX_QUEUE_MS", "80"),
         help="a request queued longer than this gets 429 instead of an answer",
     )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "info"))
