@@ -87,7 +87,7 @@ class MicroBatcher(Generic[Q, R]):
             raise Overloaded("queue_full", f"{self.max_queue} requests already queued")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
-        self._queue.put_nowait((query, future, loop.time()))
+        self._queue.put_nowait((query, future, time.monotonic()))
         return await future
 
     @property
@@ -99,7 +99,11 @@ class MicroBatcher(Generic[Q, R]):
             self._on_shed(reason)
 
     def _admit(self, item: tuple[Q, asyncio.Future[R], float], now: float) -> bool:
-        """False (and the caller refused) when the item waited past ``max_queue_s``."""
+        """False (and the caller refused) when the item waited past ``max_queue_s``.
+
+        Times come from ``time.monotonic()``: uvloop's ``loop.time()`` is cached per loop
+        iteration at millisecond resolution, too coarse for a queue-time bound.
+        """
         _, future, enqueued = item
         if self.max_queue_s is None or now - enqueued <= self.max_queue_s:
             return True
@@ -133,12 +137,12 @@ class MicroBatcher(Generic[Q, R]):
             try:
                 while not batch:
                     item = await self._queue.get()
-                    if self._admit(item, loop.time()):
+                    if self._admit(item, time.monotonic()):
                         batch.append(item)
             except asyncio.CancelledError:
                 self._slots.release()
                 raise
-            now = loop.time()
+            now = time.monotonic()
             while len(batch) < self.max_batch and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if self._admit(item, now):
@@ -150,7 +154,7 @@ class MicroBatcher(Generic[Q, R]):
                         item = await asyncio.wait_for(self._queue.get(), left)
                     except TimeoutError:
                         break
-                    if self._admit(item, loop.time()):
+                    if self._admit(item, time.monotonic()):
                         batch.append(item)
             self._in_flight += 1
             task = loop.create_task(self._run(batch))
