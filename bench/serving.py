@@ -7,7 +7,8 @@ temporary ``file://`` store, then in one run:
    and the naive path (one request, one user-tower forward, one top-k, no batching);
 2. starts a real replica process and drives it over HTTP with a closed-loop load
    (``--concurrency`` clients, as fast as answers come) and an open-loop load at a
-   fixed rate (``--rate`` requests/s, latency counted from the scheduled send time);
+   fixed rate (``--rate`` requests/s, latency counted from the scheduled send time),
+   both from the one load generator, ``experiments.probes.load``;
 3. prints recommendations/s, p50/p99, the replica's peak RSS, the ratios and which
    targets were met. The load generator shares the machine's cores with the replica.
 """
@@ -25,12 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import aiohttp
 import torch
 
+from experiments.probes.load import RequestResult, closed_loop, open_loop, summarise
 from model.architecture import ModelConfig, TwoTower
 from model.artifacts import Artifacts, publish_artifacts
 from model.store import open_store
@@ -169,71 +172,24 @@ class LoadResult:
     server_cpu_ms_per_request: float = 0.0
 
 
-def summarise(latencies: list[float], errors: int, seconds: float) -> LoadResult:
-    ordered = sorted(latencies) or [float("nan")]
-
-    def pct(p: float) -> float:
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
-
+def load_result(results: list[RequestResult], seconds: float) -> LoadResult:
+    """The figures of one load phase: answered requests/s and their p50/p99."""
+    summary = summarise(results)
+    answered = summary["ok"]
     return LoadResult(
-        len(latencies), errors, seconds, len(latencies) / seconds, pct(0.50), pct(0.99)
+        requests=answered,
+        errors=summary["errors"] + summary["shed"],
+        seconds=seconds,
+        rps=answered / seconds,
+        p50_ms=summary["p50_ms"] if summary["p50_ms"] is not None else float("nan"),
+        p99_ms=summary["p99_ms"] if summary["p99_ms"] is not None else float("nan"),
     )
 
 
-async def _post(session: aiohttp.ClientSession, url: str, body: bytes) -> bool:
-    async with session.post(url, data=body, headers={"content-type": "application/json"}) as r:
-        await r.read()
-        return r.status == 200
-
-
-async def closed_loop(
-    url: str, bodies: list[bytes], concurrency: int, seconds: float
-) -> LoadResult:
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.perf_counter() + seconds
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def worker(offset: int) -> None:
-            nonlocal errors
-            i = offset
-            while time.perf_counter() < stop_at:
-                start = time.perf_counter()
-                ok = await _post(session, url, bodies[i % len(bodies)])
-                if ok:
-                    latencies.append(time.perf_counter() - start)
-                else:
-                    errors += 1
-                i += concurrency
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(n) for n in range(concurrency)))
-        return summarise(latencies, errors, time.perf_counter() - start)
-
-
-async def open_loop(url: str, bodies: list[bytes], rate: float, seconds: float) -> LoadResult:
-    latencies: list[float] = []
-    errors = 0
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-
-        async def one(body: bytes, scheduled: float) -> None:
-            nonlocal errors
-            if await _post(session, url, body):
-                latencies.append(time.perf_counter() - scheduled)
-            else:
-                errors += 1
-
-        start = time.perf_counter()
-        tasks = []
-        for i in range(int(rate * seconds)):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(bodies[i % len(bodies)], scheduled)))
-        await asyncio.gather(*tasks)
-        return summarise(latencies, errors, time.perf_counter() - start)
+async def timed_phase(phase: Awaitable[list[RequestResult]]) -> LoadResult:
+    start = time.perf_counter()
+    results = await phase
+    return load_result(results, time.perf_counter() - start)
 
 
 def free_port() -> int:
@@ -289,15 +245,15 @@ async def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300) -> 
 async def drive(
     url: str, bodies: list[bytes], args: argparse.Namespace, pid: int
 ) -> dict[str, LoadResult]:
-    await closed_loop(url, bodies, args.concurrency, 1.0)  # warm connections and code paths
+    await closed_loop(url, 1.0, args.concurrency, bodies=bodies)  # warm connections, code paths
     phases = {
-        "closed_loop": lambda: closed_loop(url, bodies, args.concurrency, args.duration),
-        "fixed_rate": lambda: open_loop(url, bodies, args.rate, args.duration),
+        "closed_loop": lambda: closed_loop(url, args.duration, args.concurrency, bodies=bodies),
+        "fixed_rate": lambda: open_loop(url, args.rate, args.duration, 5.0, bodies=bodies),
     }
     results = {}
     for name, phase in phases.items():
         before = cpu_seconds(pid)
-        result = await phase()
+        result = await timed_phase(phase())
         result.server_cpu_s = cpu_seconds(pid) - before
         result.server_cpu_ms_per_request = 1000 * result.server_cpu_s / max(result.requests, 1)
         results[name] = result
@@ -328,7 +284,7 @@ def run(args: argparse.Namespace) -> dict:
         asyncio.run(wait_ready(url, proc))
         memory_loaded = rss_mb(proc.pid)
         encoded = [json.dumps(b).encode() for b in bodies]
-        loads = asyncio.run(drive(url + "/v1/recommend", encoded, args, proc.pid))
+        loads = asyncio.run(drive(url, encoded, args, proc.pid))
         memory = rss_mb(proc.pid)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

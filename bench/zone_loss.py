@@ -2,9 +2,10 @@
 
 Brings a real local environment up (3 zones × 2 + 1 standby), then
 1. throughput: closed-loop load through the router vs straight at the active replicas;
-2. zone loss: ``--rps`` open-loop load, one zone downed at ``--fault-at`` s; reports failed
-   requests, degraded ratio, p99, the time until the router stops using the zone
-   (detection) and the time until active capacity is back in the surviving zones.
+2. zone loss: ``--rps`` open-loop load (latency from each request's intended send time),
+   one zone downed at ``--fault-at`` s; reports failed requests, degraded ratio, p99, the
+   time until the router stops using the zone (detection) and the time until active
+   capacity is back in the surviving zones.
 Not a test: it prints figures next to their targets.
 """
 
@@ -23,8 +24,8 @@ from typing import Any
 
 import httpx
 
+from experiments.probes.load import RequestResult, closed_loop, open_loop, summarise
 from infra.local.client import ControlClient
-from infra.local.load import LoadReport, closed_loop, run_load
 
 TARGETS = {
     "failed": 0,
@@ -83,29 +84,37 @@ async def _watch_zone(
     return {"detection_s": detected, "capacity_back_s": back}
 
 
+def _summary(results: list[RequestResult]) -> dict[str, Any]:
+    """The load summary with ``failed``: requests neither answered nor shed."""
+    summary = summarise(results)
+    return {"failed": summary["errors"], **summary}
+
+
 async def _zone_loss(endpoint: str, control: ControlClient, args) -> dict[str, Any]:
     fault_at: list[float] = []
+    fault_epoch: list[float] = []
     actives = len(control.replicas("role=active"))
 
     async def fault() -> None:
         await asyncio.sleep(args.fault_at)
         fault_at.append(time.monotonic())
+        fault_epoch.append(time.time())
         await asyncio.to_thread(control.zone_down, args.zone)
 
-    load = asyncio.create_task(run_load(endpoint, args.rps, args.duration, concurrency=64))
+    load = asyncio.create_task(open_loop(endpoint, args.rps, args.duration, timeout_s=5.0))
     watch = asyncio.create_task(_watch_zone(endpoint, control, args.zone, actives, fault_at))
     await fault()
-    report = await load
+    results = await load
     timings = await watch
-    before = LoadReport([x for x in report.samples if x.started < fault_at[0]])
-    after = LoadReport([x for x in report.samples if x.started >= fault_at[0]])
+    before = [r for r in results if r.scheduled < fault_epoch[0]]
+    after = [r for r in results if r.scheduled >= fault_epoch[0]]
     return {
-        **report.summary(),
+        **_summary(results),
         **timings,
         "rps": args.rps,
         "zone": args.zone,
-        "before_fault": before.summary(),
-        "after_fault": after.summary(),
+        "before_fault": _summary(before),
+        "after_fault": _summary(after),
     }
 
 
@@ -113,20 +122,22 @@ async def _throughput(endpoint: str, direct: list[str], seconds: float) -> dict[
     """Alternate short rounds through the router and straight at the replicas, so that
     other load on the machine hits both sides alike."""
     rounds = 4
-    via_router, straight = LoadReport(), LoadReport()
+    via_router: list[RequestResult] = []
+    straight: list[RequestResult] = []
     for _ in range(rounds):
-        via_router.samples += (await closed_loop(endpoint, seconds / rounds, 16)).samples
-        straight.samples += (await closed_loop(direct, seconds / rounds, 16)).samples
-    r_rps = via_router.requests / seconds
-    d_rps = straight.requests / seconds
+        via_router += await closed_loop(endpoint, seconds / rounds, 16)
+        straight += await closed_loop(direct, seconds / rounds, 16)
+    router, direct_summary = _summary(via_router), _summary(straight)
+    r_rps = router["requests"] / seconds
+    d_rps = direct_summary["requests"] / seconds
     return {
         "router_rps": round(r_rps, 1),
         "direct_rps": round(d_rps, 1),
         "throughput_ratio": round(r_rps / d_rps, 3) if d_rps else None,
-        "router_failed": via_router.failed,
-        "direct_failed": straight.failed,
-        "router_p99_ms": via_router.summary()["p99_ms"],
-        "direct_p99_ms": straight.summary()["p99_ms"],
+        "router_failed": router["failed"],
+        "direct_failed": direct_summary["failed"],
+        "router_p99_ms": router["p99_ms"],
+        "direct_p99_ms": direct_summary["p99_ms"],
     }
 
 
@@ -142,7 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             control = ControlClient.from_workdir(workdir)
             endpoint = json.loads((workdir / "deployment.json").read_text())["endpoint"]
-            asyncio.run(run_load(endpoint, args.rps, 2.0))  # warm-up
+            asyncio.run(open_loop(endpoint, args.rps, 2.0))  # warm-up
             direct = [r["url"] for r in control.replicas("role=active")]
             throughput = asyncio.run(_throughput(endpoint, direct, args.throughput_seconds))
             zone_loss = asyncio.run(_zone_loss(endpoint, control, args))

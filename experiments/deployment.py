@@ -1,4 +1,4 @@
-"""The deployment description (DESIGN.md contract 2) as experiments see it.
+"""The deployment description (``contracts.deployment``) as experiments see it.
 
 ``render`` flattens the description into the experiment's ``configuration`` (plain,
 non-secret keys that activities reference as ``${endpoint}``, ``${slo_p99_ms}``…) and
@@ -18,80 +18,54 @@ from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 
+from contracts.deployment import Deployment, DeploymentError
+
 TOKEN_ENV = "RECDRILL_CONTROL_TOKEN"
 SECRET_SCOPE = "recdrill"
-PLATFORMS = ("local", "kubernetes")
-_REQUIRED = ("platform", "endpoint", "zones", "selectors", "model_store", "slo")
-_SLO_DEFAULTS = {
-    "availability": 0.999,
-    "p99_ms": 250.0,
-    "max_degraded_ratio": 0.05,
-    "quality_floor": 0.8,
-    "rto_s": 30.0,
-}
 
-
-class DeploymentError(ValueError):
-    """The deployment description is missing or malformed (named in the message)."""
+__all__ = [
+    "SECRET_SCOPE",
+    "TOKEN_ENV",
+    "DeploymentError",
+    "configuration_for",
+    "control_token",
+    "load_deployment",
+    "var_file_for",
+]
 
 
 def load_deployment(path: str | Path) -> dict[str, Any]:
-    """Read and check a deployment description file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise DeploymentError(f"deployment description {path} does not exist") from exc
-    except (OSError, ValueError) as exc:
-        raise DeploymentError(f"deployment description {path}: cannot read JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise DeploymentError(f"deployment description {path}: expected a JSON object")
-    missing = [k for k in _REQUIRED if k not in data]
-    if missing:
-        raise DeploymentError(f"deployment description {path}: missing keys {', '.join(missing)}")
-    if data["platform"] not in PLATFORMS:
-        raise DeploymentError(
-            f"deployment description {path}: platform {data['platform']!r} is not one of "
-            f"{', '.join(PLATFORMS)}"
-        )
-    if not isinstance(data["zones"], list) or not data["zones"]:
-        raise DeploymentError(f"deployment description {path}: 'zones' must be a non-empty list")
-    if data["platform"] == "local" and not isinstance(data.get("control"), dict):
-        raise DeploymentError(
-            f"deployment description {path}: a local deployment needs a 'control' object"
-        )
-    return data
+    """Read and check a deployment description file; the checked object, defaults filled."""
+    return Deployment.load(path).to_json()
 
 
 def configuration_for(deployment: Mapping[str, Any], deployment_file: str | Path) -> dict[str, Any]:
     """The experiment ``configuration`` block: every non-secret value activities need."""
-    slo = {**_SLO_DEFAULTS, **deployment.get("slo", {})}
-    store = deployment["model_store"]
-    selectors = deployment["selectors"]
+    d = Deployment.from_json(deployment)
     config: dict[str, Any] = {
-        "platform": deployment["platform"],
-        "environment": deployment.get("environment", deployment["platform"]),
-        "endpoint": deployment["endpoint"].rstrip("/"),
-        "zones": list(deployment["zones"]),
-        "zone_label": deployment.get("zone_label", "topology.kubernetes.io/zone"),
-        "namespace": deployment.get("namespace", "recdrill"),
-        "active_selector": selectors["active"],
-        "standby_selector": selectors.get("standby", ""),
-        "router_selector": selectors.get("router", ""),
-        "replicas_per_zone": int(deployment.get("replicas_per_zone", 1)),
-        "standby_replicas": int(deployment.get("standby_replicas", 0)),
-        "active_replicas": len(deployment["zones"]) * int(deployment.get("replicas_per_zone", 1)),
-        "model_store_url": store["url"],
-        "model_name": store.get("model", "recommender"),
-        "slo_availability": float(slo["availability"]),
-        "slo_p99_ms": float(slo["p99_ms"]),
-        "slo_max_degraded_ratio": float(slo["max_degraded_ratio"]),
-        "slo_quality_floor": float(slo["quality_floor"]),
-        "slo_rto_s": float(slo["rto_s"]),
+        "platform": d.platform,
+        "environment": d.environment,
+        "endpoint": d.endpoint.rstrip("/"),
+        "zones": list(d.zones),
+        "zone_label": d.zone_label,
+        "namespace": d.namespace,
+        "active_selector": d.selectors.active,
+        "standby_selector": d.selectors.standby,
+        "router_selector": d.selectors.router,
+        "replicas_per_zone": d.replicas_per_zone,
+        "standby_replicas": d.standby_replicas,
+        "active_replicas": d.active_replicas,
+        "model_store_url": d.model_store.url,
+        "model_name": d.model_store.model,
+        "slo_availability": d.slo.availability,
+        "slo_p99_ms": d.slo.p99_ms,
+        "slo_max_degraded_ratio": d.slo.max_degraded_ratio,
+        "slo_quality_floor": d.slo.quality_floor,
+        "slo_rto_s": d.slo.rto_s,
         "deployment_file": str(Path(deployment_file).resolve()),
     }
-    if deployment["platform"] == "local":
-        config["control_url"] = deployment["control"]["url"].rstrip("/")
+    if d.control is not None:
+        config["control_url"] = d.control.url.rstrip("/")
     return config
 
 

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from experiments.gate_outputs import junit_xml, markdown_summary
-from experiments.outcome import Outcome, SloError, build_outcome, load_slo_file
+from experiments.outcome import Outcome, SloChoice, SloError, build_outcome, load_slo_file
 from experiments.report import render_report
-from experiments.timeseries import Slo
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 _SERIES_SUFFIX = ".timeseries.json"
@@ -90,7 +89,7 @@ def gate(
     junit: Path | None = None,
     summary: Path | None = None,
     report: Path | None = None,
-    slo: Slo | None = None,
+    slo: SloChoice | None = None,
 ) -> tuple[int, list[Outcome]]:
     """Judge journals and write the outputs; returns (exit code, outcomes)."""
     for path, flag in ((junit, "--junit"), (summary, "--summary"), (report, "--report")):

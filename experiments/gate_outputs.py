@@ -65,7 +65,7 @@ def junit_xml(outcomes: Sequence[Outcome]) -> bytes:
             )
             failure.text = "\n".join(f.message() for f in verdict.failures)
         out = ET.SubElement(case, "system-out")
-        out.text = f"recovery: {fmt_recovery(outcome)}; slo source: {outcome.slo.source}" + (
+        out.text = f"recovery: {fmt_recovery(outcome)}; slo source: {outcome.slo_origin}" + (
             f"; {outcome.series_problem}" if outcome.series_problem else ""
         )
     ET.indent(root)

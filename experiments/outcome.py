@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contracts.deployment import PLATFORMS, DeploymentError, Slo
 from experiments.journal import Verdict, judge
 from experiments.timeseries import (
     Analysis,
-    Slo,
     TimeSeries,
     TimeSeriesError,
     analyse,
@@ -20,7 +20,15 @@ from experiments.timeseries import (
 
 
 class SloError(Exception):
-    """The --slo file cannot be read or holds no SLO block."""
+    """The --slo file cannot be read or holds no valid SLO block."""
+
+
+@dataclass(frozen=True)
+class SloChoice:
+    """The SLO an experiment is judged by, and where it came from (the report shows it)."""
+
+    slo: Slo
+    origin: str
 
 
 @dataclass
@@ -29,49 +37,75 @@ class Outcome:
 
     verdict: Verdict
     slo: Slo
+    slo_origin: str
     series: TimeSeries | None
     series_problem: str | None
     analysis: Analysis | None
 
 
-def load_slo_file(path: Path) -> Slo:
-    """An Slo from a deployment description (its ``slo`` key) or a bare SLO object."""
+def _numbers(block: Any) -> dict[str, float]:
+    """The SLO keys of ``block`` that hold numbers (an unsubstituted ``${ref}`` does not)."""
+    if not isinstance(block, dict):
+        return {}
+    keys = Slo.__dataclass_fields__
+    return {
+        k: v
+        for k, v in block.items()
+        if k in keys and isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def load_slo_file(path: Path) -> SloChoice:
+    """The SLO of a deployment description (its ``slo`` key) or of a bare SLO object;
+    keys it leaves out take the defaults of the description's platform."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise SloError(f"--slo file {path} cannot be read as JSON: {exc}") from None
     block = data.get("slo", data) if isinstance(data, dict) else None
-    slo = Slo.from_mapping(block, source=str(path))
-    if slo is None:
+    if not _numbers(block):
         raise SloError(f"--slo file {path} holds no SLO numbers (availability, p99_ms, …)")
-    return slo
+    platform = data.get("platform", "local") if isinstance(data, dict) else "local"
+    try:
+        slo = Slo.from_json(_numbers(block), platform)
+    except DeploymentError as exc:
+        raise SloError(f"--slo file {path}: {exc}") from None
+    return SloChoice(slo, str(path))
 
 
-def slo_for(journal: dict[str, Any] | None, override: Slo | None) -> Slo:
+def slo_for(journal: dict[str, Any] | None, override: SloChoice | None) -> SloChoice:
     """The --slo file wins; else the SLO in the experiment configuration; else defaults.
 
     The configuration may hold a literal ``slo`` object or, as the rendered catalog does,
     flat ``slo_availability``/``slo_p99_ms``/``slo_max_degraded_ratio``/``slo_rto_s`` keys.
+    Values that do not make a valid SLO are ignored in favour of the platform's defaults.
     """
     if override is not None:
         return override
     experiment = (journal or {}).get("experiment")
     config = experiment.get("configuration") if isinstance(experiment, dict) else None
     if not isinstance(config, dict):
-        return Slo()
+        return SloChoice(Slo(), "defaults")
+    platform = config.get("platform") if config.get("platform") in PLATFORMS else "local"
     flat = {k[len("slo_") :]: v for k, v in config.items() if str(k).startswith("slo_")}
-    found = Slo.from_mapping(config.get("slo"), "experiment configuration") or Slo.from_mapping(
-        flat, "experiment configuration"
-    )
-    return found or Slo()
+    for block in (config.get("slo"), flat):
+        values = _numbers(block)
+        if values:
+            try:
+                return SloChoice(Slo.from_json(values, platform), "experiment configuration")
+            except DeploymentError:
+                continue
+    return SloChoice(Slo.for_platform(platform), "defaults")
 
 
-def build_outcome(path: Path, slo_override: Slo | None = None) -> Outcome:
+def build_outcome(path: Path, slo_override: SloChoice | None = None) -> Outcome:
     """Judge the journal and analyse its time series; a missing series is noted, not failed."""
     verdict = judge(path)
-    slo = slo_for(verdict.journal, slo_override)
+    choice = slo_for(verdict.journal, slo_override)
+    slo = choice.slo
     try:
         series = load_timeseries(timeseries_path(path))
     except TimeSeriesError as exc:
-        return Outcome(verdict, slo, None, str(exc), None)
-    return Outcome(verdict, slo, series, None, analyse(series, verdict.journal, slo))
+        return Outcome(verdict, slo, choice.origin, None, str(exc), None)
+    analysis = analyse(series, verdict.journal, slo)
+    return Outcome(verdict, slo, choice.origin, series, None, analysis)

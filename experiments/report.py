@@ -150,7 +150,13 @@ def experiment_html(outcome: Outcome) -> str:
     badge = '<span class="pass">PASS</span>' if verdict.passed else '<span class="fail">FAIL</span>'
     slo = outcome.slo
     facts = _table(
-        ["availability", "p99", "degraded", "recovery time", "SLO (from " + slo.source + ")"],
+        [
+            "availability",
+            "p99",
+            "degraded",
+            "recovery time",
+            "SLO (from " + outcome.slo_origin + ")",
+        ],
         [
             [
                 _e(fmt_ratio(a.availability if a else None)),

@@ -1,69 +1,42 @@
-"""The background recorder's time series: fault window, recovery time and SLO figures.
+"""Analysis of the recorder's time series (schema: ``contracts.timeseries``).
 
-The recorder writes ``<journals>/<experiment>.timeseries.json`` =
-``{"experiment", "interval_s", "started": <epoch s>, "samples": [{"t", "requests",
-"errors", "degraded", "p99_ms"}]}``. The fault window comes from the journal: from the
-start of the first non-background method action to the end of the last non-background
-method action. Recovery time is measured from the fault's start to the first moment
-after the first SLO breach from which the series stays within the SLO (no errors,
-degraded ratio and p99 within budget) for ``sustain_s``; no breach at all means 0 s.
+The fault window comes from the journal: from the start of the first non-background
+method action to the end of the last non-background method action. Recovery time is
+measured from the fault's start to the first moment after the first SLO breach from
+which the series stays within the SLO (no errors, degraded ratio and p99 within budget)
+for ``sustain_s``; no breach at all means 0 s.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
+from contracts.deployment import Slo
+from contracts.timeseries import (
+    Sample,
+    TimeSeries,
+    TimeSeriesError,
+    load_timeseries,
+    timeseries_path,
+)
+
+__all__ = [
+    "Analysis",
+    "Slo",
+    "TimeSeries",
+    "TimeSeriesError",
+    "analyse",
+    "fault_window",
+    "load_timeseries",
+    "recovery_time",
+    "sample_within_slo",
+    "timeseries_path",
+    "weighted_p99",
+]
+
 DEFAULT_SUSTAIN_S = 1.0
-
-
-class TimeSeriesError(Exception):
-    """The time series file is missing or malformed."""
-
-
-@dataclass(frozen=True)
-class Slo:
-    """The deployment's service level objectives (the ``slo`` block of contract 2)."""
-
-    availability: float = 0.999
-    p99_ms: float = 250.0
-    max_degraded_ratio: float = 0.05
-    rto_s: float = 30.0
-    source: str = "defaults"
-
-    @classmethod
-    def from_mapping(cls, block: Any, source: str) -> Slo | None:
-        """An Slo from a literal ``slo`` dict, or None when it is not one (e.g. an env ref)."""
-        if not isinstance(block, dict):
-            return None
-        values: dict[str, float] = {}
-        for key in ("availability", "p99_ms", "max_degraded_ratio", "rto_s"):
-            value = block.get(key)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                continue
-            values[key] = float(value)
-        return cls(**values, source=source) if values else None
-
-
-@dataclass(frozen=True)
-class Sample:
-    t: float
-    requests: int
-    errors: int
-    degraded: int
-    p99_ms: float | None
-
-
-@dataclass(frozen=True)
-class TimeSeries:
-    experiment: str
-    interval_s: float
-    started: float
-    samples: list[Sample]
 
 
 @dataclass(frozen=True)
@@ -77,53 +50,6 @@ class Analysis:
     recovery_s: float | None
     recovered: bool
     breached: bool
-
-
-def timeseries_path(journal: Path) -> Path:
-    """``<journal without .json>.timeseries.json``, next to the journal."""
-    stem = journal.name[: -len(".json")] if journal.name.endswith(".json") else journal.name
-    return journal.with_name(f"{stem}.timeseries.json")
-
-
-def _number(value: Any, what: str, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TimeSeriesError(f"{what} is not a finite number: {value!r}")
-    return float(value)
-
-
-def load_timeseries(path: Path) -> TimeSeries:
-    """Parse a recorder file, or raise TimeSeriesError naming what is wrong."""
-    try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise TimeSeriesError(f"time series {path.name} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise TimeSeriesError(f"time series {path.name} cannot be read: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("samples"), list):
-        raise TimeSeriesError(f"time series {path.name} has no 'samples' list")
-    samples = []
-    for i, raw in enumerate(data["samples"]):
-        if not isinstance(raw, dict):
-            raise TimeSeriesError(f"time series {path.name}: sample {i} is not an object")
-        samples.append(
-            Sample(
-                t=_number(raw.get("t"), f"sample {i} t"),
-                requests=int(_number(raw.get("requests", 0), f"sample {i} requests")),
-                errors=int(_number(raw.get("errors", 0), f"sample {i} errors")),
-                degraded=int(_number(raw.get("degraded", 0), f"sample {i} degraded")),
-                p99_ms=_number(raw.get("p99_ms"), f"sample {i} p99_ms", allow_none=True),
-            )
-        )
-    samples.sort(key=lambda s: s.t)
-    interval = _number(data.get("interval_s", 0.1), "interval_s")
-    return TimeSeries(
-        experiment=str(data.get("experiment", "")),
-        interval_s=interval if interval > 0 else 0.1,
-        started=_number(data.get("started"), "started"),
-        samples=samples,
-    )
 
 
 def _epoch(stamp: Any) -> float | None:
@@ -153,7 +79,7 @@ def fault_window(journal: dict[str, Any], started: float) -> tuple[float, float]
     return min(b for b, _ in spans) - started, max(e for _, e in spans) - started
 
 
-def within_slo(sample: Sample, slo: Slo) -> bool:
+def sample_within_slo(sample: Sample, slo: Slo) -> bool:
     """An interval is healthy with no errors and degraded ratio and p99 within budget."""
     if sample.errors > 0:
         return False
@@ -170,12 +96,12 @@ def recovery_time(
 ) -> tuple[float | None, bool]:
     """(seconds from fault start to sustained recovery or None, whether SLO was breached)."""
     after = [s for s in series.samples if s.t >= fault_start]
-    first_breach = next((i for i, s in enumerate(after) if not within_slo(s, slo)), None)
+    first_breach = next((i for i, s in enumerate(after) if not sample_within_slo(s, slo)), None)
     if first_breach is None:
         return 0.0, False
     run_start: float | None = None
     for sample in after[first_breach:]:
-        if not within_slo(sample, slo):
+        if not sample_within_slo(sample, slo):
             run_start = None
             continue
         if run_start is None:

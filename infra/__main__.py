@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from contracts.deployment import Deployment, ModelStoreRef, Selectors, Slo
 from infra.aws.buckets import ModelBuckets, ModelBucketsArgs
 from infra.aws.cluster import Cluster, ClusterArgs, GpuPoolArgs
 from infra.aws.iam import ReplicaRole, ReplicaRoleArgs, StoreReadGrant
@@ -27,46 +28,32 @@ from infra.k8s.pods import PodSettings, replica_labels, router_labels, selector_
 from infra.k8s.spec import WorkloadSpec
 from infra.k8s.workloads import RecommenderWorkloads
 
-DESCRIPTION_KEYS = (
-    "environment",
-    "platform",
-    "endpoint",
-    "zones",
-    "zone_label",
-    "namespace",
-    "selectors",
-    "replicas_per_zone",
-    "standby_replicas",
-    "model_store",
-    "slo",
-)
-
 
 def deployment_description(spec: EnvSpec, endpoint: pulumi.Input[str]) -> dict[str, Any]:
     """The contract-2 object, one stack output per key (``pulumi stack output --json``)."""
-    return {
-        "environment": spec.environment,
-        "platform": "kubernetes",
-        "endpoint": endpoint,
-        "zones": list(spec.zones),
-        "zone_label": spec.zone_label,
-        "namespace": spec.namespace,
-        "selectors": {
-            "active": selector_string(replica_labels("active")),
-            "standby": selector_string(replica_labels("standby")),
-            "router": selector_string(router_labels()),
-        },
-        "replicas_per_zone": spec.replicas_per_zone,
-        "standby_replicas": spec.standby_replicas,
-        "model_store": {"url": spec.store_url, "dr_url": spec.dr_store_url, "model": spec.model},
-        "slo": {
-            "availability": spec.slo_availability,
-            "p99_ms": spec.slo_p99_ms,
-            "max_degraded_ratio": spec.slo_max_degraded_ratio,
-            "quality_floor": spec.slo_quality_floor,
-            "rto_s": spec.slo_rto_s,
-        },
-    }
+    return Deployment(
+        environment=spec.environment,
+        platform="kubernetes",
+        endpoint=endpoint,
+        zones=tuple(spec.zones),
+        zone_label=spec.zone_label,
+        namespace=spec.namespace,
+        selectors=Selectors(
+            active=selector_string(replica_labels("active")),
+            standby=selector_string(replica_labels("standby")),
+            router=selector_string(router_labels()),
+        ),
+        replicas_per_zone=spec.replicas_per_zone,
+        standby_replicas=spec.standby_replicas,
+        model_store=ModelStoreRef(url=spec.store_url, model=spec.model, dr_url=spec.dr_store_url),
+        slo=Slo(
+            availability=spec.slo_availability,
+            p99_ms=spec.slo_p99_ms,
+            max_degraded_ratio=spec.slo_max_degraded_ratio,
+            quality_floor=spec.slo_quality_floor,
+            rto_s=spec.slo_rto_s,
+        ),
+    ).to_json()
 
 
 def _workload_spec(

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from contracts.deployment import Slo
+
 NAMESPACE = "recdrill"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 # EKS refuses node group labels under kubernetes.io/, k8s.io/ and eks.amazonaws.com/; the
@@ -22,6 +24,7 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 NODE_GROUP_ZONE_LABEL = "recdrill.io/zone"
 RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 TARGETS = ("eks", "kube")
+_SLO = Slo.for_platform("kubernetes")  # the SLO defaults have one owner: contracts
 
 # nvidia.com/gpu per node of the GPU instance types we allow (AWS instance specs).
 GPUS_PER_INSTANCE: dict[str, int] = {
@@ -87,11 +90,11 @@ class EnvSpec:
     peak_replicas: int = 2
     max_replicas: int = 0
     router_replicas: int = 2
-    slo_availability: float = 0.999
-    slo_p99_ms: float = 250.0
-    slo_max_degraded_ratio: float = 0.05
-    slo_quality_floor: float = 0.8
-    slo_rto_s: float = 300.0
+    slo_availability: float = _SLO.availability
+    slo_p99_ms: float = _SLO.p99_ms
+    slo_max_degraded_ratio: float = _SLO.max_degraded_ratio
+    slo_quality_floor: float = _SLO.quality_floor
+    slo_rto_s: float = _SLO.rto_s
 
     @property
     def is_prod(self) -> bool:

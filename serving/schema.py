@@ -23,7 +23,8 @@ MAX_BODY_BYTES = 64 * 1024
 JSON_CONTENT_TYPE = "application/json"
 
 ItemId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID_LENGTH)]
-Source = Literal["user", "history", "popular"]
+AnswerSource = Literal["user", "history", "popular"]  # where an answer's items came from
+ModelLoadedFrom = Literal["store", "cache"]  # where a replica read the version's files
 
 
 class RecommendRequest(BaseModel):
@@ -38,13 +39,17 @@ class RecommendRequest(BaseModel):
 
 
 class RecommendResponse(BaseModel):
-    """The 200 answer of both the replica and the router (the router adds ``reason``)."""
+    """The 200 answer of both the replica and the router (the router adds ``reason`` when it
+    answers degraded). Kept exact (``extra="forbid"``): a test checks both servers' real
+    answers against it, so a field added or dropped in one place fails until it is here."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     items: list[str]
     scores: list[float]
     model_version: str
     degraded: bool
-    source: Source
+    source: AnswerSource
     zone: str
     replica: str
     reason: str | None = None
@@ -53,13 +58,19 @@ class RecommendResponse(BaseModel):
 class ModelInfo(BaseModel):
     """``GET /v1/model``: what a replica serves; the router learns popular items from it."""
 
+    model_config = ConfigDict(extra="forbid", strict=True)
+
     model: str
     version: str
     alias: str
-    source: Literal["store", "cache"]
+    origin: Literal["alias", "previous", "newest", "cache"]  # how the version was chosen
+    source: ModelLoadedFrom
     loaded_at: str
     popular_items: list[str]
     metrics: dict[str, Any]
+    exclude_seen: bool
+    zone: str
+    replica: str
 
 
 class RequestError(Exception):

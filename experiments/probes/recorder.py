@@ -2,15 +2,13 @@
 
 It runs as a ``background`` action in the experiment's method, puts the same bounded load
 as the SLO window on the endpoint for ``duration_s`` and then writes the time series file
-(DESIGN.md, "Journals and time series") that the gate plots with the fault window shaded.
+(schema: ``contracts.timeseries``) that the gate plots with the fault window shaded.
 It returns by itself after ``duration_s`` + ``timeout_s``: no thread or process outlives it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,34 +16,33 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from experiments.probes.load import Outcome, drive, percentile
+from contracts.timeseries import INTERVAL_S, Sample, TimeSeries, write_timeseries
+from experiments.probes.load import RequestResult, open_loop, percentile
 
 __all__ = ["bucket", "record_timeseries"]
 
-INTERVAL_S = 0.1
-
 
 def bucket(
-    outcomes: list[Outcome], started: float, duration_s: float, interval_s: float = INTERVAL_S
-) -> list[dict[str, Any]]:
-    """Group outcomes by send time into ``interval_s`` samples (empty intervals included)."""
+    results: list[RequestResult], started: float, duration_s: float, interval_s: float = INTERVAL_S
+) -> list[Sample]:
+    """Group results by intended send time into ``interval_s`` samples (empty ones too)."""
     n = max(1, round(duration_s / interval_s))
-    groups: list[list[Outcome]] = [[] for _ in range(n)]
-    for outcome in outcomes:
-        index = min(n - 1, max(0, int((outcome.sent - started) / interval_s)))
-        groups[index].append(outcome)
+    groups: list[list[RequestResult]] = [[] for _ in range(n)]
+    for result in results:
+        index = min(n - 1, max(0, int((result.scheduled - started) / interval_s)))
+        groups[index].append(result)
     samples = []
     for index, group in enumerate(groups):
-        p99 = percentile([o.latency_s * 1000 for o in group if o.ok], 99)
+        p99 = percentile([r.latency_s * 1000 for r in group if r.ok], 99)
         samples.append(
-            {
-                "t": round(index * interval_s, 3),
-                "requests": len(group),
-                "errors": sum(not o.ok and not o.shed for o in group),
-                "shed": sum(o.shed for o in group),
-                "degraded": sum(o.ok and o.degraded for o in group),
-                "p99_ms": round(p99, 2) if p99 is not None else None,
-            }
+            Sample(
+                t=round(index * interval_s, 3),
+                requests=len(group),
+                errors=sum(r.failed for r in group),
+                shed=sum(r.shed for r in group),
+                degraded=sum(r.ok and r.degraded for r in group),
+                p99_ms=round(p99, 2) if p99 is not None else None,
+            )
         )
     return samples
 
@@ -65,28 +62,18 @@ def record_timeseries(
     Run it as a background action at the start of the method. It writes ``path`` (JSON:
     experiment, interval_s, started, samples) when the window ends and returns a summary.
     """
-    outcomes: list[Outcome] = []
     started = time.time()
     try:
-        asyncio.run(drive(endpoint, rate_rps, duration_s, timeout_s, outcomes.append))
+        results = asyncio.run(open_loop(endpoint, rate_rps, duration_s, timeout_s))
     except ValueError as exc:
         raise ActivityFailed(f"recorder on {endpoint}: {exc}") from exc
-    body = {
-        "experiment": experiment,
-        "interval_s": INTERVAL_S,
-        "started": started,
-        "samples": bucket(outcomes, started, duration_s),
-    }
-    target = Path(path)
+    series = TimeSeries(experiment, INTERVAL_S, started, bucket(results, started, duration_s))
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(json.dumps(body))
-        os.replace(tmp, target)
+        write_timeseries(series, Path(path))
     except OSError as exc:
         raise ActivityFailed(f"cannot write the time series {path}: {exc}") from exc
     return {
-        "path": str(target),
-        "requests": len(outcomes),
-        "errors": sum(not o.ok and not o.shed for o in outcomes),
+        "path": str(Path(path)),
+        "requests": len(results),
+        "errors": sum(r.failed for r in results),
     }

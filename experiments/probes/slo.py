@@ -3,45 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from typing import Any
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from experiments.probes.load import Outcome, drive, percentile
+from contracts.deployment import Slo
+from experiments.probes.load import RequestResult, open_loop, summarise
 
-__all__ = ["measure_window", "summarise", "within_slo"]
+__all__ = ["measure_window", "within_slo"]
 
-
-def summarise(outcomes: list[Outcome]) -> dict[str, Any]:
-    """Requests, errors, 429s, availability, p50/p99 (ms), degraded ratio and versions seen.
-
-    Availability is over the requests that were not shed with 429: shedding is judged
-    separately (``shed_ratio``), so a clean refusal is not mistaken for an outage.
-    """
-    requests = len(outcomes)
-    ok = [o for o in outcomes if o.ok]
-    shed = sum(o.shed for o in outcomes)
-    errors = requests - len(ok) - shed
-    served = requests - shed
-    latencies = [o.latency_s * 1000 for o in ok]
-    degraded = sum(o.degraded for o in ok)
-    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    return {
-        "requests": requests,
-        "ok": len(ok),
-        "errors": errors,
-        "shed": shed,
-        "availability": (len(ok) / served) if served else 0.0,
-        "shed_ratio": (shed / requests) if requests else 0.0,
-        "p50_ms": round(p50, 2) if p50 is not None else None,
-        "p99_ms": round(p99, 2) if p99 is not None else None,
-        "degraded": degraded,
-        "degraded_ratio": (degraded / len(ok)) if ok else 1.0,
-        "versions": dict(Counter(o.version for o in ok if o.version)),
-        "statuses": {str(k): v for k, v in Counter(o.status for o in outcomes).items()},
-    }
+_DEFAULT_SLO = Slo()
 
 
 def measure_window(
@@ -55,25 +27,27 @@ def measure_window(
     """Put bounded load on the recommender's endpoint and report what users saw.
 
     Sends ``rate_rps`` requests per second to ``POST /v1/recommend`` for ``duration_s``
-    seconds (open loop, each request bounded by ``timeout_s``) and returns requests,
-    errors, 429s, availability, p50/p99 latency in ms, the degraded ratio and the model
-    versions seen. Judge it with the ``within_slo`` tolerance.
+    seconds (open loop: latency from each request's intended send time, each bounded by
+    ``timeout_s``) and returns requests, errors, 429s, late requests, availability,
+    p50/p99 latency in ms, the degraded ratio and the model versions seen.
+    Judge it with the ``within_slo`` tolerance.
     """
-    outcomes: list[Outcome] = []
     try:
-        asyncio.run(drive(endpoint, rate_rps, duration_s, timeout_s, outcomes.append))
+        results: list[RequestResult] = asyncio.run(
+            open_loop(endpoint, rate_rps, duration_s, timeout_s)
+        )
     except ValueError as exc:
         raise ActivityFailed(f"SLO window on {endpoint}: {exc}") from exc
-    result = summarise(outcomes)
+    result = summarise(results)
     result.update(endpoint=endpoint, duration_s=duration_s, rate_rps=rate_rps)
     return result
 
 
 def within_slo(
     value: dict[str, Any] | None = None,
-    availability: float = 0.999,
-    p99_ms: float = 250.0,
-    max_degraded_ratio: float = 0.05,
+    availability: float = _DEFAULT_SLO.availability,
+    p99_ms: float = _DEFAULT_SLO.p99_ms,
+    max_degraded_ratio: float = _DEFAULT_SLO.max_degraded_ratio,
     max_shed_ratio: float = 0.0,
     min_requests: int = 1,
 ) -> bool:

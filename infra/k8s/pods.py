@@ -7,9 +7,13 @@ pulumi-kubernetes and validated against the Kubernetes schemas in tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
+
+from serving.replica.settings import ReplicaSettings
+from serving.router.cli import router_argv
 
 HTTP_PORT = 8080
 CACHE_DIR = "/var/cache/recdrill"
@@ -162,14 +166,17 @@ def _replica_env(s: PodSettings) -> list[dict[str, Any]]:
 
 def replica_command(s: PodSettings) -> list[str]:
     """The replica CLI (serving.replica); ``$(VAR)`` is expanded by the kubelet from env."""
-    return [
-        "python", "-m", "serving.replica",
-        "--store", s.store_url, "--model", s.model, "--alias", "stable",
-        "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--cache-dir", CACHE_DIR,
-        "--zone", "$(RECDRILL_ZONE)", "--replica-id", "$(POD_NAME)",
+    return ReplicaSettings(
+        store=s.store_url,
+        model=s.model,
+        cache_dir=Path(CACHE_DIR),
+        host="0.0.0.0",
+        port=HTTP_PORT,
+        zone="$(RECDRILL_ZONE)",
+        replica_id="$(POD_NAME)",
         # Inside terminationGracePeriodSeconds (30) after the 5 s preStop sleep.
-        "--drain-grace", "15",
-    ]  # fmt: skip
+        drain_grace_s=15.0,
+    ).argv("python")
 
 
 def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:
@@ -212,14 +219,18 @@ def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:
 
 def router_command(s: PodSettings, services: dict[str, str]) -> list[str]:
     """The router CLI (serving.router.cli) with EndpointSlice discovery of both pools."""
-    return [
-        "python", "-m", "serving.router",
-        "--host", "0.0.0.0", "--port", str(HTTP_PORT), "--model", s.model,
-        "--discovery", "kubernetes", "--k8s-mode", "endpointslices",
-        "--k8s-namespace", s.namespace, "--k8s-port-name", "http",
-        "--k8s-active-service", services["active"],
-        "--k8s-standby-service", services["standby"],
-    ]  # fmt: skip
+    return router_argv(
+        "python",
+        host="0.0.0.0",
+        port=HTTP_PORT,
+        model=s.model,
+        discovery="kubernetes",
+        k8s_mode="endpointslices",
+        k8s_namespace=s.namespace,
+        k8s_port_name="http",
+        k8s_active_service=services["active"],
+        k8s_standby_service=services["standby"],
+    )
 
 
 def router_pod(s: PodSettings, services: dict[str, str]) -> dict[str, Any]:

@@ -9,19 +9,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.deployment import Control, Deployment, ModelStoreRef, Selectors, Slo
+
 DEPLOYMENT_FILE = "deployment.json"
 CONFIG_FILE = "controller.json"
 PID_FILE = "controller.pid"
 MARKER_ENV = "RECDRILL_DEPLOYMENT"
 TOKEN_ENV = "RECDRILL_CONTROL_TOKEN"
 ADMIN_TOKEN_ENV = "RECDRILL_ADMIN_TOKEN"
-DEFAULT_SLO = {
-    "availability": 0.999,
-    "p99_ms": 250,
-    "max_degraded_ratio": 0.05,
-    "quality_floor": 0.8,
-    "rto_s": 30,
-}
 
 
 def zone_names(count: int) -> list[str]:
@@ -84,27 +79,27 @@ class ControllerConfig:
         return cls(**json.loads((workdir / CONFIG_FILE).read_text()))
 
     def deployment(self) -> dict[str, Any]:
-        """The deployment description (DESIGN.md contract 2)."""
-        return {
-            "environment": "local",
-            "platform": "local",
-            "endpoint": f"http://127.0.0.1:{self.router_port}",
-            "zones": self.zone_list,
-            "zone_label": "topology.kubernetes.io/zone",
-            "namespace": "recdrill",
-            "selectors": {
-                "active": "app=recdrill-replica,role=active",
-                "standby": "app=recdrill-replica,role=standby",
-                "router": "app=recdrill-router",
+        """The deployment description (``contracts.deployment``), as ``deployment.json``."""
+        return Deployment(
+            environment="local",
+            platform="local",
+            endpoint=f"http://127.0.0.1:{self.router_port}",
+            zones=tuple(self.zone_list),
+            selectors=Selectors(
+                active="app=recdrill-replica,role=active",
+                standby="app=recdrill-replica,role=standby",
+                router="app=recdrill-router",
+            ),
+            replicas_per_zone=self.replicas_per_zone,
+            standby_replicas=self.standby,
+            model_store=ModelStoreRef(url=self.store, model=self.model),
+            slo=Slo.for_platform("local"),
+            control=Control(url=f"http://127.0.0.1:{self.control_port}", token=self.token),
+            extras={
+                "router_options": dict(self.router_options),
+                "workdir": str(self.path.resolve()),
             },
-            "replicas_per_zone": self.replicas_per_zone,
-            "standby_replicas": self.standby,
-            "model_store": {"url": self.store, "dr_url": None, "model": self.model},
-            "slo": dict(DEFAULT_SLO),
-            "control": {"url": f"http://127.0.0.1:{self.control_port}", "token": self.token},
-            "router_options": dict(self.router_options),
-            "workdir": str(self.path.resolve()),
-        }
+        ).to_json()
 
 
 def write_private(path: Path, data: dict[str, Any]) -> None:

@@ -11,8 +11,9 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,8 @@ import aiohttp
 from infra.local import procs
 from infra.local.config import ADMIN_TOKEN_ENV, MARKER_ENV, TOKEN_ENV, ControllerConfig
 from infra.local.selectors import SelectorError, matches, parse_selector, pick
+from serving.replica.settings import ReplicaSettings
+from serving.router.cli import router_argv
 
 log = logging.getLogger("infra.local.controller")
 RUNNING_STATES = ("starting", "ready", "unready")
@@ -109,26 +112,31 @@ class Controller:
 
     def _replica_argv(self, slot: Slot) -> list[str]:
         c = self.config
-        args = [
-            "--store", c.store, "--model", c.model, "--alias", "stable",
-            "--host", "127.0.0.1", "--port", str(slot.port), "--zone", slot.zone,
-            "--cache-dir", str(self.workdir / "cache" / slot.id), "--replica-id", slot.id,
-            "--drain-grace", str(c.drain_grace),
-        ]  # fmt: skip
+        settings = ReplicaSettings(
+            store=c.store,
+            model=c.model,
+            cache_dir=self.workdir / "cache" / slot.id,
+            port=slot.port,
+            zone=slot.zone,
+            replica_id=slot.id,
+            drain_grace_s=c.drain_grace,
+        )
         if c.replica_poll_interval is not None:
-            args += ["--poll-interval", str(c.replica_poll_interval)]
-        return procs.python_argv("serving.replica", *args)
+            settings = replace(settings, poll_interval_s=c.replica_poll_interval)
+        return settings.argv(sys.executable)
 
     def _router_argv(self) -> list[str]:
         c = self.config
-        args = [
-            "--host", "127.0.0.1", "--port", str(c.router_port), "--discovery", "local",
-            "--control-url", f"http://127.0.0.1:{c.control_port}",
-            "--store", c.store, "--model", c.model,
-        ]  # fmt: skip
-        for key, value in c.router_options.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        return procs.python_argv("serving.router", *args)
+        return router_argv(
+            sys.executable,
+            host="127.0.0.1",
+            port=c.router_port,
+            discovery="local",
+            control_url=f"http://127.0.0.1:{c.control_port}",
+            store=c.store,
+            model=c.model,
+            **c.router_options,
+        )
 
     # ---- process lifecycle -----------------------------------------------------------
     def start_slot(self, slot: Slot) -> None:

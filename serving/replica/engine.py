@@ -42,10 +42,9 @@ from model import index as ann
 from model.architecture import TwoTower
 from model.artifacts import Artifacts
 from model.store import Manifest
+from serving.schema import AnswerSource
 
-Source = Literal["user", "history", "popular"]
 Search = Literal["exact", "approximate"]
-SEARCH_MODES = ("approximate", "exact")
 _USER_CHUNK = 2048  # the user tower holds [chunk, history_len, dim] temporaries
 _NEG_INF = float("-inf")
 
@@ -72,7 +71,7 @@ class _Ranked:
     """A query answered by ranking: where its vector comes from and what it excludes."""
 
     pos: int
-    source: Source
+    source: AnswerSource
     excluded: list[int]
     kind: Literal["stored", "tower", "mean"]
     slot: int
@@ -82,7 +81,7 @@ class _Ranked:
 class Answer:
     items: list[str]
     scores: list[float]
-    source: Source
+    source: AnswerSource
     model_version: str
 
 

@@ -44,6 +44,40 @@ class ReplicaSettings:
     test_delay_s: float = 0.0
     log_level: str = "info"
 
+    def argv(self, python: str = "python") -> list[str]:
+        """The command that starts a replica with these settings: the one place every
+        launcher (local controller, Kubernetes pod spec) builds it.
+
+        Flags left at their defaults are omitted, so the ``RECDRILL_*`` environment
+        variables can still tune them. ``admin_token`` and ``test_delay_s`` travel in
+        the environment, never on a command line that ``ps`` shows.
+        """
+        args = ["--store", self.store, "--model", self.model, "--cache-dir", str(self.cache_dir)]
+        optional: list[tuple[str, object, object]] = [
+            ("--alias", self.alias, "stable"),
+            ("--host", self.host, "127.0.0.1"),
+            ("--port", self.port, 8080),
+            ("--zone", self.zone, "local"),
+            ("--replica-id", self.replica_id, ""),
+            ("--poll-interval", self.poll_interval_s, 5.0),
+            ("--drain-grace", self.drain_grace_s, 10.0),
+            ("--max-batch", self.max_batch, 64),
+            ("--max-wait-ms", self.max_wait_s * 1000, 2.0),
+            ("--batch-concurrency", self.batch_concurrency, 1),
+            ("--torch-threads", self.torch_threads, None),
+            ("--device", self.device, "auto"),
+            ("--search", self.search, "approximate"),
+            ("--max-queue", self.max_queue, 256),
+            ("--max-queue-ms", self.max_queue_s * 1000, 80.0),
+            ("--log-level", self.log_level, "info"),
+        ]
+        for flag, value, default in optional:
+            if value != default:
+                args += [flag, str(value)]
+        if not self.exclude_seen:
+            args.append("--no-exclude-seen")
+        return [python, "-m", "serving.replica", *args]
+
 
 def _positive(kind: type, minimum: float) -> Callable[[str], float]:
     def parse(text: str):

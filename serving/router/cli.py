@@ -6,7 +6,7 @@ import argparse
 
 from serving.router.discovery import (
     DiscoveryError,
-    Source,
+    UpstreamSource,
     control_token,
     controller_source,
     dns_source,
@@ -72,6 +72,22 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def router_argv(python: str = "python", **options: object) -> list[str]:
+    """The command that starts a router: the one place launchers (local controller,
+    Kubernetes pod spec) build it. ``options`` are the parser's names (``k8s_namespace=…``);
+    a list repeats its flag and a bool becomes on/off. An option the router does not
+    have is a TypeError, so a launcher cannot pass a flag that only fails at start-up."""
+    flags = {a.dest: a.option_strings[0] for a in parser()._actions if a.option_strings}
+    args: list[str] = []
+    for name, value in options.items():
+        if name not in flags or name == "help":
+            raise TypeError(f"serving.router has no option {name!r}")
+        for item in value if isinstance(value, list | tuple) else [value]:
+            text = ("on" if item else "off") if isinstance(item, bool) else str(item)
+            args += [flags[name], text]
+    return [python, "-m", "serving.router", *args]
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = parser()
     args = p.parse_args(argv)
@@ -88,7 +104,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _source(args: argparse.Namespace) -> Source:
+def _source(args: argparse.Namespace) -> UpstreamSource:
     if args.discovery == "static":
         return static_source(parse_static(args.upstream))
     if args.discovery == "local":

@@ -21,7 +21,8 @@ from serving.router.upstreams import ROLES, UpstreamSpec
 log = logging.getLogger("serving.router.discovery")
 TOKEN_ENV = "RECDRILL_CONTROL_TOKEN"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-Source = Callable[[], Awaitable[list[UpstreamSpec]]]
+# What the router polls for the current upstream list (static, controller, Kubernetes).
+UpstreamSource = Callable[[], Awaitable[list[UpstreamSpec]]]
 
 
 class DiscoveryError(ValueError):
@@ -43,7 +44,7 @@ def parse_static(values: Iterable[str]) -> list[UpstreamSpec]:
     return specs
 
 
-def static_source(specs: list[UpstreamSpec]) -> Source:
+def static_source(specs: list[UpstreamSpec]) -> UpstreamSource:
     async def source() -> list[UpstreamSpec]:
         return list(specs)
 
@@ -63,7 +64,7 @@ def specs_from_controller(view: Mapping[str, Any]) -> list[UpstreamSpec]:
     ]
 
 
-def controller_source(control_url: str, token: str) -> Source:
+def controller_source(control_url: str, token: str) -> UpstreamSource:
     """Polls the controller's ``GET /v1/replicas`` (its own small session, made on first use)."""
     headers = {"Authorization": f"Bearer {token}"}
     timeout = aiohttp.ClientTimeout(total=1.0)
@@ -119,7 +120,7 @@ def specs_from_endpointslices(
 
 def endpointslice_source(
     namespace: str, services: Mapping[str, str], port_name: str = "http", api: Any = None
-) -> Source:
+) -> UpstreamSource:
     """Lists the EndpointSlices of each role's Service through the Kubernetes API."""
     if api is None:
         from kubernetes import client, config
@@ -154,7 +155,7 @@ def dns_source(
     port: int,
     resolve: Callable[[str, int], list[str]] | None = None,
     domain: str = "svc.cluster.local",
-) -> Source:
+) -> UpstreamSource:
     """Headless-Service DNS: each A/AAAA record of ``<svc>.<ns>.svc`` is one replica."""
 
     def default_resolve(host: str, p: int) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from serving.router.discovery import Source
+from serving.router.discovery import UpstreamSource
 from serving.router.metrics import RouterMetrics
 from serving.router.upstreams import Pool, Upstream
 from serving.schema import RequestError, check_content_type, parse_recommend
@@ -55,7 +55,7 @@ class Router:
     """Retries draw on a token bucket (``retry_budget`` tokens, ``retry_refill`` back per
     success), so a fleet that is merely overloaded is not hit by a retry storm."""
 
-    def __init__(self, settings: RouterSettings, pool: Pool, source: Source) -> None:
+    def __init__(self, settings: RouterSettings, pool: Pool, source: UpstreamSource) -> None:
         self.settings = settings
         self.pool = pool
         self.source = source

@@ -31,8 +31,8 @@ def test_missing_deployment_is_one_line_error_without_traceback(tmp_path):
     ("content", "message"),
     [
         ("{", "cannot read JSON"),
-        ('{"platform": "local"}', "missing keys"),
-        (None, "platform 'mesos' is not one of"),
+        ('{"platform": "local"}', "'endpoint' is missing"),
+        (None, "'platform' must be one of local, kubernetes, got 'mesos'"),
     ],
 )
 def test_bad_deployment_names_what_is_wrong(tmp_path, capsys, content, message):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.outcome import build_outcome, load_slo_file, slo_for
+from experiments.outcome import SloChoice, SloError, build_outcome, load_slo_file, slo_for
 from experiments.timeseries import (
     Sample,
     Slo,
@@ -121,14 +121,24 @@ def test_malformed_series_is_a_report_note_not_a_gate_failure(tmp_path: Path) ->
 
 def test_slo_sources(tmp_path: Path) -> None:
     journal = f.clean_journal()
-    assert slo_for(journal, None).source == "experiment configuration"
+    assert slo_for(journal, None).origin == "experiment configuration"
     journal["experiment"]["configuration"]["slo"] = {"type": "env", "key": "SLO"}
-    assert slo_for(journal, None) == Slo()
+    assert slo_for(journal, None) == SloChoice(Slo(), "defaults")
     deployment = tmp_path / "deployment.json"
     deployment.write_text(json.dumps({"environment": "local", "slo": {"p99_ms": 90}}))
-    slo = load_slo_file(deployment)
-    assert slo.p99_ms == 90.0 and slo.max_degraded_ratio == Slo().max_degraded_ratio
-    assert slo_for(f.clean_journal(), slo) is slo
+    choice = load_slo_file(deployment)
+    assert choice.origin == str(deployment)
+    assert choice.slo.p99_ms == 90.0 and choice.slo.max_degraded_ratio == Slo().max_degraded_ratio
+    assert slo_for(f.clean_journal(), choice) is choice
+
+
+def test_slo_file_defaults_follow_the_platform_and_bad_values_are_named(tmp_path: Path) -> None:
+    deployment = tmp_path / "deployment.json"
+    deployment.write_text(json.dumps({"platform": "kubernetes", "slo": {"p99_ms": 90}}))
+    assert load_slo_file(deployment).slo.rto_s == Slo.for_platform("kubernetes").rto_s == 300.0
+    deployment.write_text(json.dumps({"slo": {"availability": 1.5}}))
+    with pytest.raises(SloError, match=r"slo\.availability"):
+        load_slo_file(deployment)
 
 
 def test_slo_from_the_rendered_catalog_flat_keys() -> None:
@@ -137,11 +147,11 @@ def test_slo_from_the_rendered_catalog_flat_keys() -> None:
     del config["slo"]
     config.update(slo_availability=0.99, slo_p99_ms=120.0, slo_max_degraded_ratio=0.1)
     config["slo_quality_floor"] = 0.8
-    slo = slo_for(journal, None)
+    slo = slo_for(journal, None).slo
     assert (slo.availability, slo.p99_ms, slo.max_degraded_ratio) == (0.99, 120.0, 0.1)
     assert slo.rto_s == Slo().rto_s
     config["slo_p99_ms"] = "${p99}"  # an unsubstituted reference is not a number
-    assert slo_for(journal, None).p99_ms == Slo().p99_ms
+    assert slo_for(journal, None).slo.p99_ms == Slo().p99_ms
 
 
 def test_requests_per_second_is_smoothed_over_a_one_second_window():

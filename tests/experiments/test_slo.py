@@ -8,9 +8,10 @@ import threading
 
 import pytest
 
-from experiments.probes.load import Outcome, percentile
+from contracts.timeseries import Sample, load_timeseries
+from experiments.probes.load import RequestResult, summarise
 from experiments.probes.recorder import bucket, record_timeseries
-from experiments.probes.slo import measure_window, summarise, within_slo
+from experiments.probes.slo import measure_window, within_slo
 from tests.experiments.fakes import json_server
 
 SLO = {"availability": 0.999, "p99_ms": 250.0, "max_degraded_ratio": 0.05}
@@ -55,43 +56,30 @@ def test_unreachable_endpoint_counts_every_request_as_an_error():
 
 
 def test_tolerance_checks_each_bound_separately():
-    ok = summarise([Outcome(0.0, 0.01, 200) for _ in range(100)])
+    ok = summarise([RequestResult(0.0, 0.01, 200) for _ in range(100)])
     assert within_slo(ok, **SLO)
     assert not within_slo(ok, availability=0.999, p99_ms=5.0, max_degraded_ratio=0.05)
-    degraded = summarise([Outcome(0.0, 0.01, 200, degraded=i < 10) for i in range(100)])
+    degraded = summarise([RequestResult(0.0, 0.01, 200, degraded=i < 10) for i in range(100)])
     assert not within_slo(degraded, **SLO)
-    shed = summarise([Outcome(0.0, 0.01, 429 if i < 10 else 200) for i in range(100)])
+    shed = summarise([RequestResult(0.0, 0.01, 429 if i < 10 else 200) for i in range(100)])
     assert shed["availability"] == 1.0 and shed["shed_ratio"] == 0.1
     assert not within_slo(shed, **SLO)
     assert within_slo(shed, **SLO, max_shed_ratio=0.2)
     assert not within_slo(None, **SLO) and not within_slo({"requests": 0}, **SLO)
 
 
-def test_percentile_is_nearest_rank():
-    assert percentile([], 99) is None
-    assert percentile(list(range(1, 101)), 99) == 99
-    assert percentile([5.0], 50) == 5.0
-
-
 def test_bucket_groups_by_send_time_into_100ms_samples():
     outcomes = [
-        Outcome(10.05, 0.02, 200),
-        Outcome(10.06, 0.04, 200, degraded=True),
-        Outcome(10.25, 0.01, 0),
-        Outcome(10.26, 0.01, 429),
+        RequestResult(10.05, 0.02, 200),
+        RequestResult(10.06, 0.04, 200, degraded=True),
+        RequestResult(10.25, 0.01, 0),
+        RequestResult(10.26, 0.01, 429),
     ]
     samples = bucket(outcomes, started=10.0, duration_s=0.4)
-    assert [s["t"] for s in samples] == [0.0, 0.1, 0.2, 0.3]
-    assert samples[0] == {
-        "t": 0.0,
-        "requests": 2,
-        "errors": 0,
-        "shed": 0,
-        "degraded": 1,
-        "p99_ms": 40.0,
-    }
-    assert samples[2]["errors"] == 1 and samples[2]["shed"] == 1 and samples[2]["p99_ms"] is None
-    assert samples[1]["requests"] == 0
+    assert [s.t for s in samples] == [0.0, 0.1, 0.2, 0.3]
+    assert samples[0] == Sample(t=0.0, requests=2, errors=0, shed=0, degraded=1, p99_ms=40.0)
+    assert samples[2].errors == 1 and samples[2].shed == 1 and samples[2].p99_ms is None
+    assert samples[1].requests == 0
 
 
 def test_recorder_writes_the_timeseries_file_and_returns_by_itself(tmp_path):
@@ -105,3 +93,6 @@ def test_recorder_writes_the_timeseries_file_and_returns_by_itself(tmp_path):
     assert sum(s["requests"] for s in data["samples"]) == summary["requests"] == 10
     assert sum(s["errors"] for s in data["samples"]) == summary["errors"] == 5
     assert threading.active_count() <= before
+    # What the recorder writes, the report's reader reads back unchanged.
+    series = load_timeseries(path)
+    assert series.to_json() == data and series.samples[0].shed == 0

@@ -6,7 +6,7 @@ from typing import Any
 
 import kubernetes_validate
 
-from infra.__main__ import DESCRIPTION_KEYS
+from contracts.deployment import DESCRIPTION_KEYS
 from infra.policy.invariants import INVARIANTS
 from tests.infra.harness import StackRun
 

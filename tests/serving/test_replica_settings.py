@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from serving.replica.settings import parse_settings
+from serving.replica.settings import (
+    TEST_DELAY_ENV,
+    ReplicaSettings,
+    build_parser,
+    parse_settings,
+)
 
 REQUIRED = ["--store", "file:///s", "--model", "m", "--cache-dir", "/tmp/c"]
 
@@ -60,3 +67,52 @@ def test_a_malformed_store_url_exits_2_with_one_line(capsys, url):
     assert main(["--store", url, "--model", "m", "--cache-dir", "/tmp/c"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("serving.replica:") and "\n" not in err
+
+
+def _clean_env(monkeypatch) -> None:
+    for name in ("ADMIN_TOKEN", "MAX_BATCH", "MAX_WAIT_MS", "BATCH_CONCURRENCY",
+                 "TORCH_THREADS", "EXCLUDE_SEEN", "DEVICE", "LOG_LEVEL", "SEARCH",
+                 "MAX_QUEUE", "MAX_QUEUE_MS"):  # fmt: skip
+        monkeypatch.delenv(f"RECDRILL_{name}", raising=False)
+    monkeypatch.delenv(TEST_DELAY_ENV, raising=False)
+
+
+EVERY_FLAG_SET = ReplicaSettings(
+    store="s3://b/p", model="m", cache_dir=Path("/var/cache/m"), alias="canary",
+    host="0.0.0.0", port=9100, zone="$(RECDRILL_ZONE)", replica_id="$(POD_NAME)",
+    poll_interval_s=0.5, drain_grace_s=15.0, max_batch=32, max_wait_s=0.004,
+    batch_concurrency=2, torch_threads=3, exclude_seen=False, device="cpu", search="exact",
+    max_queue=32, max_queue_s=0.125, log_level="debug",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        EVERY_FLAG_SET,
+        ReplicaSettings(store="file:///s", model="m", cache_dir=Path("/c"), replica_id="r1"),
+    ],
+)
+def test_argv_round_trips_through_the_parser(monkeypatch, settings):
+    _clean_env(monkeypatch)
+    argv = settings.argv()
+    assert argv[:3] == ["python", "-m", "serving.replica"]
+    assert parse_settings(argv[3:]) == settings
+
+
+def test_argv_covers_every_flag_the_parser_knows():
+    known = {
+        option
+        for action in build_parser()._actions
+        for option in action.option_strings
+        if option not in ("-h", "--help", "--exclude-seen")
+    }
+    assert {a for a in EVERY_FLAG_SET.argv() if a.startswith("--")} == known
+
+
+def test_flags_at_their_defaults_are_left_to_the_environment(monkeypatch):
+    _clean_env(monkeypatch)
+    argv = ReplicaSettings(store="file:///s", model="m", cache_dir=Path("/c")).argv("/py")
+    assert argv == ["/py", "-m", "serving.replica", *REQUIRED[:4], "--cache-dir", "/c"]
+    monkeypatch.setenv("RECDRILL_MAX_BATCH", "16")
+    assert parse_settings(argv[3:]).max_batch == 16

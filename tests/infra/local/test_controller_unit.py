@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
 from infra.local.config import ControllerConfig, write_private, zone_names
 from infra.local.controller import Controller
+from serving.replica.settings import parse_settings
+from serving.router.cli import parser as router_parser
 
 
 def config(tmp_path, **kw) -> ControllerConfig:
@@ -79,3 +82,31 @@ def test_bad_sizes_are_refused(tmp_path, kw):
 
 def test_zone_names():
     assert zone_names(3) == ["local-a", "local-b", "local-c"]
+
+
+def test_replica_argv_is_the_replica_settings_command(tmp_path, monkeypatch):
+    monkeypatch.delenv("RECDRILL_DRAIN_GRACE", raising=False)
+    ctl = Controller(config(tmp_path, drain_grace=1.5, replica_poll_interval=0.3))
+    slot = ctl.slots[2]
+    slot.port = 9123
+    argv = ctl._replica_argv(slot)
+    assert argv[:3] == [sys.executable, "-m", "serving.replica"]
+    settings = parse_settings(argv[3:])
+    assert (settings.store, settings.model, settings.zone) == (
+        "file:///s",
+        "recommender",
+        slot.zone,
+    )
+    assert (settings.port, settings.replica_id, settings.host) == (slot.port, slot.id, "127.0.0.1")
+    assert (settings.drain_grace_s, settings.poll_interval_s) == (1.5, 0.3)
+    assert settings.cache_dir == ctl.workdir / "cache" / slot.id
+
+
+def test_router_argv_carries_the_router_options(tmp_path):
+    cfg = config(tmp_path, router_options={"retries": 0, "fallback": "off"})
+    cfg.control_port, cfg.router_port = 1234, 5678
+    argv = Controller(cfg)._router_argv()
+    assert argv[:3] == [sys.executable, "-m", "serving.router"]
+    args = router_parser().parse_args(argv[3:])
+    assert (args.port, args.discovery, args.control_url) == (5678, "local", "http://127.0.0.1:1234")
+    assert (args.retries, args.fallback, args.store) == (0, False, "file:///s")

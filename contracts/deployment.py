@@ -1,0 +1,304 @@
+"""The deployment description (DESIGN.md contract 2): one owner for its keys and SLO defaults.
+
+The Pulumi program exports ``Deployment.to_json()`` key by key, ``infra.local up`` writes
+it to ``deployment.json`` and the experiments read it back with ``from_json``. Nothing
+else builds or parses the object, so a key changes here or nowhere.
+
+The recovery-time target (``rto_s``) is the one SLO figure that differs by platform:
+local replicas are processes that restart in seconds (30 s), while on Kubernetes a lost
+zone's pods wait for scheduling, image pulls and model loading on surviving GPU nodes
+(300 s, about the time Kubernetes itself takes to evict pods from a lost node).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DESCRIPTION_KEYS",
+    "PLATFORMS",
+    "RTO_S",
+    "Control",
+    "Deployment",
+    "DeploymentError",
+    "ModelStoreRef",
+    "Selectors",
+    "Slo",
+]
+
+PLATFORMS = ("local", "kubernetes")
+RTO_S = {"local": 30.0, "kubernetes": 300.0}
+DEFAULT_ZONE_LABEL = "topology.kubernetes.io/zone"
+DEFAULT_NAMESPACE = "recdrill"
+DESCRIPTION_KEYS = (
+    "environment",
+    "platform",
+    "endpoint",
+    "zones",
+    "zone_label",
+    "namespace",
+    "selectors",
+    "replicas_per_zone",
+    "standby_replicas",
+    "model_store",
+    "slo",
+)
+_REQUIRED = ("platform", "endpoint", "zones", "selectors", "model_store")
+
+
+class DeploymentError(ValueError):
+    """The deployment description is missing or malformed (the key is named in the message)."""
+
+
+def _fail(key: str, problem: str) -> DeploymentError:
+    return DeploymentError(f"deployment description: {key!r} {problem}")
+
+
+def _number(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _fail(key, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _text(value: Any, key: str, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _fail(key, f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _count(value: Any, key: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise _fail(key, f"must be an integer of at least {least}, got {value!r}")
+    return value
+
+
+def _object(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(key, f"must be an object, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Slo:
+    """Service level objectives: what the probes, the gate and the report judge against."""
+
+    availability: float = 0.999
+    p99_ms: float = 250.0
+    max_degraded_ratio: float = 0.05
+    quality_floor: float = 0.8
+    rto_s: float = RTO_S["local"]
+
+    def __post_init__(self) -> None:
+        for key in ("availability", "max_degraded_ratio", "quality_floor"):
+            value = _number(getattr(self, key), f"slo.{key}")
+            if not 0.0 <= value <= 1.0:
+                raise _fail(f"slo.{key}", f"must be within [0, 1], got {value}")
+            object.__setattr__(self, key, value)
+        for key in ("p99_ms", "rto_s"):
+            value = _number(getattr(self, key), f"slo.{key}")
+            if value <= 0:
+                raise _fail(f"slo.{key}", f"must be positive, got {value}")
+            object.__setattr__(self, key, value)
+
+    @classmethod
+    def for_platform(cls, platform: str) -> Slo:
+        """The defaults for ``platform`` (only the recovery-time target differs)."""
+        if platform not in RTO_S:
+            raise _fail("platform", f"must be one of {', '.join(PLATFORMS)}, got {platform!r}")
+        return cls(rto_s=RTO_S[platform])
+
+    @classmethod
+    def from_json(cls, data: Any, platform: str = "local") -> Slo:
+        """The ``slo`` block; keys it leaves out take the platform's defaults."""
+        block = _object(data, "slo")
+        unknown = sorted(set(block) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise _fail(f"slo.{unknown[0]}", "is not an SLO key")
+        return replace(cls.for_platform(platform), **dict(block))
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "availability": self.availability,
+            "p99_ms": self.p99_ms,
+            "max_degraded_ratio": self.max_degraded_ratio,
+            "quality_floor": self.quality_floor,
+            "rto_s": self.rto_s,
+        }
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """Label selectors of the active replicas, the standby replicas and the router."""
+
+    active: str
+    standby: str = ""
+    router: str = ""
+
+    @classmethod
+    def from_json(cls, data: Any) -> Selectors:
+        block = _object(data, "selectors")
+        return cls(
+            active=_text(block.get("active"), "selectors.active") or "",
+            standby=str(block.get("standby") or ""),
+            router=str(block.get("router") or ""),
+        )
+
+    def to_json(self) -> dict[str, str]:
+        return {"active": self.active, "standby": self.standby, "router": self.router}
+
+
+@dataclass(frozen=True)
+class ModelStoreRef:
+    """Where the replicas load models from: the store URL, its DR copy, the model name."""
+
+    url: str
+    model: str = "recommender"
+    dr_url: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> ModelStoreRef:
+        block = _object(data, "model_store")
+        return cls(
+            url=_text(block.get("url"), "model_store.url") or "",
+            model=_text(block.get("model", "recommender"), "model_store.model") or "",
+            dr_url=_text(block.get("dr_url"), "model_store.dr_url", optional=True),
+        )
+
+    def to_json(self) -> dict[str, str | None]:
+        return {"url": self.url, "dr_url": self.dr_url, "model": self.model}
+
+
+@dataclass(frozen=True)
+class Control:
+    """The local controller API (the local stand-in for the cluster API) and its token."""
+
+    url: str
+    token: str
+
+    @classmethod
+    def from_json(cls, data: Any) -> Control:
+        block = _object(data, "control")
+        return cls(
+            url=_text(block.get("url"), "control.url") or "",
+            token=_text(block.get("token"), "control.token") or "",
+        )
+
+    def to_json(self) -> dict[str, str]:
+        return {"url": self.url, "token": self.token}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One running environment. ``endpoint`` is the router's URL; in a Pulumi program it
+    may be an Output that resolves to one, so only a string endpoint is checked."""
+
+    platform: str
+    endpoint: Any
+    zones: tuple[str, ...]
+    selectors: Selectors
+    model_store: ModelStoreRef
+    slo: Slo
+    environment: str = ""
+    zone_label: str = DEFAULT_ZONE_LABEL
+    namespace: str = DEFAULT_NAMESPACE
+    replicas_per_zone: int = 1
+    standby_replicas: int = 0
+    control: Control | None = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.platform not in PLATFORMS:
+            raise _fail("platform", f"must be one of {', '.join(PLATFORMS)}, got {self.platform!r}")
+        if isinstance(self.endpoint, str) and not self.endpoint.startswith(("http://", "https://")):
+            raise _fail("endpoint", f"must be an http(s) URL, got {self.endpoint!r}")
+        zones = self.zones
+        if isinstance(zones, str) or not isinstance(zones, list | tuple) or not zones:
+            raise _fail("zones", f"must be a non-empty list of zone names, got {zones!r}")
+        for zone in zones:
+            _text(zone, "zones")
+        if len(set(zones)) != len(zones):
+            raise _fail("zones", f"repeats a zone: {list(zones)}")
+        object.__setattr__(self, "zones", tuple(zones))
+        object.__setattr__(self, "environment", self.environment or self.platform)
+        _text(self.zone_label, "zone_label")
+        _text(self.namespace, "namespace")
+        _count(self.replicas_per_zone, "replicas_per_zone", 1)
+        _count(self.standby_replicas, "standby_replicas", 0)
+        if self.platform == "local" and self.control is None:
+            raise _fail("control", "is required for a local deployment")
+
+    @property
+    def active_replicas(self) -> int:
+        return len(self.zones) * self.replicas_per_zone
+
+    def to_json(self) -> dict[str, Any]:
+        """The description object: ``DESCRIPTION_KEYS``, plus ``control`` and the local
+        environment's extra keys when there are any."""
+        body: dict[str, Any] = {
+            "environment": self.environment,
+            "platform": self.platform,
+            "endpoint": self.endpoint,
+            "zones": list(self.zones),
+            "zone_label": self.zone_label,
+            "namespace": self.namespace,
+            "selectors": self.selectors.to_json(),
+            "replicas_per_zone": self.replicas_per_zone,
+            "standby_replicas": self.standby_replicas,
+            "model_store": self.model_store.to_json(),
+            "slo": self.slo.to_json(),
+        }
+        if self.control is not None:
+            body["control"] = self.control.to_json()
+        body.update(self.extras)
+        return body
+
+    @classmethod
+    def from_json(cls, data: Any) -> Deployment:
+        """Parse and check a description; a DeploymentError names the first bad key."""
+        body = _object(data, "(top level)")
+        missing = [key for key in _REQUIRED if key not in body]
+        if missing:
+            raise _fail(missing[0], f"is missing (required: {', '.join(_REQUIRED)})")
+        platform = body["platform"]
+        if platform not in PLATFORMS:
+            raise _fail("platform", f"must be one of {', '.join(PLATFORMS)}, got {platform!r}")
+        known = {*DESCRIPTION_KEYS, "control"}
+        return cls(
+            platform=platform,
+            endpoint=_text(body["endpoint"], "endpoint"),
+            zones=body["zones"],
+            selectors=Selectors.from_json(body["selectors"]),
+            model_store=ModelStoreRef.from_json(body["model_store"]),
+            slo=Slo.from_json(body.get("slo", {}), platform),
+            environment=_text(body.get("environment", platform), "environment") or "",
+            zone_label=body.get("zone_label", DEFAULT_ZONE_LABEL),
+            namespace=body.get("namespace", DEFAULT_NAMESPACE),
+            replicas_per_zone=body.get("replicas_per_zone", 1),
+            standby_replicas=body.get("standby_replicas", 0),
+            control=Control.from_json(body["control"]) if "control" in body else None,
+            extras={k: v for k, v in body.items() if k not in known},
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Deployment:
+        """Read a description file (``deployment.json``, ``pulumi stack output --json``)."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise DeploymentError(f"deployment description {path} does not exist") from exc
+        except (OSError, ValueError) as exc:
+            raise DeploymentError(
+                f"deployment description {path}: cannot read JSON ({exc})"
+            ) from exc
+        try:
+            return cls.from_json(data)
+        except DeploymentError as exc:
+            raise DeploymentError(f"{path}: {exc}") from None
