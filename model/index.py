@@ -87,6 +87,11 @@ def build_index(vectors: torch.Tensor, params: IndexParams | None = None) -> fai
     return index
 
 
+def set_threads(threads: int) -> None:
+    """faiss's OpenMP pool searches a batch's queries in parallel: bound it like torch's."""
+    faiss.omp_set_num_threads(max(1, threads))
+
+
 def write_index(index: faiss.Index, path: str | Path) -> Path:
     path = Path(path)
     path.write_bytes(faiss.serialize_index(index).tobytes())

@@ -110,6 +110,7 @@ def configure_cpu_threads(threads: int | None = None) -> int:
     # RuntimeError: already set, or parallel work already ran in this process
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
+    ann.set_threads(threads)
     return threads
 
 
