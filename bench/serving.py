@@ -123,12 +123,18 @@ async def overload(replica: Replica, bodies: list[bytes], rate: float, seconds: 
     }
 
 
+def progress(phase: str, figures: dict) -> None:
+    """Each phase's figures on stderr as soon as they exist: a cut-short run still tells."""
+    print(f"[bench.serving] {phase}: {json.dumps(figures)}", file=sys.stderr, flush=True)
+
+
 def with_replica(store_url: str, model: str, cache: Path, flags: list[str], work) -> dict:
     replica = start_replica(store_url, model, cache, flags)
     try:
         info = asyncio.run(wait_ready(replica))
-        result = asyncio.run(work(replica))
-        return {"search": info.get("search"), **result}
+        result = {"search": info.get("search"), **asyncio.run(work(replica))}
+        progress(f"{model} replica, {' '.join(flags)}", result)
+        return result
     finally:
         replica.stop()
 
@@ -142,11 +148,13 @@ def run(args: argparse.Namespace) -> dict:
              "--torch-threads", str(args.torch_threads)]  # fmt: skip
     art = synthetic_artifacts(args.items, args.users)
     manifest, publish_s = publish(store_url, "bench", art, work / "build", params)
+    progress("publish", {"seconds": round(publish_s, 1), "index": manifest.data["index"]})
     raw = request_bodies(art, 20_000)
     bodies = [orjson.dumps(b) for b in raw]
     engine = ServingModel.build("bench", manifest, art, EngineOptions(search="exact"))
     queries = [Query(b["user_id"], b["k"], tuple(b.get("history", ()))) for b in raw]
     naive = naive_rate(engine, queries)
+    progress("naive", {"rps": round(naive, 1)})
     del engine, art
 
     async def measure_approx(replica: Replica) -> dict:
@@ -179,6 +187,9 @@ def run(args: argparse.Namespace) -> dict:
         large = synthetic_artifacts(args.large_items, args.users, seed=1)
         large_manifest, large_publish_s = publish(store_url, "large", large, work / "b1", params)
         large_bodies = [orjson.dumps(b) for b in request_bodies(large, 20_000)]
+        progress(
+            "publish large", {"seconds": round(large_publish_s, 1), **large_manifest.data["index"]}
+        )
         del large
         report["large"] = {
             "items": args.large_items,
