@@ -5,7 +5,7 @@ graph (faiss ``IndexHNSWFlat``, inner product) visits a few thousand items inste
 index is one more file of the version (``items.faiss``), listed in the manifest with its
 sha256 like every file, so a corrupted index is refused like corrupted weights.
 
-It is stored in faiss's own binary format (``faiss.serialize_index``/``deserialize_index``):
+It is stored in faiss's own binary format (``faiss.serialize_index``, read by ``read_index``):
 a typed header and raw arrays, read by C++ code; nothing is unpickled. Reading checks
 that it is the index type we wrote, that it holds one vector per catalogue item, with
 the model's dimension, before it is used.
@@ -101,9 +101,8 @@ def write_index(index: faiss.Index, path: str | Path) -> Path:
 def read_index(path: str | Path, *, n_items: int, dim: int, ef_search: int) -> faiss.IndexHNSW:
     """Read a verified index file and check it fits the version. Raises BadIndex."""
     path = Path(path)
-    try:
-        raw = np.frombuffer(path.read_bytes(), dtype=np.uint8)
-        index = faiss.deserialize_index(raw)
+    try:  # straight from the file: no second in-memory copy of its bytes
+        index = faiss.read_index(str(path))
     except (OSError, RuntimeError) as exc:  # faiss raises RuntimeError on bad bytes
         raise BadIndex(f"{path}: cannot read the faiss index: {exc}") from exc
     if not isinstance(index, faiss.IndexHNSWFlat) or index.metric_type != (

@@ -157,6 +157,11 @@ class ServingModel:
         device = pick_device(options.device)
         model = _model_without_init(art).to(device)
         item_vectors = ann.item_vectors(model, art.item_category, art.item_brand)
+        # The item tower's id table (n_items x d) is not needed once its vectors exist:
+        # dropping it saves 256 MB at 1M items.
+        model.item_id.weight = torch.nn.Parameter(
+            torch.empty(0, model.config.dim, device=device), requires_grad=False
+        )
         index = None
         if options.search == "approximate" and art.index_path is not None:
             params = ann.IndexParams.from_dict(art.index_info.get("params") or {})
