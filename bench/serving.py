@@ -44,6 +44,7 @@ from bench.serving_setup import (
 )
 from experiments.probes.load import closed_loop, open_loop, summarise
 from model.index import IndexParams
+from model.index import set_threads as set_index_threads
 from serving.replica.engine import EngineOptions, Query, ServingModel, configure_cpu_threads
 
 TARGETS = {
@@ -140,7 +141,8 @@ def with_replica(store_url: str, model: str, cache: Path, flags: list[str], work
 
 
 def run(args: argparse.Namespace) -> dict:
-    threads = configure_cpu_threads(args.torch_threads)
+    set_index_threads(os.cpu_count() or 1)  # publish builds with every core, as training does
+    threads = torch.get_num_threads()
     work = Path(tempfile.mkdtemp(prefix="recdrill-bench-"))
     store_url = f"file://{work}/store"
     params = IndexParams(m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef)
@@ -151,6 +153,7 @@ def run(args: argparse.Namespace) -> dict:
     progress("publish", {"seconds": round(publish_s, 1), "index": manifest.data["index"]})
     raw = request_bodies(art, 20_000)
     bodies = [orjson.dumps(b) for b in raw]
+    configure_cpu_threads(args.torch_threads)  # the naive path: one thread, like the replica
     engine = ServingModel.build("bench", manifest, art, EngineOptions(search="exact"))
     queries = [Query(b["user_id"], b["k"], tuple(b.get("history", ()))) for b in raw]
     naive = naive_rate(engine, queries)
@@ -172,7 +175,8 @@ def run(args: argparse.Namespace) -> dict:
         "users": args.users,
         "cpus": os.cpu_count(),
         "device": "cuda" if torch.cuda.is_available() else "cpu",
-        "torch_threads": threads,
+        "torch_threads": args.torch_threads,
+        "publish_threads": threads,
         "load_average_start": os.getloadavg()[0],
         "index": manifest.data["index"],
         "publish_seconds": round(publish_s, 1),
@@ -184,6 +188,7 @@ def run(args: argparse.Namespace) -> dict:
         "recall_at_20": manifest.data["index"]["recall@20"],
     }
     if args.large_items:
+        set_index_threads(os.cpu_count() or 1)
         large = synthetic_artifacts(args.large_items, args.users, seed=1)
         large_manifest, large_publish_s = publish(store_url, "large", large, work / "b1", params)
         large_bodies = [orjson.dumps(b) for b in request_bodies(large, 20_000)]
