@@ -6,15 +6,20 @@ STAMP := $(VENV)/.installed
 VAR ?= var
 STORE ?= file://$(abspath $(VAR))/store
 MODEL ?= recommender
+# Every drill's journals and figures are kept here for the report's trends; the drill
+# also regenerates the docs' screenshot of the report's first screen (when chromium is here).
+HISTORY ?= $(VAR)/history
+DRILL_PNG ?= docs/drill-report.png
 
-.PHONY: venv test lint drill train bench clean
+.PHONY: venv test lint drill train sensitivity bench clean
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml extension/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable . --editable extension
 	$(PY) -m pip check
 	touch $(STAMP)
 
@@ -30,7 +35,12 @@ train: $(STAMP)
 	$(PY) -m training train --store $(STORE) --model $(MODEL) --if-no-stable
 
 drill: $(STAMP)
-	$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill
+	DRILL_HISTORY=$(HISTORY) DRILL_SCREENSHOT=$(DRILL_PNG) \
+		$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill
+
+# Each resilience mechanism switched off in turn: which experiments catch it (slow: ~20 min).
+sensitivity: $(STAMP) train
+	$(PY) -m experiments sensitivity --store $(STORE) --model $(MODEL) --out $(VAR)/sensitivity
 
 clean:
 	rm -rf $(VAR)

@@ -2,7 +2,10 @@
 
 Brings a real local environment up (3 zones × 2 + 1 standby), then
 1. throughput: closed-loop load through the router vs straight at the active replicas;
-2. zone loss: ``--rps`` open-loop load (latency from each request's intended send time),
+2. zone loss: open-loop load (latency from each request's intended send time) at
+   ``--rps``, by default ``--load-fraction`` of the router throughput just measured
+   (DESIGN.md contract 4: representative load, not a fixed rate that may overload a busy
+   machine or trickle on a fast one),
    one zone downed at ``--fault-at`` s; reports failed requests, degraded ratio, p99, the
    time until the router stops using the zone (detection) and the time until active
    capacity is back in the surviving zones.
@@ -54,8 +57,12 @@ def _tiny_store(root: Path) -> str:
     return url
 
 
-def _router_view(endpoint: str) -> dict[str, Any]:
-    return httpx.get(f"{endpoint}/v1/upstreams", timeout=2).json()
+def _router_view(endpoint: str) -> dict[str, Any] | None:
+    """The router's upstream view, or None when it did not answer in time (a busy box)."""
+    try:
+        return httpx.get(f"{endpoint}/v1/upstreams", timeout=5).json()
+    except (httpx.HTTPError, ValueError):
+        return None
 
 
 async def _watch_zone(
@@ -68,6 +75,8 @@ async def _watch_zone(
     detected = back = None
     while time.monotonic() - t0 < 60 and back is None:
         view = await asyncio.to_thread(_router_view, endpoint)
+        if view is None:
+            continue
         now = time.monotonic() - t0
         in_zone = [u for u in view["upstreams"] if u["zone"] == zone and u["state"] == "healthy"]
         if detected is None and not in_zone:
@@ -90,7 +99,9 @@ def _summary(results: list[RequestResult]) -> dict[str, Any]:
     return {"failed": summary["errors"], **summary}
 
 
-async def _zone_loss(endpoint: str, control: ControlClient, args) -> dict[str, Any]:
+async def _zone_loss(
+    endpoint: str, control: ControlClient, args: argparse.Namespace, rps: float
+) -> dict[str, Any]:
     fault_at: list[float] = []
     fault_epoch: list[float] = []
     actives = len(control.replicas("role=active"))
@@ -101,7 +112,7 @@ async def _zone_loss(endpoint: str, control: ControlClient, args) -> dict[str, A
         fault_epoch.append(time.time())
         await asyncio.to_thread(control.zone_down, args.zone)
 
-    load = asyncio.create_task(open_loop(endpoint, args.rps, args.duration, timeout_s=5.0))
+    load = asyncio.create_task(open_loop(endpoint, rps, args.duration, timeout_s=5.0))
     watch = asyncio.create_task(_watch_zone(endpoint, control, args.zone, actives, fault_at))
     await fault()
     results = await load
@@ -111,7 +122,7 @@ async def _zone_loss(endpoint: str, control: ControlClient, args) -> dict[str, A
     return {
         **_summary(results),
         **timings,
-        "rps": args.rps,
+        "rps": round(rps, 1),
         "zone": args.zone,
         "before_fault": _summary(before),
         "after_fault": _summary(after),
@@ -153,14 +164,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             control = ControlClient.from_workdir(workdir)
             endpoint = json.loads((workdir / "deployment.json").read_text())["endpoint"]
-            asyncio.run(open_loop(endpoint, args.rps, 2.0))  # warm-up
+            asyncio.run(closed_loop(endpoint, 2.0, 16))  # warm-up
             direct = [r["url"] for r in control.replicas("role=active")]
             throughput = asyncio.run(_throughput(endpoint, direct, args.throughput_seconds))
-            zone_loss = asyncio.run(_zone_loss(endpoint, control, args))
+            rps = args.rps or args.load_fraction * throughput["router_rps"]
+            if rps <= 0:
+                raise SystemExit("error: the router answered nothing in the throughput phase")
+            zone_loss = asyncio.run(_zone_loss(endpoint, control, args, rps))
             control.close()
         finally:
             _cli("down", "--workdir", str(workdir))
     results = {
+        "model": args.store or "tiny factory model (bench.fixtures: 40 users, 120 items)",
         "zone_loss": zone_loss,
         "throughput": throughput,
         "cpus": os.cpu_count(),
@@ -182,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.zone_loss", description=__doc__)
     p.add_argument("--store", help="model store URL (default: a temporary tiny model)")
     p.add_argument("--model", default="recommender")
-    p.add_argument("--rps", type=float, default=200.0)
+    p.add_argument("--rps", type=float, help="zone-loss load (default: a fraction of capacity)")
+    p.add_argument("--load-fraction", type=float, default=0.5, help="of the router's capacity")
     p.add_argument("--duration", type=float, default=20.0)
     p.add_argument("--fault-at", type=float, default=4.0)
     p.add_argument("--zone", default="local-a")
@@ -190,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--startup-nice", type=int, default=0, help="passed to `up`")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
+    if args.rps is not None and args.rps <= 0:
+        p.error(f"--rps must be positive, got {args.rps}")
+    if not 0 < args.load_fraction <= 1:
+        p.error(f"--load-fraction must be within (0, 1], got {args.load_fraction}")
     results = run(args)
     if args.json:
         print(json.dumps(results, indent=2))
@@ -197,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     z, t = results["zone_loss"], results["throughput"]
     rows = [
         ("failed requests", z["failed"], "0"),
+        ("late requests", z["late"], ""),
         ("degraded ratio", z["degraded_ratio"], "<= 0.01"),
         ("p99 ms", z["p99_ms"], "<= 100"),
         ("detection s", z["detection_s"], "<= 1"),
@@ -205,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         ("direct rps", t["direct_rps"], ""),
         ("router/direct", t["throughput_ratio"], ">= 0.7"),
     ]
+    print(f"model: {results['model']}")
     print(f"zone loss of {z['zone']} under {z['rps']:.0f} rps ({z['requests']} requests)")
     for name, value, target in rows:
         print(f"  {name:<18} {value!s:>10}   {target}")

@@ -6,7 +6,10 @@ import html
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from experiments.findings import Finding, drill_findings
+from experiments.history import DrillRecord, regression_findings
 from experiments.outcome import Outcome
+from experiments.report_margins import Margin, experiment_row
 
 SUITE_NAME = "recdrill-drill"
 
@@ -80,27 +83,51 @@ def md_cell(text: str) -> str:
     return text
 
 
-def markdown_summary(outcomes: Sequence[Outcome]) -> str:
-    """A table per experiment, then every failure: fit for $GITHUB_STEP_SUMMARY."""
+_DOT = {"ok": "🟢", "thin": "🟠", "breached": "🔴", "unknown": "⚪"}
+
+
+def _margin_md(margin: Margin) -> str:
+    return f"{_DOT[margin.level]} {md_cell(margin.text)}"
+
+
+def markdown_summary(
+    outcomes: Sequence[Outcome],
+    history: Sequence[DrillRecord] = (),
+    extra_findings: Sequence[Finding] = (),
+) -> str:
+    """Verdict, one margin row per experiment, then findings and failures: fit for
+    $GITHUB_STEP_SUMMARY."""
     passed = sum(1 for o in outcomes if o.verdict.passed)
     verdict = "PASSED" if passed == len(outcomes) else "FAILED"
+    rows = [experiment_row(o) for o in outcomes]
     lines = [
         f"## recdrill drill: {verdict} ({passed}/{len(outcomes)} experiments passed)",
         "",
-        "| experiment | verdict | availability | p99 | degraded | recovery time |",
-        "|---|---|---|---|---|---|",
+        "| experiment | verdict | fault | load | time to detect | time to recover | p99 "
+        "| availability | degraded |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for outcome in outcomes:
-        a = outcome.analysis
+    for row in rows:
         cells = [
-            md_cell(outcome.verdict.experiment),
-            "✅ pass" if outcome.verdict.passed else "❌ fail",
-            fmt_ratio(a.availability if a else None),
-            fmt_ms(a.p99_ms if a else None),
-            fmt_ratio(a.degraded_ratio if a else None),
-            md_cell(fmt_recovery(outcome)),
+            md_cell(row.experiment),
+            "✅ pass" if row.passed else "❌ fail",
+            md_cell(row.fault),
+            md_cell(row.load),
+            md_cell(row.detect),
+            _margin_md(row.recovery),
+            *(_margin_md(m) for m in row.margins),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "🟢 comfortable · 🟠 within 20% of the limit · 🔴 breached"]
+    findings = [*drill_findings(outcomes, rows), *regression_findings(history), *extra_findings]
+    if findings:
+        lines += ["", "### Findings and improvement plan", ""]
+        lines += [
+            f"- {'🔴' if f.severity == 'red' else '🟠'} **{md_cell(f.experiment)}**: "
+            f"{md_cell(f.seen)}. Evidence: {md_cell(f.evidence)}. "
+            f"Do: {md_cell('; '.join(f.actions))}."
+            for f in findings
+        ]
     failures = [f for o in outcomes for f in o.verdict.failures]
     if failures:
         lines += ["", "### Failures", ""]

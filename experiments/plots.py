@@ -9,11 +9,15 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import PercentFormatter
 
 from experiments.timeseries import Analysis, Slo, TimeSeries
 
 _FAULT_COLOUR = "#f4a259"
 _RECOVERY_COLOUR = "#2a9d8f"
+_DETECT_COLOUR = "#6a4c93"
+_LIMIT_COLOUR = "#e76f51"
+_RATIO_PANELS = ("error rate", "degraded share")
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -31,8 +35,35 @@ def _rolling_rate(counts: list[int], interval_s: float, window_s: float = 1.0) -
     return rates
 
 
-def timeseries_png(series: TimeSeries, analysis: Analysis, slo: Slo, title: str) -> bytes:
-    """Requests/s, error rate, degraded ratio and p99 over time, fault window shaded."""
+def _scale(ax, values: list[float], limit: float | None) -> None:
+    """From 0 to a little above the larger of the data and the limit, so both show."""
+    finite = [v for v in values if v == v]
+    top = max([*finite, limit or 0.0, 0.0])
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+
+
+def _status(analysis: Analysis) -> str:
+    if analysis.fault_window is None:
+        return "no fault window"
+    if analysis.recovery_s is None:
+        return "not recovered"
+    if not analysis.breached:
+        return "SLO held through the fault"
+    return f"recovered in {analysis.recovery_s:.1f} s"
+
+
+def timeseries_png(
+    series: TimeSeries,
+    analysis: Analysis,
+    slo: Slo,
+    title: str,
+    detect_s: float | None = None,
+) -> bytes:
+    """Requests/s, error rate, degraded ratio and p99 on one time axis.
+
+    The fault window is shaded, detection (when measured) and recovery are marked, and
+    every panel with a limit draws it, so a reader sees how close the line came.
+    """
     t = [s.t for s in series.samples]
     panels = [
         (
@@ -40,9 +71,13 @@ def timeseries_png(series: TimeSeries, analysis: Analysis, slo: Slo, title: str)
             _rolling_rate([s.requests for s in series.samples], series.interval_s),
             None,
         ),
-        ("error rate", [_ratio(s.errors, s.requests) for s in series.samples], None),
         (
-            "degraded ratio",
+            "error rate",
+            [_ratio(s.errors, s.requests) for s in series.samples],
+            1.0 - slo.availability,
+        ),
+        (
+            "degraded share",
             [_ratio(s.degraded, s.requests) for s in series.samples],
             slo.max_degraded_ratio,
         ),
@@ -52,15 +87,20 @@ def timeseries_png(series: TimeSeries, analysis: Analysis, slo: Slo, title: str)
             slo.p99_ms,
         ),
     ]
-    fig, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(8, 7), dpi=90)
+    fig, axes = plt.subplots(len(panels), 1, sharex=True, figsize=(9, 6.5), dpi=90)
     try:
         for ax, (label, values, budget) in zip(axes, panels, strict=True):
             ax.plot(t, values, linewidth=1.2, color="#264653")
             ax.set_ylabel(label, fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
+            _scale(ax, values, budget)
+            if label in _RATIO_PANELS:
+                ax.yaxis.set_major_formatter(PercentFormatter(1.0))
             if budget is not None:
-                ax.axhline(budget, color="#e76f51", linestyle="--", linewidth=0.8, label="SLO")
+                ax.axhline(
+                    budget, color=_LIMIT_COLOUR, linestyle="--", linewidth=0.9, label="SLO limit"
+                )
             if analysis.fault_window is not None:
                 start, end = analysis.fault_window
                 ax.axvspan(
@@ -77,19 +117,21 @@ def timeseries_png(series: TimeSeries, analysis: Analysis, slo: Slo, title: str)
                         linewidth=1.5,
                         label="recovered",
                     )
+                if detect_s is not None:
+                    ax.axvline(
+                        start + detect_s,
+                        color=_DETECT_COLOUR,
+                        linestyle=":",
+                        linewidth=1.5,
+                        label="detected",
+                    )
         axes[-1].set_xlabel("seconds since recorder start", fontsize=8)
         handles, labels = axes[-1].get_legend_handles_labels()
         if handles:
-            axes[0].legend(handles, labels, fontsize=7, loc="upper right")
-        if analysis.fault_window is None:
-            recovery = "no fault window"
-        elif analysis.recovery_s is None:
-            recovery = "not recovered"
-        elif not analysis.breached:
-            recovery = "SLO held through the fault"
-        else:
-            recovery = f"recovered in {analysis.recovery_s:.1f} s"
-        fig.suptitle(f"{title}: {recovery}", fontsize=10)
+            axes[0].legend(handles, labels, fontsize=7, loc="lower left", ncol=len(labels))
+        if series.samples:
+            axes[-1].set_xlim(series.samples[0].t, series.samples[-1].t + series.interval_s)
+        fig.suptitle(f"{title}: {_status(analysis)}", fontsize=10)
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png")

@@ -1,226 +1,212 @@
-"""The drill report: one self-contained HTML file (plots embedded as base64 PNG data URIs).
+"""The drill report: one self-contained HTML page a person reads in one minute.
 
-Journals are untrusted input, so every piece of journal text goes through ``html.escape``
-and secret-looking arguments are masked before they are shown.
+The first screen answers the questions in order: the verdict; one row per experiment
+(fault, load, time to detect and recover, SLO margins coloured green / amber / red);
+then findings with their evidence and suggested actions. Trends against past drills and
+the per-experiment detail (timeline, hypothesis in words, raw JSON collapsed) follow.
+Plots are embedded as base64 PNG data URIs and there is no script, so the page makes no
+network requests. Journal text is untrusted and always escaped.
 """
 
 from __future__ import annotations
 
 import base64
-import html
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
-from experiments.gate_outputs import fmt_ms, fmt_ratio, fmt_recovery
-from experiments.journal import activity_name, exception_text, secret_values, summarize
+from experiments.findings import (
+    Finding,
+    drill_findings,
+    hypothesis_anchor,
+    readable_detail,
+    timeline_anchor,
+)
+from experiments.history import DrillRecord, regression_findings
 from experiments.outcome import Outcome
 from experiments.plots import timeseries_png
-
-MAX_DURING_ROWS = 60
+from experiments.report_detail import activities_html, esc, hypothesis_html
+from experiments.report_margins import ExperimentRow, Margin, detect_seconds, experiment_row
+from experiments.report_trends import trends_html
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
-table{border-collapse:collapse;margin:.5em 0 1em;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#f3f3f3} code{font-size:.85em;word-break:break-all}
-.pass{color:#1b7f3b;font-weight:bold} .fail{color:#b3261e;font-weight:bold}
-section{border-top:2px solid #ddd;margin-top:2em} img{max-width:100%}
-.note{color:#8a5a00}
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.2em 2em;color:#1d1d1f;
+max-width:1280px}
+h1{margin:.2em 0;font-size:1.6em} h2{margin:.3em 0} h3{margin:1em 0 .3em;font-size:1.05em}
+.verdict{padding:.5em .9em;border-radius:6px;color:#fff;display:inline-block}
+.verdict.pass{background:#1b7f3b} .verdict.fail{background:#b3261e}
+.meta{color:#555;margin:.3em 0 .8em}
+table{border-collapse:collapse;margin:.4em 0 .8em;font-size:.88em}
+th,td{border:1px solid #d0d0d0;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#f2f2f2}
+td.ok{background:#e3f4e8} td.thin{background:#fff1d6} td.breached{background:#fbe0de}
+td.unknown{background:#f4f4f4;color:#666} td.regressed{font-weight:700;outline:2px solid #b3261e}
+span.ok{color:#1b7f3b;font-weight:600} span.thin{color:#8a5a00;font-weight:600}
+span.breached{color:#b3261e;font-weight:600}
+.badge{font-size:.75em;padding:.15em .5em;border-radius:4px;color:#fff;vertical-align:middle}
+.badge.pass{background:#1b7f3b} .badge.fail{background:#b3261e}
+ol.findings{padding-left:1.4em;margin:.3em 0} ol.findings li{margin:.25em 0}
+.sev{font-size:.75em;padding:.1em .45em;border-radius:4px;color:#fff;margin-right:.3em}
+.sev.red{background:#b3261e} .sev.amber{background:#b7791f}
+.do{color:#333} .note{color:#8a5a00}
+section{border-top:2px solid #ddd;margin-top:1.5em} img{max-width:100%}
+details summary{cursor:pointer;color:#555;font-size:.85em}
+pre{font-size:.78em;white-space:pre-wrap;word-break:break-all;max-height:20em;overflow:auto}
+table.detail td{font-size:.95em}
 """
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+def _margin_cell(margin: Margin) -> str:
+    return f"<td class='{esc(margin.level)}'>{esc(margin.text)}</td>"
 
 
-def _met(value: Any) -> str:
-    if value is True:
-        return '<span class="pass">yes</span>'
-    return f'<span class="fail">{"no" if value is False else _e(value)}</span>'
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Rows hold already-escaped HTML."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _probe_rows(state: Any, label: str, secrets: set[str]) -> list[list[str]]:
-    if not isinstance(state, dict):
-        return [[_e(label), "—", "—", "not run", _met(False)]]
-    runs = state.get("probes") if isinstance(state.get("probes"), list) else []
-    rows = []
-    for run in (r for r in runs if isinstance(r, dict)):
-        activity = run.get("activity") if isinstance(run.get("activity"), dict) else {}
-        value = f"<code>{_e(summarize(run.get('output'), secrets, 200))}</code>"
-        exc = exception_text(run, secrets)
-        if exc:
-            value += f"<br><span class='fail'>{_e(exc)}</span>"
-        tolerance = _e(summarize(activity.get("tolerance"), secrets, 120))
-        met = run.get("tolerance_met") if run.get("status") == "succeeded" else False
-        rows.append(
-            [_e(label), _e(activity_name(run)), f"<code>{tolerance}</code>", value, _met(met)]
+def summary_table(rows: Sequence[ExperimentRow]) -> str:
+    """The first screen's table: one row per experiment, margins coloured by level."""
+    head = (
+        "experiment",
+        "verdict",
+        "fault injected",
+        "load",
+        "time to detect",
+        "time to recover",
+        "p99",
+        "availability",
+        "degraded answers",
+    )
+    body = []
+    for row in rows:
+        verdict = (
+            '<span class="ok">pass</span>' if row.passed else '<span class="breached">FAIL</span>'
         )
-    if not rows:
-        rows.append([_e(label), "—", "—", "no probes ran", _met(state.get("steady_state_met"))])
-    return rows
-
-
-def hypothesis_html(outcome: Outcome) -> str:
-    """The steady-state hypothesis before, during and after the method."""
-    journal = outcome.verdict.journal or {}
-    secrets = secret_values(outcome.verdict.experiment_spec)
-    states = journal.get("steady_states") if isinstance(journal.get("steady_states"), dict) else {}
-    rows = _probe_rows(states.get("before"), "before", secrets)
-    during = states.get("during") if isinstance(states.get("during"), list) else []
-    for i, state in enumerate(during[:MAX_DURING_ROWS]):
-        rows += _probe_rows(state, f"during #{i + 1}", secrets)
-    note = ""
-    if len(during) > MAX_DURING_ROWS:
-        note = f"<p class='note'>{len(during) - MAX_DURING_ROWS} more during checks omitted.</p>"
-    rows += _probe_rows(states.get("after"), "after", secrets)
-    return _table(["phase", "probe", "tolerance", "value / output", "met?"], rows) + note
-
-
-def _provider(activity: dict[str, Any]) -> str:
-    provider = activity.get("provider") if isinstance(activity.get("provider"), dict) else {}
-    if provider.get("type") == "python":
-        return f"{provider.get('module')}.{provider.get('func')}"
-    if provider.get("type") == "http":
-        return f"http {provider.get('method', 'GET')} {provider.get('url')}"
-    return str(provider.get("type") or activity.get("ref") or "—")
-
-
-def _arguments(activity: dict[str, Any]) -> Any:
-    provider = activity.get("provider") if isinstance(activity.get("provider"), dict) else {}
-    return provider.get("arguments", {})
-
-
-def activities_html(outcome: Outcome, key: str) -> str:
-    """What the method injected (or the rollbacks undid): runs with redacted arguments."""
-    journal = outcome.verdict.journal or {}
-    secrets = secret_values(outcome.verdict.experiment_spec)
-    runs = journal.get(key) if isinstance(journal.get(key), list) else []
-    rows = []
-    for run in (r for r in runs if isinstance(r, dict)):
-        activity = run.get("activity") if isinstance(run.get("activity"), dict) else {}
-        kind = str(activity.get("type", "?")) + (
-            " (background)" if activity.get("background") else ""
-        )
-        status = run.get("status")
-        detail = _e(summarize(run.get("output"), secrets, 160))
-        exc = exception_text(run, secrets)
-        if exc:
-            detail += f"<br><span class='fail'>{_e(exc)}</span>"
-        rows.append(
-            [
-                _e(activity_name(run)),
-                _e(kind),
-                f"<code>{_e(_provider(activity))}</code>",
-                f"<code>{_e(summarize(_arguments(activity), secrets, 300))}</code>",
-                _met(True) if status == "succeeded" else _met(status),
-                _e(run.get("start", "")),
-                detail,
-            ]
-        )
-    if not rows:
-        return "<p class='note'>No activities ran.</p>"
-    return _table(
-        ["activity", "type", "provider", "arguments", "succeeded?", "start", "output"], rows
+        cells = [
+            f"<td><a href='#{esc(row.experiment)}'>{esc(row.experiment)}</a></td>",
+            f"<td>{verdict}</td>",
+            f"<td>{esc(row.fault)}</td>",
+            f"<td>{esc(row.load)}</td>",
+            f"<td>{esc(row.detect)}</td>",
+            _margin_cell(row.recovery),
+            *(_margin_cell(m) for m in row.margins),
+        ]
+        body.append(f"<tr data-experiment='{esc(row.experiment)}'>{''.join(cells)}</tr>")
+    header = "".join(f"<th>{esc(h)}</th>" for h in head)
+    return (
+        f"<table id='summary'><thead><tr>{header}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
     )
 
 
+def findings_html(findings: Sequence[Finding]) -> str:
+    """Every finding with its evidence (a link to the plot or journal rows) and what to do."""
+    if not findings:
+        return "<p class='ok'>No findings: every check passed with comfortable margins.</p>"
+    items = []
+    for f in findings:
+        actions = "; ".join(f.actions)
+        items.append(
+            f"<li><span class='sev {esc(f.severity)}'>{esc(f.severity)}</span>"
+            f"<b>{esc(f.experiment)}</b>: {esc(f.seen)}. "
+            f"Evidence: <a href='#{esc(f.anchor)}'>{esc(f.evidence)}</a>. "
+            f"<span class='do'>Do: {esc(actions)}.</span></li>"
+        )
+    return f"<ol class='findings'>{''.join(items)}</ol>"
+
+
 def plot_html(outcome: Outcome) -> str:
-    """The recorder's series as an embedded PNG, or a note that it is missing."""
+    """The recorder's series as one embedded PNG, or a note that it is missing."""
     if outcome.series is None or outcome.analysis is None:
-        return f"<p class='note'>Time series missing: {_e(outcome.series_problem)}</p>"
+        return f"<p class='note'>Time series missing: {esc(outcome.series_problem)}</p>"
     if not outcome.series.samples:
         return "<p class='note'>Time series has no samples.</p>"
-    png = timeseries_png(outcome.series, outcome.analysis, outcome.slo, outcome.verdict.experiment)
+    png = timeseries_png(
+        outcome.series,
+        outcome.analysis,
+        outcome.slo,
+        outcome.verdict.experiment,
+        detect_seconds(outcome),
+    )
     data = base64.b64encode(png).decode("ascii")
-    alt = _e(f"time series of {outcome.verdict.experiment}")
+    alt = esc(f"timeline of {outcome.verdict.experiment}")
     return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
 
 
-def experiment_html(outcome: Outcome) -> str:
+def experiment_html(outcome: Outcome, row: ExperimentRow) -> str:
     verdict = outcome.verdict
-    a = outcome.analysis
-    badge = '<span class="pass">PASS</span>' if verdict.passed else '<span class="fail">FAIL</span>'
-    slo = outcome.slo
-    facts = _table(
-        [
-            "availability",
-            "p99",
-            "degraded",
-            "recovery time",
-            "SLO (from " + outcome.slo_origin + ")",
-        ],
-        [
-            [
-                _e(fmt_ratio(a.availability if a else None)),
-                _e(fmt_ms(a.p99_ms if a else None)),
-                _e(fmt_ratio(a.degraded_ratio if a else None)),
-                _e(fmt_recovery(outcome)),
-                _e(
-                    f"availability ≥ {slo.availability}, p99 ≤ {slo.p99_ms:g} ms, degraded ≤ "
-                    f"{slo.max_degraded_ratio}, RTO {slo.rto_s:g} s"
-                ),
-            ]
-        ],
+    name = verdict.experiment
+    badge = (
+        "<span class='badge pass'>PASS</span>"
+        if verdict.passed
+        else ("<span class='badge fail'>FAIL</span>")
+    )
+    cells = "".join(_margin_cell(m) for m in (row.recovery, *row.margins))
+    heads = "".join(
+        f"<th>{h}</th>"
+        for h in ("time to recover", "p99", "availability", "degraded answers", "SLO from")
+    )
+    facts = (
+        f"<table><thead><tr>{heads}</tr></thead>"
+        f"<tbody><tr>{cells}<td>{esc(outcome.slo_origin)}</td></tr></tbody></table>"
     )
     failures = ""
     if verdict.failures:
         items = "".join(
-            f"<li><b>{_e(f.phase)}</b> · {_e(f.subject)}: {_e(f.detail)}</li>"
+            f"<li><b>{esc(f.phase)}</b> · {esc(f.subject)}: {esc(readable_detail(f.detail))}</li>"
             for f in verdict.failures
         )
-        failures = f"<h3>Failures</h3><ul>{items}</ul>"
+        failures = f"<h3>Failed checks</h3><ul>{items}</ul>"
     body = [
-        f"<section id='{_e(verdict.experiment)}'><h2>{_e(verdict.experiment)} {badge}</h2>",
-        f"<p>{_e(verdict.title)} — journal <code>{_e(verdict.path.name)}</code></p>",
+        f"<section id='{esc(name)}'><h2>{esc(name)} {badge}</h2>",
+        f"<p>{esc(verdict.title)} · fault: {esc(row.fault)} · load: {esc(row.load)} · "
+        f"journal <code>{esc(verdict.path.name)}</code></p>",
         facts,
         failures,
+        f"<h3 id='{esc(timeline_anchor(name))}'>Timeline</h3>",
+        plot_html(outcome),
     ]
     if verdict.journal is not None:
         body += [
-            "<h3>Steady-state hypothesis</h3>",
+            f"<h3 id='{esc(hypothesis_anchor(name))}'>Steady-state hypothesis</h3>",
             hypothesis_html(outcome),
-            "<h3>Injected (method)</h3>",
+            "<details><summary>Injected (method) and rollbacks</summary>",
+            "<h3>Method</h3>",
             activities_html(outcome, "run"),
             "<h3>Rollbacks</h3>",
             activities_html(outcome, "rollbacks"),
+            "</details>",
         ]
-    body += ["<h3>Recorder time series</h3>", plot_html(outcome), "</section>"]
+    body.append("</section>")
     return "\n".join(body)
 
 
-def render_report(outcomes: Sequence[Outcome]) -> str:
-    """The whole report: a summary table, then one section per experiment."""
+def render_report(
+    outcomes: Sequence[Outcome],
+    history: Sequence[DrillRecord] = (),
+    extra_findings: Sequence[Finding] = (),
+) -> str:
+    """The whole page: verdict, summary rows, findings, trends, then the detail."""
+    rows = [experiment_row(o) for o in outcomes]
+    findings = [*drill_findings(outcomes, rows), *regression_findings(history), *extra_findings]
     passed = sum(1 for o in outcomes if o.verdict.passed)
     overall = "PASSED" if passed == len(outcomes) else "FAILED"
     cls = "pass" if overall == "PASSED" else "fail"
-    summary = _table(
-        ["experiment", "verdict", "availability", "p99", "degraded", "recovery time"],
-        [
-            [
-                f"<a href='#{_e(o.verdict.experiment)}'>{_e(o.verdict.experiment)}</a>",
-                '<span class="pass">pass</span>' if o.verdict.passed else _met("fail"),
-                _e(fmt_ratio(o.analysis.availability if o.analysis else None)),
-                _e(fmt_ms(o.analysis.p99_ms if o.analysis else None)),
-                _e(fmt_ratio(o.analysis.degraded_ratio if o.analysis else None)),
-                _e(fmt_recovery(o)),
-            ]
-            for o in outcomes
-        ],
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    trends = (
+        trends_html(history)
+        if history
+        else (
+            "<p class='note'>No drill history given: run <code>python -m experiments report "
+            "--history DIR</code> for trends.</p>"
+        )
     )
-    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    sections = "\n".join(experiment_html(o) for o in outcomes)
+    sections = "\n".join(experiment_html(o, r) for o, r in zip(outcomes, rows, strict=True))
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>recdrill drill report: {overall}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>recdrill drill report: <span class='{cls}'>{overall}</span></h1>"
-        f"<p>{passed}/{len(outcomes)} experiments passed · generated {generated}</p>"
-        f"{summary}{sections}</body></html>\n"
+        f"<h1 id='verdict'>recdrill drill: <span class='verdict {cls}'>{overall}</span></h1>"
+        f"<p class='meta'>{passed}/{len(outcomes)} experiments passed · {len(findings)} "
+        f"finding(s) · generated {generated}. Margins: green comfortable, amber within 20% "
+        "of the limit, red breached.</p>"
+        f"{summary_table(rows)}"
+        f"<h2 id='findings'>Findings and improvement plan</h2>{findings_html(findings)}"
+        f"<h2 id='trends'>Trends</h2>{trends}"
+        f"{sections}</body></html>\n"
     )

@@ -1,7 +1,8 @@
 """Undo whatever a crashed run left pending in a rollback state file.
 
 ``python -m experiments rollback --state FILE`` walks the pending records newest first
-and reverts each with the same idempotent undo the experiment's rollbacks use.
+and reverts each with the same idempotent undo the experiment's rollbacks use. Each
+fault driver owns its undo table (record kind → undo); this module only merges them.
 """
 
 from __future__ import annotations
@@ -13,52 +14,20 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 
 from experiments import state
-from experiments.local import control
-from experiments.store import actions as store_actions
-from experiments.store import rollout
+from experiments.faults import file_store, kubernetes, local, model_rollout, s3_store
 
 
-def _local_zone_up(zone: str, control_url: str, deployment_file: str | None) -> Any:
-    config = {"control_url": control_url, "deployment_file": deployment_file}
-    return control.call("POST", f"/v1/zones/{zone}/up", config, None)
+def _merge(*tables: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+    merged: dict[str, Callable[..., Any]] = {}
+    for table in tables:
+        clash = set(merged) & set(table)
+        if clash:
+            raise RuntimeError(f"two fault drivers claim the record kinds {sorted(clash)}")
+        merged.update(table)
+    return merged
 
 
-def _local_cont(replicas: list[str], control_url: str, deployment_file: str | None) -> Any:
-    config = {"control_url": control_url, "deployment_file": deployment_file}
-    return [
-        control.call(
-            "POST",
-            "/v1/replicas/delete",
-            config,
-            None,
-            {"selector": f"replica={replica}", "signal": "CONT"},
-        )
-        for replica in replicas
-    ]
-
-
-def _k8s_zone_up(**params: Any) -> Any:
-    from experiments.kubernetes.actions import undo_zone_down
-
-    return undo_zone_down(**params)
-
-
-def _k8s_store(**params: Any) -> Any:
-    from experiments.kubernetes.actions import undo_store_outage
-
-    return undo_store_outage(**params)
-
-
-REVERTERS: dict[str, Callable[..., Any]] = {
-    store_actions.OUTAGE: store_actions.undo_outage,
-    store_actions.CORRUPT_FILE: store_actions.undo_corrupt_file,
-    store_actions.CORRUPT_S3: store_actions.undo_corrupt_s3,
-    rollout.CANDIDATE: rollout.undo_candidate,
-    "local.zone_down": _local_zone_up,
-    "local.stopped": _local_cont,
-    "kubernetes.zone_down": _k8s_zone_up,
-    "kubernetes.store_outage": _k8s_store,
-}
+REVERTERS = _merge(local.UNDO, kubernetes.UNDO, file_store.UNDO, s3_store.UNDO, model_rollout.UNDO)
 
 
 def rollback_state(path: str | Path) -> tuple[list[str], list[str]]:

@@ -9,6 +9,10 @@ File format (JSON)::
 
     {"records": [{"id": "3f2a…", "kind": "local.zone_down", "params": {...},
                   "created": <epoch>, "reverted": false}]}
+
+A record with ``"note": true`` is an observation, not a change (which replicas a kill
+hit, which version a corruption hit): it is born reverted, so rollback never touches
+it, and later probes read it back with ``notes``.
 """
 
 from __future__ import annotations
@@ -79,6 +83,33 @@ def pending(path: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
     return [
         r for r in reversed(records) if not r["reverted"] and (kind is None or r["kind"] == kind)
     ]
+
+
+def note(path: str | Path, kind: str, /, **params: Any) -> str:
+    """Record an observation (what a fault hit) that has nothing to undo; returns its id.
+
+    Notes are never pending, so rollback skips them; a later probe reads them back
+    with ``notes`` (a kill's victims, to wait for their replacements).
+    """
+    record_id = secrets.token_hex(6)
+    with _locked(Path(path)) as state:
+        state["records"].append(
+            {
+                "id": record_id,
+                "kind": kind,
+                "params": params,
+                "created": time.time(),
+                "reverted": True,
+                "note": True,
+            }
+        )
+    return record_id
+
+
+def notes(path: str | Path, kind: str) -> list[dict[str, Any]]:
+    """The notes of ``kind``, newest first."""
+    records = load(path)["records"]
+    return [r for r in reversed(records) if r.get("note") and r["kind"] == kind]
 
 
 def mark_reverted(path: str | Path, record_id: str) -> None:

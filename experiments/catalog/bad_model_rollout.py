@@ -8,11 +8,10 @@ from experiments.catalog.common import action, experiment, hypothesis, pause_pro
 
 NAME = "bad-model-rollout"
 PLATFORMS = ("local",)
-MODULE = "experiments.store.rollout"
+MODULE = "experiments.faults.model_rollout"
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
-    state = {"state_file": "${state_file}"}
     return experiment(
         NAME,
         config,
@@ -24,24 +23,14 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             "rolls stable back. Online quality stays above the floor throughout."
         ),
         tags=["model", "rollout", "quality"],
-        steady_state=hypothesis("local", quality=True),
+        steady_state=hypothesis(config, quality=True),
         method=[
-            recorder(duration_s=12.0),
+            recorder(),
             pause_probe("baseline", 1.0),
-            action(
-                "publish-degraded-candidate",
-                MODULE,
-                "publish_degraded_candidate",
-                {"store_url": "${model_store_url}", "model": "${model_name}", **state},
-            ),
-            action("try-to-promote-candidate", MODULE, "try_promote", state),
-            action(
-                "canary-check",
-                MODULE,
-                "canary_check",
-                {"endpoint": "${endpoint}", "quality_floor": "${slo_quality_floor}", **state},
-            ),
+            action("publish-degraded-candidate", MODULE, "publish_degraded_candidate"),
+            action("try-to-promote-candidate", MODULE, "try_promote"),
+            action("canary-check", MODULE, "canary_check"),
             pause_probe("observe", 2.0),
         ],
-        rollbacks=[action("roll-back-candidate", MODULE, "rollback_candidate", state)],
+        rollbacks=[action("roll-back-candidate", MODULE, "rollback_candidate")],
     )

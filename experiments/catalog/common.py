@@ -2,9 +2,11 @@
 
 Every experiment has the same hypothesis on both platforms: the SLO window meets the
 ``slo`` block and enough replicas are ready (plus, where the model itself is at stake,
-online quality above the floor). Only the capacity probe's provider differs by
-platform. Arguments reference the configuration as ``${key}`` so a chaoslib var file
-(or ``chaos run --var key=value``) can change any of them without re-rendering.
+online quality above the floor). Faults and capacity probes call the platform's driver
+(``experiments.faults``), chosen once here by ``fault``/``driver_probe``; the platform's
+numbers (windows, holds, recorder durations) are data in ``KNOBS``. Arguments
+reference the configuration as ``${key}`` so a chaoslib var file (or
+``chaos run --var key=value``) can change any of them without re-rendering.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.deployment import SECRET_SCOPE
+from experiments.faults import driver_for
 
 SLO = "experiments.probes.slo"
 QUALITY = "experiments.probes.quality"
@@ -30,6 +33,15 @@ KNOBS: dict[str, dict[str, Any]] = {
         "zone_return_timeout_s": 120.0,
         "max_shed_ratio": 0.0,
         "quality_pairs": 100,
+        "record_s": {
+            "replica-loss": 18.0,
+            "zone-loss": 40.0,
+            "slow-replica": 12.0,
+            "store-outage": 14.0,
+            "model-corruption": 14.0,
+            "bad-model-rollout": 12.0,
+            "load-spike": 10.0,
+        },
     },
     "kubernetes": {
         "ssh_window_s": 10.0,
@@ -40,6 +52,12 @@ KNOBS: dict[str, dict[str, Any]] = {
         "zone_return_timeout_s": 600.0,
         "max_shed_ratio": 0.0,
         "quality_pairs": 200,
+        "record_s": {
+            "replica-loss": 90.0,
+            "zone-loss": 300.0,
+            "store-outage": 120.0,
+            "model-corruption": 120.0,
+        },
     },
 }
 
@@ -101,34 +119,31 @@ def slo_probe(max_shed_ratio: str = "${max_shed_ratio}") -> dict[str, Any]:
     )
 
 
-def capacity_probe(platform: str) -> dict[str, Any]:
+def fault(config: dict[str, Any], name: str, verb: str, arguments=None, **extra) -> dict:
+    """An action calling ``verb`` on the configuration's platform driver (picked here, once)."""
+    return action(name, driver_for(config["platform"]), verb, arguments, secrets=True, **extra)
+
+
+def driver_probe(config: dict[str, Any], name: str, verb: str, arguments=None, **extra) -> dict:
+    """A probe calling ``verb`` on the configuration's platform driver."""
+    return probe(name, driver_for(config["platform"]), verb, arguments, secrets=True, **extra)
+
+
+def capacity_probe(config: dict[str, Any]) -> dict[str, Any]:
     tolerance = probe(
         "enough-ready-replicas", CAPACITY, "enough_capacity", {"min_ready": "${replicas_per_zone}"}
     )
-    if platform == "local":
-        return probe(
-            "ready-capacity",
-            "experiments.local.probes",
-            "ready_capacity",
-            {"selector": "${active_selector}"},
-            secrets=True,
-            tolerance=tolerance,
-        )
-    return probe(
+    return driver_probe(
+        config,
         "ready-capacity",
-        "experiments.kubernetes.probes",
         "ready_capacity",
-        {
-            "label_selector": "${active_selector}",
-            "ns": "${namespace}",
-            "zone_label": "${zone_label}",
-        },
+        {"selector": "${active_selector}"},
         tolerance=tolerance,
     )
 
 
 def recovery_probe(
-    platform: str, name: str, *, per_zone: bool = True, timeout_s: str = "${slo_rto_s}"
+    config: dict[str, Any], name: str, *, per_zone: bool = True, timeout_s: str = "${slo_rto_s}"
 ) -> dict[str, Any]:
     """Wait (at most ``timeout_s``, the RTO by default) for active capacity to be back.
 
@@ -139,24 +154,8 @@ def recovery_probe(
         wanted = {"min_per_zone": "${replicas_per_zone}", "timeout_s": timeout_s}
     else:
         wanted = {"min_per_zone": 0, "timeout_s": timeout_s, "min_total": "${active_replicas}"}
-    if platform == "local":
-        return probe(
-            name,
-            "experiments.local.probes",
-            "wait_for_capacity",
-            {**wanted, "selector": "${active_selector}"},
-            secrets=True,
-        )
-    return probe(
-        name,
-        "experiments.kubernetes.probes",
-        "wait_for_capacity",
-        {
-            "label_selector": "${active_selector}",
-            **wanted,
-            "ns": "${namespace}",
-            "zone_label": "${zone_label}",
-        },
+    return driver_probe(
+        config, name, "wait_for_capacity", {"selector": "${active_selector}", **wanted}
     )
 
 
@@ -180,8 +179,8 @@ def quality_probe() -> dict[str, Any]:
     )
 
 
-def hypothesis(platform: str, *, quality: bool = False, title: str = "") -> dict[str, Any]:
-    probes = [slo_probe(), capacity_probe(platform)]
+def hypothesis(config: dict[str, Any], *, quality: bool = False, title: str = "") -> dict[str, Any]:
+    probes = [slo_probe(), capacity_probe(config)]
     if quality:
         probes.append(quality_probe())
     return {
@@ -190,8 +189,11 @@ def hypothesis(platform: str, *, quality: bool = False, title: str = "") -> dict
     }
 
 
-def recorder(duration_s: float) -> dict[str, Any]:
-    """The background time-series recorder; it must outlast the fault window."""
+def recorder() -> dict[str, Any]:
+    """The background time-series recorder; it must outlast the fault window.
+
+    Its duration is the experiment's ``record_s`` knob, per platform in ``KNOBS``.
+    """
     return action(
         "record-timeseries",
         RECORDER,
@@ -200,7 +202,7 @@ def recorder(duration_s: float) -> dict[str, Any]:
             "endpoint": "${endpoint}",
             "path": "${timeseries_path}",
             "experiment": "${experiment_name}",
-            "duration_s": duration_s,
+            "duration_s": "${record_s}",
             "rate_rps": "${recorder_rate_rps}",
             "timeout_s": "${request_timeout_s}",
         },
@@ -228,8 +230,9 @@ def experiment(
     platform = config["platform"]
     state_dir = Path(config["deployment_file"]).parent / "chaos-state"
     configuration = {
-        **KNOBS[platform],
+        **{k: v for k, v in KNOBS[platform].items() if k != "record_s"},
         **config,
+        "record_s": KNOBS[platform]["record_s"][name],
         "experiment_name": name,
         "state_file": str(state_dir / f"{name}.json"),
         "timeseries_path": f"{name}.timeseries.json",
@@ -243,11 +246,10 @@ def experiment(
         "steady-state-hypothesis": steady_state,
         "method": method,
         "rollbacks": rollbacks,
+        "secrets": {SECRET_SCOPE: {}},
         "runtime": {
             "hypothesis": {"strategy": "continuously"},
             "rollbacks": {"strategy": "always"},
         },
     }
-    if platform == "local":
-        body["secrets"] = {SECRET_SCOPE: {}}
     return body

@@ -38,9 +38,9 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             "holds)."
         ),
         tags=["load", "capacity"],
-        steady_state=hypothesis("local"),
+        steady_state=hypothesis(config),
         method=[
-            recorder(duration_s=10.0),
+            recorder(),
             pause_probe("baseline", 1.5),
             probe(
                 "traffic-spike",

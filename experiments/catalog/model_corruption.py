@@ -4,51 +4,60 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.catalog.common import action, experiment, hypothesis, pause_probe, recorder
-from experiments.catalog.restarts import restart_one_replica
+from experiments.catalog.common import (
+    driver_probe,
+    experiment,
+    fault,
+    hypothesis,
+    pause_probe,
+    recorder,
+)
 
 NAME = "model-corruption"
 PLATFORMS = ("local", "kubernetes")
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
-    platform = config["platform"]
-    module = f"experiments.{platform}.actions"
-    state = {"state_file": "${state_file}"}
-    corrupt = action(
-        "corrupt-stable-weights",
-        module,
-        "corrupt_model",
-        {
-            "store_url": "${model_store_url}",
-            "model": "${model_name}",
-            "version": "stable",
-            "file": "model.safetensors",
-            **state,
-        },
-    )
-    restore = action("restore-weights", module, "restore_model", state)
     return experiment(
         NAME,
         config,
         title="Corrupted weights in the store are refused and the last good model keeps serving",
         description=(
-            "Overwrite the stable version's model.safetensors in the store with same-size "
-            "garbage, then restart a replica. Its sha256 check refuses the corrupted "
-            "version (it loads the previous version if there is one, else stays unready "
-            "rather than serve bad weights); the replicas already running keep serving the "
-            "last good version, so the SLO and online quality hold. The rollback restores "
-            "the original bytes (S3: the previous object version, through bucket "
-            "versioning), after which the refused replica loads it again."
+            "Flip bytes inside the tensor data of the stable version's model.safetensors "
+            "in the store, leaving the header valid (silent corruption: the file still "
+            "parses, only the manifest's sha256 can tell), then restart a replica. Its "
+            "checksum check refuses the corrupted version, which the experiment checks on "
+            "the replica itself: its verification_failed load failures went up and it does "
+            "not serve that version (it loads the previous version if there is one, else "
+            "stays unready rather than serve bad weights); the "
+            "replicas already running keep serving the last good version, so the SLO and "
+            "online quality hold. The rollback restores the original bytes (S3: the "
+            "previous object version, through bucket versioning)."
         ),
         tags=["model", "store", "integrity"],
-        steady_state=hypothesis(platform, quality=True),
+        steady_state=hypothesis(config, quality=True),
         method=[
-            recorder(duration_s=14.0 if platform == "local" else 120.0),
+            recorder(),
             pause_probe("baseline", 1.5),
-            corrupt,
-            restart_one_replica(config),
+            fault(
+                config,
+                "corrupt-stable-weights",
+                "corrupt_model",
+                {"version": "stable", "file": "model.safetensors", "mode": "silent"},
+            ),
+            fault(
+                config,
+                "restart-one-replica",
+                "restart_replicas",
+                {"selector": "${active_selector}", "count": 1, "wait_ready": False},
+            ),
+            driver_probe(
+                config,
+                "restarted-replica-refused-the-corruption",
+                "check_refusal",
+                {"timeout_s": "${slo_rto_s}"},
+            ),
             pause_probe("serve-while-corrupted", "${fault_hold_s}"),
         ],
-        rollbacks=[restore],
+        rollbacks=[fault(config, "restore-weights", "restore_model")],
     )

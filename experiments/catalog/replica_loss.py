@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from experiments.catalog.common import (
-    action,
+    driver_probe,
     experiment,
+    fault,
     hypothesis,
     pause_probe,
     recorder,
-    recovery_probe,
 )
 
 NAME = "replica-loss"
@@ -18,28 +18,6 @@ PLATFORMS = ("local", "kubernetes")
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
-    platform = config["platform"]
-    if platform == "local":
-        kill = action(
-            "kill-one-active-replica",
-            "experiments.local.actions",
-            "kill_replicas",
-            {"selector": "${active_selector}", "count": 1, "signal": "KILL"},
-            secrets=True,
-        )
-    else:
-        kill = action(
-            "delete-one-active-pod-grace-0",
-            "chaosk8s.pod.actions",
-            "terminate_pods",
-            {
-                "label_selector": "${active_selector}",
-                "ns": "${namespace}",
-                "qty": 1,
-                "rand": True,
-                "grace_period": 0,
-            },
-        )
     return experiment(
         NAME,
         config,
@@ -47,15 +25,27 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         description=(
             "SIGKILL one active replica (Kubernetes: delete its pod with grace 0). The router "
             "retries on the others, so availability, p99 and the degraded ratio stay within "
-            "the SLO during and after, and the replica is replaced within the RTO."
+            "the SLO during and after, and the replica is replaced within the RTO: the killed "
+            "replica runs again under a new pid and is ready (Kubernetes: its pod is gone "
+            "and as many pods are ready as before)."
         ),
         tags=["replica", "pod"],
-        steady_state=hypothesis(platform),
+        steady_state=hypothesis(config),
         method=[
-            recorder(duration_s=18.0 if platform == "local" else 90.0),
+            recorder(),
             pause_probe("baseline", 1.5),
-            kill,
-            recovery_probe(platform, "replica-replaced-within-rto"),
+            fault(
+                config,
+                "kill-one-active-replica",
+                "kill_replicas",
+                {"selector": "${active_selector}", "count": 1},
+            ),
+            driver_probe(
+                config,
+                "replica-replaced-within-rto",
+                "wait_for_replacement",
+                {"timeout_s": "${slo_rto_s}"},
+            ),
             pause_probe("observe-after-recovery", "${fault_hold_s}"),
         ],
         rollbacks=[],

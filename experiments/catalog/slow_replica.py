@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.catalog.common import action, experiment, hypothesis, pause_probe, recorder
+from experiments.catalog.common import experiment, fault, hypothesis, pause_probe, recorder
 
 NAME = "slow-replica"
-PLATFORMS = ("local",)
+PLATFORMS = ("local",)  # the Kubernetes API cannot pause a container
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
-    module = "experiments.local.actions"
-    cont = action(
-        "resume-replica", module, "cont_replicas", {"state_file": "${state_file}"}, secrets=True
-    )
+    thaw = fault(config, "resume-replica", "thaw_replicas")
     return experiment(
         NAME,
         config,
@@ -26,19 +23,18 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
             "in the rollback if the run stops half-way."
         ),
         tags=["latency", "replica"],
-        steady_state=hypothesis("local"),
+        steady_state=hypothesis(config),
         method=[
-            recorder(duration_s=12.0),
+            recorder(),
             pause_probe("baseline", 1.5),
-            action(
+            fault(
+                config,
                 "freeze-one-replica",
-                module,
-                "stop_replicas",
-                {"selector": "${active_selector}", "state_file": "${state_file}", "count": 1},
-                secrets=True,
+                "freeze_replicas",
+                {"selector": "${active_selector}", "count": 1},
             ),
             pause_probe("hold-frozen", "${fault_hold_s}"),
-            cont,
+            thaw,
         ],
-        rollbacks=[cont],
+        rollbacks=[thaw],
     )

@@ -4,50 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments.catalog.common import action, experiment, hypothesis, pause_probe, recorder
-from experiments.catalog.restarts import restart_zone_replicas
+from experiments.catalog.common import experiment, fault, hypothesis, pause_probe, recorder
 
 NAME = "store-outage"
 PLATFORMS = ("local", "kubernetes")
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
-    platform = config["platform"]
-    module = f"experiments.{platform}.actions"
-    state = {"state_file": "${state_file}"}
-    if platform == "local":
-        outage = action(
-            "move-store-away", module, "store_outage", {"store_url": "${model_store_url}", **state}
-        )
-        restore = action("bring-store-back", module, "restore_store", state)
-    else:
-        outage = action(
-            "deny-replica-egress",
-            module,
-            "store_outage",
-            {"label_selector": "${active_selector}", "ns": "${namespace}", **state},
-        )
-        restore = action(
-            "allow-replica-egress", module, "restore_store", {"ns": "${namespace}", **state}
-        )
     return experiment(
         NAME,
         config,
         title="Replicas restart from their verified cache while the store is unreachable",
         description=(
             "Make the model store unreachable (local: its directory is moved away; "
-            "Kubernetes: a deny-egress NetworkPolicy on the replicas), then restart "
-            "replicas. They start from their verified local cache, so the SLO holds. "
+            "Kubernetes: the stack's replicas-to-store NetworkPolicy loses its allowing "
+            "rule, since policies add up and a new deny policy would take nothing away), "
+            "then restart one zone's worth of replicas one at a time. Each must come back "
+            "ready from its verified local cache, or the action fails; the SLO holds. "
             "The rollback makes the store reachable again."
         ),
         tags=["store", "cache"],
-        steady_state=hypothesis(platform),
+        steady_state=hypothesis(config),
         method=[
-            recorder(duration_s=14.0 if platform == "local" else 120.0),
+            recorder(),
             pause_probe("baseline", 1.5),
-            outage,
-            *restart_zone_replicas(config),
+            fault(config, "cut-store-off", "store_outage"),
+            fault(
+                config,
+                "restart-replicas-without-store",
+                "restart_replicas",
+                {"selector": "${active_selector}", "count": "${replicas_per_zone}"},
+            ),
             pause_probe("serve-without-store", 2.0),
         ],
-        rollbacks=[restore],
+        rollbacks=[fault(config, "bring-store-back", "restore_store")],
     )

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from infra.local import procs
+from infra.local.client import ControlClient, ControlError
 from infra.local.config import (
     DEPLOYMENT_FILE,
     MARKER_ENV,
@@ -48,14 +49,11 @@ def _deployment(workdir: Path) -> dict[str, Any]:
 
 
 def _api(deployment: dict[str, Any], path: str) -> dict[str, Any]:
-    control = deployment["control"]
-    resp = httpx.get(
-        control["url"] + path,
-        headers={"Authorization": f"Bearer {control['token']}"},
-        timeout=5,
-    )
-    resp.raise_for_status()
-    return resp.json()
+    with ControlClient.from_deployment(deployment, timeout=5) as control:
+        try:
+            return control.call("GET", path)
+        except ControlError as exc:
+            raise CliError(str(exc)) from exc
 
 
 def cmd_up(args: argparse.Namespace) -> int:

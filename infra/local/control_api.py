@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from infra.local.client import RESTART_ROUTE, SIGNAL_ROUTE
 from infra.local.controller import Controller
 from infra.local.selectors import SelectorError
 
@@ -57,7 +58,7 @@ def build_app(controller: Controller, deployment: dict[str, Any]):
     async def replicas(request: Request) -> Response:
         return _json(controller.replicas_view(request.query_params.get("selector")))
 
-    async def delete(request: Request) -> Response:
+    async def signal(request: Request) -> Response:
         body = await _body(request)
         unknown = sorted(set(body) - known)
         if unknown:
@@ -73,6 +74,14 @@ def build_app(controller: Controller, deployment: dict[str, Any]):
 
     async def restart(request: Request) -> Response:
         body = await _body(request)
+        unknown = sorted(set(body) - {"selector", "rolling"})
+        if unknown:
+            raise SelectorError(f"unknown fields {unknown}")
+        if body.get("rolling", True) is not True:
+            raise SelectorError(
+                "only rolling restarts exist: replicas are replaced one at a time, each "
+                "waited for; leave 'rolling' out or set it to true"
+            )
         ids = await controller.rolling_restart(_field(body, "selector", (str,)))
         return _json({"restarted": ids})
 
@@ -96,8 +105,8 @@ def build_app(controller: Controller, deployment: dict[str, Any]):
     routes = [
         Route("/healthz", healthz),
         Route("/v1/replicas", replicas),
-        Route("/v1/replicas/delete", delete, methods=["POST"]),
-        Route("/v1/replicas/restart", restart, methods=["POST"]),
+        Route(SIGNAL_ROUTE, signal, methods=["POST"]),
+        Route(RESTART_ROUTE, restart, methods=["POST"]),
         Route("/v1/zones", zones),
         Route("/v1/zones/{zone}/down", zone_down, methods=["POST"]),
         Route("/v1/zones/{zone}/up", zone_up, methods=["POST"]),

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -112,7 +112,8 @@ class Controller:
 
     def _replica_argv(self, slot: Slot) -> list[str]:
         c = self.config
-        settings = ReplicaSettings(
+        poll = c.replica_poll_interval
+        return ReplicaSettings(
             store=c.store,
             model=c.model,
             cache_dir=self.workdir / "cache" / slot.id,
@@ -120,10 +121,8 @@ class Controller:
             zone=slot.zone,
             replica_id=slot.id,
             drain_grace_s=c.drain_grace,
-        )
-        if c.replica_poll_interval is not None:
-            settings = replace(settings, poll_interval_s=c.replica_poll_interval)
-        return settings.argv(sys.executable)
+            **({} if poll is None else {"poll_interval_s": poll}),
+        ).argv(sys.executable)
 
     def _router_argv(self) -> list[str]:
         c = self.config

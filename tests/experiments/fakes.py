@@ -1,7 +1,9 @@
 """Tiny real HTTP servers on loopback for unit tests of the experiment activities.
 
 ``json_server(route)`` serves every request by calling ``route(method, path, query, body)``
-→ ``(status, json_body)`` (or ``(status, body, delay_s)``) and records each request.
+→ ``(status, json_body)`` (or ``(status, body, delay_s)``; a ``str`` body goes out as
+text) and records each request.
+With ``with_headers=True`` the route also gets the request headers (a fifth argument).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ class Server:
 
 
 @contextmanager
-def json_server(route: Route) -> Iterator[Server]:
+def json_server(route: Route, with_headers: bool = False) -> Iterator[Server]:
     server_info = Server(url="")
     lock = threading.Lock()
 
@@ -52,13 +54,15 @@ def json_server(route: Route) -> Iterator[Server]:
                         "headers": dict(self.headers),
                     }
                 )
-            answer = route(self.command, parts.path, query, body)
+            args = (self.command, parts.path, query, body)
+            answer = route(*args, dict(self.headers)) if with_headers else route(*args)
             status, payload = answer[0], answer[1]
             if len(answer) > 2:
                 time.sleep(answer[2])
-            data = json.dumps(payload).encode()
+            text = isinstance(payload, str)  # a text body (Prometheus metrics), sent as is
+            data = payload.encode() if text else json.dumps(payload).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/plain" if text else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

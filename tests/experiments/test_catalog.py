@@ -91,7 +91,7 @@ def test_every_experiment_has_a_steady_state_with_slo_and_capacity(tmp_path, pla
 def test_kubernetes_activities_never_use_local_modules(tmp_path):
     for experiment in _rendered(tmp_path, "kubernetes"):
         modules = {a["provider"]["module"] for a in _activities(experiment)}
-        assert not any(m.startswith("experiments.local") for m in modules), modules
+        assert "experiments.faults.local" not in modules, modules
         assert "control_url" not in experiment["configuration"]
 
 

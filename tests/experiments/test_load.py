@@ -91,8 +91,9 @@ def test_a_server_stall_shows_in_open_loop_p99_but_not_in_send_time_latency():
     naive_p99 = percentile([r.service_s for r in results], 99)
     # Requests due during the 300 ms stall waited for it: they carry it in their latency.
     assert open_p99 >= 0.25, open_p99
-    # Timed from the moment each left, only the one request inside the stall saw it.
-    assert naive_p99 < 0.15, naive_p99
+    # Timed from the moment each left, only the one request inside the stall saw it
+    # (relative, so CPU contention on a shared runner slows both figures alike).
+    assert naive_p99 <= open_p99 / 2, (naive_p99, open_p99)
     assert summarise(results)["p99_ms"] >= 250
 
 

@@ -6,7 +6,7 @@ import base64
 import re
 from pathlib import Path
 
-from experiments.gate import EXIT_PASS, main
+from experiments.gate import EXIT_FAIL, main
 from tests.experiments.journals import factories as f
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -43,10 +43,10 @@ def test_report_embeds_one_plot_per_experiment_with_a_series(tmp_path: Path) -> 
     assert page.count("<section") == 2
 
 
-def test_missing_series_is_reported_but_does_not_fail_the_gate(tmp_path: Path) -> None:
-    path = f.write_journal(tmp_path, f.clean_journal())
+def test_missing_series_is_reported_and_fails_the_gate(tmp_path: Path) -> None:
+    path = f.write_journal(tmp_path, f.clean_journal(), series=False)
     out = tmp_path / "report.html"
-    assert main([str(path), "--report", str(out)]) == EXIT_PASS
+    assert main([str(path), "--report", str(out)]) == EXIT_FAIL
     page = out.read_text()
     assert "Time series missing: time series replica-loss.timeseries.json is missing" in page
     assert embedded_pngs(page) == []
@@ -58,12 +58,13 @@ def test_report_shows_hypothesis_injected_faults_and_verdict(tmp_path: Path) -> 
     path = f.write_journal(tmp_path, journal)
     f.write_timeseries(path, f.make_timeseries(journal))
     page = _report(tmp_path, path)
-    assert "recdrill drill report: <span class='fail'>FAILED</span>" in page
+    assert "recdrill drill: <span class='verdict fail'>FAILED</span>" in page
     for phase in ("before", "during #1", "after"):
         assert f"<td>{phase}</td><td>availability-within-slo</td>" in page
-    assert "&quot;range&quot;: [0.999, 1.0]" in page  # the tolerance
-    assert "<code>0.42</code>" in page  # the failing value after the method
-    assert "drill_provider.kill_replica" in page
+    assert "<td>0.42<details>" in page  # the failing value after the method, in words
+    assert "between 0.999 and 1.0<details>" in page  # the tolerance, in words
+    assert "&quot;range&quot;: [\n  0.999," in page  # and its raw JSON, collapsed
+    assert "&quot;func&quot;: &quot;kill_replica&quot;" in page
     assert "&quot;zone&quot;: &quot;local-a&quot;" in page  # the fault's arguments
     assert "&quot;token&quot;: &quot;***&quot;" in page
     assert f.SECRET_TOKEN not in page

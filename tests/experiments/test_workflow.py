@@ -61,7 +61,7 @@ def test_every_step_is_well_formed(workflow: dict) -> None:
         for step in job["steps"]:
             assert ("uses" in step) != ("run" in step), step
             if "uses" in step:
-                assert re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+", step["uses"]), step["uses"]
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w.-]+)*@v\d+", step["uses"]), step["uses"]
             for text in (step.get("run", ""), str(step.get("if", ""))):
                 assert text.count("${{") == text.count("}}"), text
 
@@ -126,3 +126,16 @@ def test_secrets_are_not_uploaded(workflow: dict) -> None:
     for job in workflow["jobs"].values():
         for run in _runs(job):
             assert "echo ${{ secrets" not in run
+
+
+def test_the_drill_history_survives_between_runs(workflow: dict) -> None:
+    job = _job(workflow, "local-drill")
+    restore = _uses_index(job, "actions/cache/restore", path="var/history")
+    drill = _run_index(job, "make drill")
+    save = _uses_index(job, "actions/cache/save", path="var/history")
+    assert restore < drill < save
+    assert job["steps"][save]["if"] == "always()"  # a failed drill is history too
+    restore_with = job["steps"][restore]["with"]
+    assert restore_with["restore-keys"] == "drill-history-"
+    assert job["steps"][save]["with"]["key"].startswith("drill-history-")
+    assert job["steps"][save]["with"]["key"] != restore_with["key"]  # cache keys are immutable

@@ -20,6 +20,10 @@ from tests.infra.local.conftest import LocalEnv, cli, env_pids, publish_store, s
 
 pytestmark = pytest.mark.integration
 RPS = 60
+# At most this many requests in flight, as before the open-loop generator: a stall makes
+# requests wait (charged to their latency, or counted late past the timeout) rather than
+# pile onto the router; these tests are about faults, not overload.
+IN_FLIGHT = 16
 
 
 def load_with_fault(
@@ -28,7 +32,9 @@ def load_with_fault(
     """Open-loop load for ``duration`` s with ``fault`` at ``fault_at`` s; the load summary."""
 
     async def go() -> dict[str, Any]:
-        load = asyncio.create_task(open_loop(env.endpoint, RPS, duration, timeout_s=5.0))
+        load = asyncio.create_task(
+            open_loop(env.endpoint, RPS, duration, timeout_s=5.0, max_in_flight=IN_FLIGHT)
+        )
         await asyncio.sleep(fault_at)
         await asyncio.to_thread(fault)
         return summarise(await load)
@@ -46,7 +52,7 @@ def restore(env: LocalEnv) -> None:
     for zone, state in env.control.zones().items():
         if state != "up":
             env.control.zone_up(zone)
-    env.control.delete("app=recdrill-replica", signal="CONT")
+    env.control.signal_replicas("app=recdrill-replica", signal="CONT")
 
     def settled(replicas: list[dict]) -> bool:
         return all_ready(replicas) and all(r["labels"]["home-zone"] == r["zone"] for r in replicas)
@@ -91,7 +97,7 @@ def test_control_api_refuses_bad_tokens_and_selectors(local_env: LocalEnv):
         {"selector": "zone=local-a", "percent": 150},
         {"selector": "zone=local-a", "colour": "red"},
     ):
-        resp = httpx.post(f"{url}/v1/replicas/delete", json=body, headers=auth, timeout=5)
+        resp = httpx.post(f"{url}/v1/replicas/signal", json=body, headers=auth, timeout=5)
         assert resp.status_code == 400, body
         assert resp.json()["detail"]
     resp = httpx.post(f"{url}/v1/zones/local-z/down", headers=auth, timeout=5)
@@ -102,7 +108,7 @@ def test_control_api_refuses_bad_tokens_and_selectors(local_env: LocalEnv):
 def test_sigkilled_replica_costs_no_request_and_is_replaced(local_env: LocalEnv):
     victim = local_env.control.replicas("replica=local-a-0")[0]
     summary = load_with_fault(
-        local_env, 5.0, 1.0, lambda: local_env.control.delete("replica=local-a-0", "KILL")
+        local_env, 5.0, 1.0, lambda: local_env.control.signal_replicas("replica=local-a-0", "KILL")
     )
     assert summary["errors"] == 0, summary
     assert not procs.alive(victim["pid"])
@@ -137,7 +143,10 @@ def test_zone_loss_costs_no_request_and_capacity_comes_back(local_env: LocalEnv)
 def test_stopped_replica_is_ejected_and_p99_stays_bounded(local_env: LocalEnv):
     try:
         summary = load_with_fault(
-            local_env, 6.0, 0.5, lambda: local_env.control.delete("replica=local-c-1", "STOP")
+            local_env,
+            6.0,
+            0.5,
+            lambda: local_env.control.signal_replicas("replica=local-c-1", "STOP"),
         )
         assert summary["errors"] == 0, summary
         assert summary["p99_ms"] < 1500, summary
@@ -147,7 +156,7 @@ def test_stopped_replica_is_ejected_and_p99_stays_bounded(local_env: LocalEnv):
         states = {u["id"]: u["state"] for u in upstreams["upstreams"]}
         assert states["local-c-1"] in ("ejected", "unhealthy")
     finally:
-        local_env.control.delete("replica=local-c-1", "CONT")
+        local_env.control.signal_replicas("replica=local-c-1", "CONT")
     restore(local_env)
 
 
@@ -211,7 +220,9 @@ def test_broken_router_fails_requests_and_sigkilled_controller_leaves_no_orphans
         assert env.deployment["router_options"] == {
             "retries": 0, "fallback": "off", "ejection": "off", "try_timeout": 0.1,
         }  # fmt: skip
-        summary = load_with_fault(env, 3.0, 1.0, lambda: env.control.delete("zone=local-a", "STOP"))
+        summary = load_with_fault(
+            env, 3.0, 1.0, lambda: env.control.signal_replicas("zone=local-a", "STOP")
+        )
         assert summary["errors"] > 0, summary
         pids = env_pids(workdir)
         assert len(pids) == 4, pids  # controller, two replicas (one stopped), router

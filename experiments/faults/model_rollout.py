@@ -1,0 +1,142 @@
+"""Bad model rollout: publish a degraded candidate, try to promote it, let the canary judge.
+
+The candidate is the stable version's vocabulary and features with freshly initialised
+(untrained) weights, and a manifest whose offline metrics say so: half the popularity
+baseline's. The promotion gate (``training.promote``) must refuse it; if it does not,
+the production canary (``training.canary``) measures it online and rolls ``stable``
+back. Every step is recorded in the state file; ``rollback_candidate`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from experiments import state
+from experiments.faults.common import setting, state_file
+from model.architecture import TwoTower
+from model.artifacts import publish_artifacts, read_artifacts
+from model.store import StoreError, open_store
+from training.canary import CanaryError
+from training.canary import canary_check as run_canary
+from training.promote import PromotionRefused, promote
+
+__all__ = ["canary_check", "publish_degraded_candidate", "rollback_candidate", "try_promote"]
+
+CANDIDATE = "rollout.candidate"
+
+
+def publish_degraded_candidate(
+    seed: int = 1234, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Publish an untrained copy of the stable model as a new (unpromoted) version."""
+    store_url = str(setting(configuration, "model_store_url"))
+    model = str(setting(configuration, "model_name", "recommender"))
+    try:
+        store = open_store(store_url)
+        stable = store.resolve(model, "stable")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = store.fetch(model, stable, Path(tmp) / "cache")
+            manifest = store.read_manifest(model, stable)
+            art = read_artifacts(local, manifest)
+            torch.manual_seed(seed)
+            art.state_dict = TwoTower(art.config).state_dict()
+            metrics = dict(manifest.data.get("metrics", {}))
+            baseline = dict(metrics.get("popularity", {}))
+            metrics["model"] = {k: float(v) * 0.5 for k, v in baseline.items()}
+            candidate = publish_artifacts(
+                store,
+                model,
+                art,
+                Path(tmp) / "out",
+                metrics=metrics,
+                popular_items=manifest.popular_items,
+                data_fingerprint=str(manifest.data.get("data_fingerprint", "")),
+                parent=stable,
+                extra={"chaos": "degraded candidate (untrained weights)"},
+            )
+    except (StoreError, ValueError, OSError) as exc:
+        raise ActivityFailed(f"cannot publish a degraded candidate of {model}: {exc}") from exc
+    state.record(
+        state_file(configuration),
+        CANDIDATE,
+        store_url=store_url,
+        model=model,
+        candidate=candidate.version,
+    )
+    return {"candidate": candidate.version, "stable": stable}
+
+
+def _candidate(configuration: Configuration) -> dict[str, Any]:
+    path = state_file(configuration)
+    found = state.pending(path, CANDIDATE)
+    if not found:
+        raise ActivityFailed(f"no degraded candidate recorded in {path}")
+    return found[0]["params"]
+
+
+def try_promote(configuration: Configuration = None, secrets: Secrets = None) -> dict[str, Any]:
+    """Ask the promotion gate (``training.promote.promote``) to promote the candidate.
+
+    Returns whether it was promoted; a refusal is the expected, good outcome. A store
+    failure fails the action: it is not the gate refusing.
+    """
+    params = _candidate(configuration)
+    store = open_store(params["store_url"])
+    try:
+        promote(store, params["model"], params["candidate"])
+    except PromotionRefused as exc:
+        return {"promoted": False, "refused": str(exc)}
+    except StoreError as exc:
+        raise ActivityFailed(f"store error while promoting {params['candidate']}: {exc}") from exc
+    stable = store.resolve(params["model"], "stable")
+    return {"promoted": stable == params["candidate"], "stable": stable}
+
+
+def canary_check(
+    wait_s: float = 15.0, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Run the production canary (``training.canary``) on the candidate if it became stable."""
+    params = _candidate(configuration)
+    try:
+        result = run_canary(
+            open_store(params["store_url"]),
+            params["model"],
+            params["candidate"],
+            str(setting(configuration, "endpoint")),
+            float(setting(configuration, "slo_quality_floor")),
+            wait_s=float(wait_s),
+        )
+    except (CanaryError, StoreError) as exc:
+        raise ActivityFailed(f"the canary could not judge {params['candidate']}: {exc}") from exc
+    return result.to_dict()
+
+
+def undo_candidate(store_url: str, model: str, candidate: str) -> bool:
+    """Move ``stable`` off ``candidate`` if it is still there; True if moved."""
+    store = open_store(store_url)
+    try:
+        if store.resolve(model, "stable") != candidate:
+            return False
+        store.rollback(model, from_version=candidate)
+    except StoreError as exc:
+        raise ActivityFailed(f"cannot roll {model} back from {candidate}: {exc}") from exc
+    return True
+
+
+def rollback_candidate(configuration: Configuration = None, secrets: Secrets = None) -> list[str]:
+    """Move ``stable`` off every recorded candidate that is still stable (idempotent)."""
+    path, rolled = state_file(configuration), []
+    for entry in state.pending(path, CANDIDATE):
+        if undo_candidate(**entry["params"]):
+            rolled.append(entry["params"]["candidate"])
+        state.mark_reverted(path, entry["id"])
+    return rolled
+
+
+UNDO = {CANDIDATE: undo_candidate}

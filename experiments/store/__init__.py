@@ -1,1 +1,0 @@
-"""Model-store faults shared by both platforms: outage (file://) and corrupted weights."""

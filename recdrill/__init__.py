@@ -1,0 +1,1 @@
+"""The ``recdrill`` command: one entry point whose subcommands mirror the project's modules."""
