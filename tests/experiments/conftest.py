@@ -1,4 +1,4 @@
-"""The one real catalog run shared by the integration tests that read its journals."""
+"""Shared experiment fixtures: the one real catalog run, and a fake Kubernetes cluster."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from subprocess import CompletedProcess
 
 import pytest
 
+from infra.k8s.pods import PodSettings
+from infra.k8s.policies import network_policies
+from infra.k8s.spec import WorkloadSpec
+from tests.experiments.fake_kubernetes import ZONE, default_cluster, fake_kubernetes
 from tests.experiments.local_env import LocalEnvironment
 
 
@@ -31,3 +35,36 @@ def catalog_drill(
     finally:
         env.close()
     yield env, journals, done
+
+
+def _stack_policies() -> dict[str, dict]:
+    """The NetworkPolicies the Pulumi program renders for an EKS-like stack (S3 on 443)."""
+    pods = PodSettings(
+        namespace="recdrill",
+        image="recdrill:test",
+        store_url="s3://models/recdrill",
+        model="recommender",
+        zone_label=ZONE,
+        gpus_per_replica=0,
+    )
+    spec = WorkloadSpec(
+        pods=pods,
+        zones=("eu-west-1a", "eu-west-1b"),
+        replicas_per_zone=1,
+        standby_replicas=1,
+        peak_replicas=3,
+        max_replicas=4,
+        router_replicas=2,
+    )
+    return {p["metadata"]["name"]: p for p in network_policies(spec)}
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
+    monkeypatch.delenv("CHAOSTOOLKIT_IN_POD", raising=False)
+    fake = default_cluster()
+    fake.policies = _stack_policies()
+    with fake_kubernetes(fake) as running:
+        monkeypatch.setenv("KUBERNETES_HOST", running.server.url)
+        yield running

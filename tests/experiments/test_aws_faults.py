@@ -214,3 +214,30 @@ def test_the_aws_driver_has_every_verb_with_the_same_parameters() -> None:
     assert mismatches({"local": local, "aws": aws}) == []
     assert sorted(aws.__all__) == sorted(VERBS)
     assert all(inspect.getdoc(getattr(aws, verb)) for verb in VERBS)
+
+
+def test_on_eks_zone_loss_starts_the_fis_power_interruption_and_rolls_it_back(
+    cluster: Any, fis: Any, tmp_path: Path
+) -> None:
+    """With FIS templates in the deployment, the kubernetes driver's zone loss is real."""
+    from experiments.deployment import configuration_for
+    from experiments.faults import kubernetes as k8s
+    from tests.experiments.fakes import deployment
+
+    body = deployment("kubernetes", replicas_per_zone=1, zones=["eu-west-1a", "eu-west-1b"])
+    body["fis_templates"] = {z: t for z, t in _templates(fis).items() if z in body["zones"]}
+    config = {
+        **configuration_for(body, tmp_path / "deployment.json"),
+        "state_file": str(tmp_path / "state.json"),
+        "aws_region": REGION,
+        "fis_start_timeout_s": 5,
+    }
+    template = config["fis_templates"]["eu-west-1a"]
+    result = k8s.zone_down("eu-west-1a", configuration=config)
+    assert result["nodes"] == ["n-a1", "n-a2"]
+    assert _statuses(fis, template) == ["running"]
+    assert state.pending(config["state_file"], aws.ZONE_DOWN)
+    restored = k8s.zone_up("eu-west-1a", configuration=config)
+    assert {"n-a1", "n-a2"} <= set(restored)
+    assert _statuses(fis, template) == ["stopped"]
+    assert state.pending(config["state_file"]) == []
