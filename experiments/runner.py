@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from experiments.render import VAR_FILE, render
 
@@ -101,11 +102,13 @@ def run_catalog(
     names: list[str] | None = None,
     progress: Callable[[str], None] = print,
     timeout_s: float = RUN_TIMEOUT_S,
+    overrides: dict[str, Any] | None = None,
 ) -> list[RunResult]:
-    """Render and run each experiment in turn; every journal lands in ``journals``."""
+    """Render and run each experiment in turn; every journal lands in ``journals``.
+    ``overrides`` are rendered into every configuration (e.g. the drill's load)."""
     journals = Path(journals)
     rendered = journals / ".rendered"
-    paths = render(deployment_file, rendered, names)
+    paths = render(deployment_file, rendered, names, overrides)
     results = []
     for index, experiment in enumerate(paths, 1):
         name = experiment.stem
