@@ -59,7 +59,7 @@ def test_a_plateau_stops_the_search_without_waiting_for_the_budget() -> None:
 
 def test_no_step_within_budget_is_an_error_with_the_figures() -> None:
     router = FakeRouter({1: (10, 900, 0)})
-    with pytest.raises(CapacityError, match="250 ms p99 budget.*p99 900 ms"):
+    with pytest.raises(CapacityError, match=r"250 ms p99 budget.*p99 900 ms"):
         search_capacity(router, BUDGET_MS, progress=lambda _: None)
 
 
