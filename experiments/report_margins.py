@@ -185,7 +185,10 @@ def _outputs(journal: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def detect_seconds(outcome: Outcome) -> float | None:
-    """Time to detect, where a method activity measures it (e.g. an alert firing)."""
+    """Time to detect: the expected alert's firing (the drill's alert timeline), else
+    where a method activity measures it."""
+    if outcome.detection is not None and outcome.detection.detected_s is not None:
+        return outcome.detection.detected_s
     for output in _outputs(outcome.verdict.journal or {}):
         for key in DETECT_KEYS:
             value = _number(output.get(key))
@@ -195,6 +198,8 @@ def detect_seconds(outcome: Outcome) -> float | None:
 
 
 def detect_text(outcome: Outcome) -> str:
+    if outcome.detection is not None and outcome.detection.checked:
+        return outcome.detection.text
     seconds = detect_seconds(outcome)
     return "not checked" if seconds is None else f"{seconds:.1f} s"
 
