@@ -12,10 +12,24 @@ from pathlib import Path
 import pytest
 
 from experiments import catalog
+from experiments.capacity import Capacity
 from experiments.drill import EXIT_USAGE, DrillPaths, _step, run_drill
 from tests.experiments.journals import factories as f
 
 TWO = ["replica-loss", "zone-loss"]
+CAPACITY = Capacity(rps=200.0, concurrency=8, p99_budget_ms=250.0, steps=())
+
+
+def _measured(paths: DrillPaths, step_s: float) -> Capacity:
+    return CAPACITY
+
+
+def _no_prometheus(paths: DrillPaths) -> None:
+    return None
+
+
+# The drill's in-process conditions, as small fakes: a measured capacity, no Prometheus.
+NO_LOAD_SEARCH = {"measure": _measured, "monitoring": _no_prometheus}
 
 
 class FakeDrill:
@@ -43,7 +57,9 @@ class FakeDrill:
 def _drill(tmp_path: Path, names: list[str], write: list[str], run_code: int = 0):
     paths = DrillPaths(tmp_path / "drill")
     fake = FakeDrill(paths, write, run_code)
-    code = run_drill("file:///nowhere", "recommender", paths, names, train=False, step=fake)
+    code = run_drill(
+        "file:///nowhere", "recommender", paths, names, train=False, **NO_LOAD_SEARCH, step=fake
+    )
     return code, fake, paths
 
 
@@ -78,7 +94,7 @@ def test_without_names_the_drill_expects_the_whole_local_catalog(tmp_path: Path)
         seen[title] = argv
         return 0
 
-    assert run_drill("file:///x", "m", paths, [], train=False, step=step) == 0
+    assert run_drill("file:///x", "m", paths, [], train=False, **NO_LOAD_SEARCH, step=step) == 0
     gated = [Path(a).stem for a in seen["gate the journals"] if a.endswith(".json")]
     assert gated == catalog.names("local")
     assert seen["run the experiment catalog"][-len(gated) :] == gated
@@ -89,7 +105,7 @@ def test_stale_journals_do_not_stand_in_for_this_run(tmp_path: Path) -> None:
     paths.journals.mkdir(parents=True)
     f.write_journal(paths.journals, f.clean_journal(), name="zone-loss")
     fake = FakeDrill(paths, ["replica-loss"], run_code=1)
-    assert run_drill("file:///x", "m", paths, TWO, train=False, step=fake) == 1
+    assert run_drill("file:///x", "m", paths, TWO, train=False, **NO_LOAD_SEARCH, step=fake) == 1
     assert "zone-loss.json does not exist" in paths.summary.read_text()
 
 
@@ -98,7 +114,10 @@ def test_unknown_experiment_is_a_usage_error_before_anything_starts(
 ) -> None:
     paths = DrillPaths(tmp_path / "drill")
     fake = FakeDrill(paths, [])
-    assert run_drill("file:///x", "m", paths, ["zone-los"], train=False, step=fake) == EXIT_USAGE
+    assert (
+        run_drill("file:///x", "m", paths, ["zone-los"], train=False, **NO_LOAD_SEARCH, step=fake)
+        == EXIT_USAGE
+    )
     assert fake.steps == []
     assert "zone-los" in capsys.readouterr().err
 
