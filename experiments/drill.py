@@ -244,12 +244,12 @@ def run_drill(
             ],
         )
         code = code or gate_code
-        _append_summary(paths, planned, detection)
         if run_code != 0:
             console.print(f"[red]the catalog run exited {run_code}: the drill fails")
             code = code or run_code
         console.print(f"catalog wall time: {catalog_s:.1f} s")
         record_drill(paths.root, expected)
+        _append_summary(paths, planned, detection)
     finally:
         if monitor is not None:
             monitor.stop()

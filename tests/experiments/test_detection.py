@@ -155,3 +155,13 @@ def test_the_catalog_declares_alerts_or_why_none(tmp_path: Path) -> None:
         assert declared or rendered["no_alert_reason"], name
     zone = catalog.build("zone-loss", config)["configuration"]["expected_alerts"]
     assert zone == [ExpectedAlert(ALERT, 60.0).to_json()]
+
+
+def test_a_directory_of_journals_does_not_take_alert_timelines_for_journals(
+    tmp_path: Path,
+) -> None:
+    from experiments.gate import expand_journals
+
+    path = f.write_journal(tmp_path, f.clean_journal(), name="zone-loss")
+    write_sidecar(path, _sidecar())
+    assert expand_journals([str(tmp_path)]) == [path]
