@@ -30,6 +30,7 @@ __all__ = [
 # the same 70/30 split, scaled to the measured capacity.
 SSH_SHARE = 0.7
 PLATEAU_GAIN = 1.05  # a step that adds less than 5% throughput means the router is full
+STALLS_TO_STOP = 2
 
 
 class CapacityError(RuntimeError):
@@ -75,21 +76,25 @@ def search_capacity(
     progress: Callable[[str], None] = print,
 ) -> Capacity:
     """Double the concurrency until p99 leaves the budget, a request fails, throughput
-    stops growing or ``max_concurrency`` is passed; the best step within budget wins."""
+    stops growing or ``max_concurrency`` is passed; the best step within budget wins.
+
+    "Stops growing" is two steps in a row under 5% above the best: on a shared machine
+    one step can dip by chance, and stopping at it would understate the capacity.
+    """
     steps: list[LoadStep] = []
     best: LoadStep | None = None
+    stalls = 0
     concurrency = 1
-    while concurrency <= max_concurrency:
+    while concurrency <= max_concurrency and stalls < STALLS_TO_STOP:
         step = measure(concurrency)
         steps.append(step)
         ok = step.within(p99_budget_ms)
         progress(f"capacity: {step.describe()}{'' if ok else '  (over budget)'}")
         if not ok:
             break
-        if best is not None and step.rps < best.rps * PLATEAU_GAIN:
-            best = step if step.rps > best.rps else best
-            break
-        best = step
+        stalls = stalls + 1 if best is not None and step.rps < best.rps * PLATEAU_GAIN else 0
+        if best is None or step.rps > best.rps:
+            best = step
         concurrency *= 2
     if best is None:
         raise CapacityError(

@@ -51,10 +51,19 @@ def test_a_failed_request_ends_the_search_below_it() -> None:
 
 
 def test_a_plateau_stops_the_search_without_waiting_for_the_budget() -> None:
-    router = FakeRouter({1: (60, 20, 0), 2: (115, 25, 0), 4: (118, 50, 0), 8: (119, 90, 0)})
+    router = FakeRouter(
+        {1: (60, 20, 0), 2: (115, 25, 0), 4: (118, 50, 0), 8: (119, 90, 0), 16: (120, 99, 0)}
+    )
     capacity = search_capacity(router, BUDGET_MS, progress=lambda _: None)
-    assert router.asked == [1, 2, 4]
-    assert capacity.rps == 118
+    assert router.asked == [1, 2, 4, 8]
+    assert capacity.rps == 119
+
+
+def test_one_step_that_dips_by_chance_does_not_end_the_search() -> None:
+    router = FakeRouter({1: (60, 20, 0), 2: (115, 25, 0), 4: (100, 40, 0), 8: (200, 90, 0),
+                         16: (230, 400, 0)})  # fmt: skip
+    capacity = search_capacity(router, BUDGET_MS, progress=lambda _: None)
+    assert (capacity.rps, capacity.concurrency) == (200, 8)
 
 
 def test_no_step_within_budget_is_an_error_with_the_figures() -> None:
