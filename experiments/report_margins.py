@@ -22,6 +22,7 @@ LEVELS = ("ok", "thin", "breached", "unknown")
 # measured before the drill (absent until the drill records it).
 LOAD_KEYS = ("ssh_rate_rps", "spike_rate_rps")
 CAPACITY_KEY = "capacity_rps"
+TOTAL_LOAD_KEY = "load_rps"
 DETECT_KEYS = ("detected_s", "time_to_detect_s")
 LOAD_FUNCS = ("measure_window", "spike_traffic")
 
@@ -148,6 +149,8 @@ def load_text(outcome: Outcome) -> str:
     capacity measured before the drill when the journal records one."""
     config = _config(outcome)
     base, spike = (_number(config.get(k)) for k in LOAD_KEYS)
+    total = _number(config.get(TOTAL_LOAD_KEY))  # windows + recorder, as the drill planned it
+    base = total if total is not None else base
     if base is None and spike is None:
         return "not recorded"
     capacity = _number(config.get(CAPACITY_KEY))

@@ -130,3 +130,14 @@ def test_bad_load_flags_are_one_line_errors(
     assert code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_the_report_shows_the_drill_load_as_a_share_of_capacity(tmp_path: Path) -> None:
+    from experiments.outcome import build_outcome
+    from experiments.report_margins import load_text
+    from tests.experiments.journals import factories as f
+
+    journal = f.clean_journal()
+    journal["experiment"]["configuration"].update(load_configuration(112.5, 225.0))
+    outcome = build_outcome(f.write_journal(tmp_path, journal, name="zone-loss"))
+    assert load_text(outcome) == "112.5 rps = 50% of 225 rps capacity"
