@@ -9,6 +9,7 @@ Layout of the journals directory::
 
     <name>.json              the journal (what the gate reads)
     <name>.timeseries.json   the background recorder's samples
+    <name>.alerts.json       the alert timeline (written by the drill when Prometheus ran)
     <name>.log               chaos's log
     .rendered/<name>.json    the experiment as run, and .rendered/vars.json (0600)
 """
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from experiments.detection import alerts_path
 from experiments.render import VAR_FILE, render
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +117,7 @@ def run_catalog(
         journal = journals / f"{name}.json"
         journal.unlink(missing_ok=True)
         journal.with_name(f"{name}.timeseries.json").unlink(missing_ok=True)  # no stale series
+        alerts_path(journal).unlink(missing_ok=True)  # nor a timeline from an earlier drill
         progress(f"[{index}/{len(paths)}] {name}: running")
         started = time.monotonic()
         code = _run_one(
