@@ -165,3 +165,16 @@ def test_a_directory_of_journals_does_not_take_alert_timelines_for_journals(
     path = f.write_journal(tmp_path, f.clean_journal(), name="zone-loss")
     write_sidecar(path, _sidecar())
     assert expand_journals([str(tmp_path)]) == [path]
+
+
+def test_a_new_run_removes_the_alert_timeline_of_an_earlier_drill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from experiments import runner
+
+    journals = tmp_path / "journals"
+    journals.mkdir()
+    stale = write_sidecar(journals / "zone-loss.json", _sidecar())
+    monkeypatch.setattr(runner, "_run_one", lambda argv, timeout_s: 0)
+    runner.run_catalog(write_deployment(tmp_path), journals, ["zone-loss"], progress=print)
+    assert not stale.exists()
