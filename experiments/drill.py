@@ -44,6 +44,7 @@ from experiments.drill_conditions import (
 )
 from experiments.report_cli import record_drill
 from infra.local.client import ControlError
+from monitoring.alerts_client import PrometheusQueryError
 from monitoring.local import PrometheusError
 
 console = Console(stderr=True)
@@ -195,7 +196,7 @@ def run_drill(
             try:
                 waited = monitor.wait_quiet(QUIET_TIMEOUT_S)
                 console.print(f"monitoring quiet after {waited:.1f} s: no alert active")
-            except TimeoutError as exc:
+            except (TimeoutError, PrometheusQueryError) as exc:
                 console.print(f"[yellow]drill: {exc}")
         console.print(f"[bold]load: {load_line(planned)}; detection {detection}")
         started = time.monotonic()
@@ -211,19 +212,16 @@ def run_drill(
                 str(paths.deployment),
                 "--journals",
                 str(paths.journals),
-                "--load-rps",
-                str(planned["load_rps"]),
-                *(
-                    ["--capacity-rps", str(planned["capacity_rps"])]
-                    if "capacity_rps" in planned
-                    else []
-                ),
+                *_load_args(planned),
                 *expected,
             ],
         )
         catalog_s = time.monotonic() - started
         journals = [paths.journals / f"{n}.json" for n in expected]
-        record_alerts(monitor, since, journals, detection.removeprefix("not checked: "))
+        problem = record_alerts(monitor, since, journals, detection.removeprefix("not checked: "))
+        if problem:
+            console.print(f"[red]drill: {problem}")
+            detection, code = f"not checked: {problem}", 1
         missing = [n for n in expected if not (paths.journals / f"{n}.json").exists()]
         if missing:
             console.print(f"[red]no journal for: {', '.join(missing)} (fails in the gate)")

@@ -21,6 +21,7 @@ from experiments.capacity import Capacity, closed_loop_step, load_configuration,
 from experiments.deployment import load_deployment
 from experiments.detection import sidecar_for, write_sidecar
 from infra.local.monitoring import LocalMonitoring
+from monitoring.alerts_client import PrometheusQueryError
 from monitoring.local import AlertEpisode, prometheus_available
 
 __all__ = [
@@ -108,15 +109,20 @@ def _epoch(stamp: Any) -> float | None:
 
 def record_alerts(
     monitor: Monitor | None, since: float, journals: list[Path], not_checked: str
-) -> None:
+) -> str | None:
     """Write each journal's alert timeline beside it (or why detection was not checked).
-    A missing or unreadable journal gets nothing: the gate fails it by name."""
+    A missing or unreadable journal gets nothing: the gate fails it by name. Returns what
+    went wrong when Prometheus ran but its timeline could not be read (the drill fails)."""
     episodes: list[AlertEpisode] | None = None
+    problem = None
     if monitor is not None:
-        with contextlib.suppress(TimeoutError):  # let the last fault's alerts resolve
-            monitor.wait_quiet(RESOLVE_WAIT_S)
-        time.sleep(2.0)  # one more evaluation step, so the timeline sees the resolution
-        episodes = monitor.timeline(since)
+        try:
+            with contextlib.suppress(TimeoutError):  # let the last fault's alerts resolve
+                monitor.wait_quiet(RESOLVE_WAIT_S)
+            time.sleep(2.0)  # one more evaluation step, so the timeline sees the resolution
+            episodes = monitor.timeline(since)
+        except PrometheusQueryError as exc:
+            problem = not_checked = f"the alert timeline could not be read: {exc}"
     for journal in journals:
         try:
             body = json.loads(journal.read_text())
@@ -127,3 +133,4 @@ def record_alerts(
             write_sidecar(journal, {"checked": False, "reason": not_checked})
         else:
             write_sidecar(journal, sidecar_for(episodes, start, end or time.time(), monitor.url))
+    return problem

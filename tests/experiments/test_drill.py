@@ -19,7 +19,7 @@ from experiments.capacity import Capacity, CapacityError
 from experiments.detection import ExpectedAlert, alerts_path
 from experiments.drill import EXIT_USAGE, DrillPaths, _step, run_drill
 from experiments.timeseries import fault_window
-from monitoring.alerts_client import AlertEpisode
+from monitoring.alerts_client import AlertEpisode, PrometheusQueryError
 from tests.experiments.journals import factories as f
 
 TWO = ["replica-loss", "zone-loss"]
@@ -264,3 +264,16 @@ def test_the_drill_command_refuses_a_load_fraction_over_one(
         main(argv)
     assert exit_.value.code == 2
     assert "must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_an_unreadable_alert_timeline_fails_the_drill_and_says_so(tmp_path: Path) -> None:
+    class DeadPrometheus(FakeMonitor):
+        def timeline(self, since: float, until: float | None = None) -> list[AlertEpisode]:
+            raise PrometheusQueryError("GET /api/v1/query_range: connection refused")
+
+    paths = DrillPaths(tmp_path / "drill")
+    fake = FakeDrill(paths, ["zone-loss"], journal=_expecting_capacity_alert)
+    conditions = {"measure": _measured, "monitoring": lambda _: DeadPrometheus([])}
+    code = run_drill("file:///x", "m", paths, ["zone-loss"], train=False, **conditions, step=fake)
+    assert code == 1
+    assert "not checked: the alert timeline could not be read" in paths.summary.read_text()
