@@ -212,6 +212,9 @@ class Deployment:
     standby_replicas: int = 0
     control: Control | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # EKS only: the FIS zone-loss experiment template id per zone (infra/aws/fis.py),
+    # what the aws fault driver starts. None where the platform has none.
+    fis_templates: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.platform not in PLATFORMS:
@@ -233,6 +236,12 @@ class Deployment:
         _count(self.standby_replicas, "standby_replicas", 0)
         if self.platform == "local" and self.control is None:
             raise _fail("control", "is required for a local deployment")
+        if self.fis_templates is not None:
+            for zone, template in _object(self.fis_templates, "fis_templates").items():
+                if zone not in zones:
+                    raise _fail("fis_templates", f"names {zone!r}, not one of the zones")
+                if isinstance(template, str) or not hasattr(template, "apply"):
+                    _text(template, f"fis_templates.{zone}")
 
     @property
     def active_replicas(self) -> int:
@@ -256,6 +265,8 @@ class Deployment:
         }
         if self.control is not None:
             body["control"] = self.control.to_json()
+        if self.fis_templates is not None:
+            body["fis_templates"] = dict(self.fis_templates)
         body.update(self.extras)
         return body
 
@@ -269,7 +280,7 @@ class Deployment:
         platform = body["platform"]
         if platform not in PLATFORMS:
             raise _fail("platform", f"must be one of {', '.join(PLATFORMS)}, got {platform!r}")
-        known = {*DESCRIPTION_KEYS, "control"}
+        known = {*DESCRIPTION_KEYS, "control", "fis_templates"}
         return cls(
             platform=platform,
             endpoint=_text(body["endpoint"], "endpoint"),
@@ -284,6 +295,7 @@ class Deployment:
             standby_replicas=body.get("standby_replicas", 0),
             control=Control.from_json(body["control"]) if "control" in body else None,
             extras={k: v for k, v in body.items() if k not in known},
+            fis_templates=body.get("fis_templates"),
         )
 
     @classmethod

@@ -105,6 +105,11 @@ class EnvSpec:
     slo_max_degraded_ratio: float = _SLO.max_degraded_ratio
     slo_quality_floor: float = _SLO.quality_floor
     slo_rto_s: float = _SLO.rto_s
+    # Deploy the recommender's alert rules, PodMonitors and dashboard. EKS installs
+    # kube-prometheus-stack itself (always on); on kube it must already run there.
+    monitoring: bool = True
+    monitoring_namespace: str = "monitoring"
+    monitoring_release: str = "kube-prometheus-stack"
 
     @property
     def is_prod(self) -> bool:
@@ -235,6 +240,7 @@ def _validate(spec: EnvSpec) -> None:
     _validate_counts(spec)
     if spec.target == "eks":
         _validate_eks(spec)
+        _validate_drill_tooling_on_eks(spec)
     else:
         _validate_kube(spec)
     if spec.is_prod:
@@ -374,6 +380,23 @@ def _validate_cidrs(cidrs: tuple[str, ...]) -> None:
                 "api_public_cidrs",
                 f"{cidr} opens the cluster API to the whole internet; list your CI runners' "
                 "and VPN egress CIDRs, or none for a private endpoint",
+            )
+
+
+def _validate_drill_tooling_on_eks(spec: EnvSpec) -> None:
+    """EKS installs its own kube-prometheus-stack; where it goes is not a choice. The
+    router canaries' bucket is ``<model_bucket>-canary`` and their names
+    ``rd-<environment>-<zone suffix>``: S3 and Synthetics limits, checked before ``up``."""
+    if len(f"{spec.model_bucket}-canary") > 63:
+        raise ConfigError("model_bucket", "at most 56 characters (its -canary bucket: 63)")
+    if len(f"rd-{spec.environment}-") + max(len(z.rsplit("-", 1)[-1]) for z in spec.zones) > 21:
+        raise ConfigError("environment", "too long for the canary names (21 characters)")
+    if not spec.monitoring:
+        raise ConfigError("monitoring", "EKS stacks always deploy their alert rules; remove it")
+    for key in ("monitoring_namespace", "monitoring_release"):
+        if getattr(spec, key) != _FIELDS[key].default:
+            raise ConfigError(
+                key, "EKS installs kube-prometheus-stack itself; this is for target kube only"
             )
 
 
