@@ -22,13 +22,19 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from experiments.capacity import load_configuration
     from experiments.runner import run_catalog
 
+    if args.capacity_rps is not None and args.load_rps is None:
+        print("error: --capacity-rps needs --load-rps", file=sys.stderr)
+        return 2
+    load = load_configuration(args.load_rps, args.capacity_rps) if args.load_rps else None
     results = run_catalog(
         args.deployment,
         args.journals,
         args.names or None,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
+        overrides=load,
     )
     missing = [r.name for r in results if not r.journal.exists()]
     killed = [r.name for r in results if r.exit_code is None]
@@ -70,6 +76,16 @@ def _report(argv: list[str]) -> int:
     return report_main(argv)
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run experiments with the chaos CLI, keep the journals")
     run.add_argument("--deployment", required=True, help="deployment description JSON")
     run.add_argument("--journals", required=True, help="directory for <name>.json journals")
+    run.add_argument(
+        "--load-rps",
+        type=_positive,
+        help="total rate every experiment sends through the router (default: the catalog's)",
+    )
+    run.add_argument(
+        "--capacity-rps", type=_positive, help="measured capacity the load is a share of"
+    )
     run.add_argument("names", nargs="*", help="experiment names (default: all)")
     run.set_defaults(func=_run)
     rollback = sub.add_parser("rollback", help="undo what a crashed run left pending")

@@ -22,9 +22,16 @@ from experiments.deployment import configuration_for, load_deployment, var_file_
 VAR_FILE = "vars.json"
 
 
-def render_one(name: str, deployment: dict[str, Any], deployment_file: str | Path) -> dict:
-    """Build and validate one experiment for ``deployment``."""
-    body = catalog.build(name, configuration_for(deployment, deployment_file))
+def render_one(
+    name: str,
+    deployment: dict[str, Any],
+    deployment_file: str | Path,
+    overrides: dict[str, Any] | None = None,
+) -> dict:
+    """Build and validate one experiment for ``deployment``; ``overrides`` (such as the
+    drill's measured load) replace configuration keys before the experiment is built."""
+    config = {**configuration_for(deployment, deployment_file), **(overrides or {})}
+    body = catalog.build(name, config)
     ensure_experiment_is_valid(json.loads(json.dumps(body)))
     return body
 
@@ -39,7 +46,10 @@ def _write(path: Path, data: dict[str, Any], mode: int = 0o644) -> None:
 
 
 def render(
-    deployment_file: str | Path, out: str | Path, names: list[str] | None = None
+    deployment_file: str | Path,
+    out: str | Path,
+    names: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write ``out/<name>.json`` for each experiment (default: all for the platform)."""
     deployment = load_deployment(deployment_file)
@@ -49,7 +59,7 @@ def render(
     written = []
     for name in wanted:
         path = out / f"{name}.json"
-        _write(path, render_one(name, deployment, deployment_file))
+        _write(path, render_one(name, deployment, deployment_file, overrides))
         written.append(path)
     _write(out / VAR_FILE, var_file_for(deployment, deployment_file), mode=0o600)
     return written

@@ -9,6 +9,7 @@ Layout of the journals directory::
 
     <name>.json              the journal (what the gate reads)
     <name>.timeseries.json   the background recorder's samples
+    <name>.alerts.json       the alert timeline (written by the drill when Prometheus ran)
     <name>.log               chaos's log
     .rendered/<name>.json    the experiment as run, and .rendered/vars.json (0600)
 """
@@ -22,7 +23,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from experiments.detection import alerts_path
 from experiments.render import VAR_FILE, render
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -101,17 +104,20 @@ def run_catalog(
     names: list[str] | None = None,
     progress: Callable[[str], None] = print,
     timeout_s: float = RUN_TIMEOUT_S,
+    overrides: dict[str, Any] | None = None,
 ) -> list[RunResult]:
-    """Render and run each experiment in turn; every journal lands in ``journals``."""
+    """Render and run each experiment in turn; every journal lands in ``journals``.
+    ``overrides`` are rendered into every configuration (e.g. the drill's load)."""
     journals = Path(journals)
     rendered = journals / ".rendered"
-    paths = render(deployment_file, rendered, names)
+    paths = render(deployment_file, rendered, names, overrides)
     results = []
     for index, experiment in enumerate(paths, 1):
         name = experiment.stem
         journal = journals / f"{name}.json"
         journal.unlink(missing_ok=True)
         journal.with_name(f"{name}.timeseries.json").unlink(missing_ok=True)  # no stale series
+        alerts_path(journal).unlink(missing_ok=True)  # nor a timeline from an earlier drill
         progress(f"[{index}/{len(paths)}] {name}: running")
         started = time.monotonic()
         code = _run_one(

@@ -14,6 +14,7 @@ from experiments.catalog import (
     store_outage,
     zone_loss,
 )
+from experiments.detection import declare_alerts
 
 MODULES: tuple[ModuleType, ...] = (
     replica_loss,
@@ -46,4 +47,6 @@ def build(name: str, configuration: dict[str, Any]) -> dict[str, Any]:
         raise UnknownExperiment(
             f"experiment {name!r} has no {platform} rendering (only {', '.join(module.PLATFORMS)})"
         )
-    return module.build(configuration)
+    body = module.build(configuration)
+    declare_alerts(body["configuration"], module)
+    return body

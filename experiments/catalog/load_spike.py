@@ -15,6 +15,10 @@ from experiments.catalog.common import (
 NAME = "load-spike"
 TRAFFIC = "experiments.faults.traffic"
 PLATFORMS = ("local",)
+NO_ALERT = (
+    "a spike of seconds is absorbed or shed cleanly; the p99 and degraded alerts are over "
+    "5 m rates and should not page for it"
+)
 SPIKE_FACTOR = 3
 MAX_SHED_RATIO = 0.2
 

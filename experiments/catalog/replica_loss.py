@@ -15,6 +15,10 @@ from experiments.catalog.common import (
 
 NAME = "replica-loss"
 PLATFORMS = ("local", "kubernetes")
+NO_ALERT = (
+    "one replica of a zone is lost and replaced; the zone keeps at least one healthy active "
+    "replica and the SLO holds, so no page is due"
+)
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:

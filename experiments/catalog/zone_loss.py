@@ -13,9 +13,11 @@ from experiments.catalog.common import (
     recorder,
     recovery_probe,
 )
+from experiments.detection import ExpectedAlert
 
 NAME = "zone-loss"
 PLATFORMS = ("local", "kubernetes")
+ALERTS = (ExpectedAlert("RecdrillZoneActiveCapacityLow", within_s=60.0),)
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
