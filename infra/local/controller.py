@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import subprocess
 import time
@@ -17,9 +16,10 @@ from typing import Any
 
 import aiohttp
 
-from infra.local import procs
-from infra.local.config import ADMIN_TOKEN_ENV, MARKER_ENV, TOKEN_ENV, ControllerConfig
+from infra.local import commands, procs
+from infra.local.config import ControllerConfig
 from infra.local.selectors import SelectorError, matches, parse_selector, pick
+from infra.local.warm_pool import LOWEST_NICE, WarmPool
 
 log = logging.getLogger("infra.local.controller")
 RUNNING_STATES = ("starting", "ready", "unready")
@@ -97,60 +97,41 @@ class Controller:
         self.stopping = False
         self.lock = asyncio.Lock()
         self.http: aiohttp.ClientSession | None = None
-
-    # ---- environment for children -----------------------------------------------------
-    def _child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env[MARKER_ENV] = str(self.workdir)
-        env[TOKEN_ENV] = self.config.token
-        env[ADMIN_TOKEN_ENV] = self.config.token
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        return env
-
-    def _replica_argv(self, slot: Slot) -> list[str]:
-        c = self.config
-        args = [
-            "--store", c.store, "--model", c.model, "--alias", "stable",
-            "--host", "127.0.0.1", "--port", str(slot.port), "--zone", slot.zone,
-            "--cache-dir", str(self.workdir / "cache" / slot.id), "--replica-id", slot.id,
-            "--drain-grace", str(c.drain_grace),
-        ]  # fmt: skip
-        if c.replica_poll_interval is not None:
-            args += ["--poll-interval", str(c.replica_poll_interval)]
-        return procs.python_argv("serving.replica", *args)
-
-    def _router_argv(self) -> list[str]:
-        c = self.config
-        args = [
-            "--host", "127.0.0.1", "--port", str(c.router_port), "--discovery", "local",
-            "--control-url", f"http://127.0.0.1:{c.control_port}",
-            "--store", c.store, "--model", c.model,
-        ]  # fmt: skip
-        for key, value in c.router_options.items():
-            args += [f"--{key.replace('_', '-')}", str(value)]
-        return procs.python_argv("serving.router", *args)
+        self.env = commands.child_env(config, self.workdir)
+        self.pool = WarmPool(
+            config.warm_pool_size,
+            self.workdir / "logs",
+            self.env,
+            nice=LOWEST_NICE if procs.can_restore_priority() else 0,
+        )
+        self.pool_armed = False
 
     # ---- process lifecycle -----------------------------------------------------------
     def start_slot(self, slot: Slot) -> None:
-        """With ``startup_nice`` > 0, replacements start at a low CPU priority until ready: on
-        one machine their torch import competes with the replicas serving traffic (on a
-        cluster they get fresh nodes). Off by default: on a busy machine it trades lower
-        latency for a much later return of capacity. The first bring-up is never niced."""
+        """Start the slot's replica: a process from the warm pool when one waits, else cold.
+        With ``startup_nice`` > 0, replacements run at a low CPU priority until ready (on one
+        machine their start-up competes with the serving replicas; on a cluster they get
+        other nodes). The first bring-up is never niced."""
         slot.port = procs.free_port()
         serving = any(s.state == "ready" for s in self.slots)
         slot.nice = self.config.startup_nice if serving else 0
-        slot.proc = procs.spawn(
-            self._replica_argv(slot),
-            self.workdir / "logs" / f"{slot.id}.log",
-            self._child_env(),
-            nice=slot.nice,
-        )
+        args = commands.replica_args(self.config, self.workdir, slot.id, slot.zone, slot.port)
+        log_path = self.workdir / "logs" / f"{slot.id}.log"
+        slot.proc = self.pool.take(args, log_path, slot.nice)
+        warm = slot.proc is not None
+        if slot.proc is None:
+            slot.proc = procs.spawn(
+                procs.python_argv("serving.replica", *args), log_path, self.env, nice=slot.nice
+            )
         slot.state, slot.ready_since, slot.deleted = "starting", None, False
-        log.info("started %s in %s pid %s port %s", slot.id, slot.zone, slot.pid, slot.port)
+        log.info(
+            "started %s in %s pid %s port %s (%s)",
+            slot.id, slot.zone, slot.pid, slot.port, "warm" if warm else "cold",
+        )  # fmt: skip
 
     def start_router(self) -> None:
         self.router = procs.spawn(
-            self._router_argv(), self.workdir / "logs" / "router.log", self._child_env()
+            commands.router_argv(self.config), self.workdir / "logs" / "router.log", self.env
         )
         log.info("started router pid %s port %s", self.router.pid, self.config.router_port)
 
@@ -227,6 +208,9 @@ class Controller:
             self.router_next_start = now + self._backoff(self.router_restarts)
         if self.router is None and not self.stopping and now >= self.router_next_start:
             self.start_router()
+        self.pool_armed = self.pool_armed or all(s.state == "ready" for s in self.slots)
+        if self.pool_armed and not self.stopping:
+            self.pool.fill()  # only after the first bring-up, which it would otherwise slow
 
     def _least_loaded_zone(self, role: str) -> str | None:
         """The up zone with the fewest replicas of this role (ties: fewest of any role)."""
@@ -362,7 +346,11 @@ class Controller:
             raise SelectorError(f"unknown zone {zone!r}; zones are {sorted(self.zones)}")
 
     def replicas_view(self, selector: str | None = None) -> dict[str, Any]:
-        return {"replicas": [s.describe() for s in self.select(selector)], "zones": self.zones}
+        return {
+            "replicas": [s.describe() for s in self.select(selector)],
+            "zones": self.zones,
+            "warm_pool": self.pool.describe(),
+        }
 
     def router_view(self) -> dict[str, Any]:
         return {
@@ -377,7 +365,7 @@ class Controller:
     def shutdown(self) -> None:
         """TERM every child group, wait the grace, KILL whatever is left."""
         self.stopping = True
-        procs_left = [s.proc for s in self.slots if s.proc is not None]
+        procs_left = [s.proc for s in self.slots if s.proc is not None] + self.pool.close()
         if self.router is not None:
             procs_left.append(self.router)
         for proc in procs_left:

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from infra.local import commands
 from infra.local.config import ControllerConfig, write_private, zone_names
 from infra.local.controller import Controller
 
@@ -79,3 +80,30 @@ def test_bad_sizes_are_refused(tmp_path, kw):
 
 def test_zone_names():
     assert zone_names(3) == ["local-a", "local-b", "local-c"]
+
+
+def test_warm_pool_covers_the_largest_zone_by_default(tmp_path):
+    assert config(tmp_path).warm_pool_size == 3  # local-c: two actives and standby-0
+    assert config(tmp_path, standby=0).warm_pool_size == 2
+    assert config(tmp_path, standby=4).warm_pool_size == 4
+    assert config(tmp_path, warm_pool=0).warm_pool_size == 0
+    assert Controller(config(tmp_path, warm_pool=1)).replicas_view()["warm_pool"]["size"] == 1
+
+
+@pytest.mark.parametrize(
+    "kw", [{"warm_pool": -1}, {"replica_poll_interval": 0.0}, {"startup_nice": 20}]
+)
+def test_bad_tuning_is_refused(tmp_path, kw):
+    with pytest.raises(ValueError, match="--"):
+        config(tmp_path, **kw)
+
+
+def test_replica_arguments_carry_cache_dir_and_poll_interval(tmp_path):
+    plain = commands.replica_args(config(tmp_path), tmp_path, "local-a-0", "local-b", 9001)
+    assert plain[plain.index("--cache-dir") + 1] == str(tmp_path / "cache" / "local-a-0")
+    assert "--poll-interval" not in plain
+    assert plain[plain.index("--zone") + 1] == "local-b"
+    tuned = config(tmp_path, replica_cache_dir="/ro/cache", replica_poll_interval=0.5)
+    args = commands.replica_args(tuned, tmp_path, "local-a-0", "local-a", 9001)
+    assert args[args.index("--cache-dir") + 1] == "/ro/cache/local-a-0"
+    assert args[args.index("--poll-interval") + 1] == "0.5"
