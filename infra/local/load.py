@@ -1,7 +1,9 @@
 """A bounded async load generator for the router (used by the integration tests and the bench).
 
 Open loop at a fixed rate, with at most ``concurrency`` requests in flight: a stalled
-server slows the generator down instead of piling up thousands of sockets.
+server slows the generator down instead of piling up thousands of sockets. Each request is
+timed from when it was meant to be sent, so a stall that holds sends back still shows in
+the latencies (no coordinated omission).
 """
 
 from __future__ import annotations
@@ -82,12 +84,21 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def body_for(i: int, users: int = 40) -> bytes:
-    return orjson.dumps({"user_id": f"u{i % users}", "k": 10})
+def body_for(i: int, users: int | Sequence[str] = 40) -> bytes:
+    """Request ``i``'s body: user ``u{i % users}``, or the ``i``-th of a list of user ids."""
+    user = users[i % len(users)] if not isinstance(users, int) else f"u{i % users}"
+    return orjson.dumps({"user_id": user, "k": 10})
 
 
-async def _one(session: aiohttp.ClientSession, url: str, body: bytes, timeout: float) -> Sample:
-    started = time.monotonic()
+async def _one(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes,
+    timeout: float,
+    started: float | None = None,
+) -> Sample:
+    """One request, timed from ``started`` (its intended send time) or from now."""
+    started = time.monotonic() if started is None else started
     try:
         async with session.post(
             url,
@@ -116,6 +127,7 @@ async def run_load(
     duration: float,
     concurrency: int = 32,
     timeout: float = 5.0,
+    users: int | Sequence[str] = 40,
 ) -> LoadReport:
     """``rps`` requests per second for ``duration`` s, spread over ``targets`` (base URLs)."""
     urls = [targets] if isinstance(targets, str) else list(targets)
@@ -125,11 +137,10 @@ async def run_load(
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def fire(i: int) -> None:
+        async def fire(i: int, due: float) -> None:
             try:
-                report.samples.append(
-                    await _one(session, urls[i % len(urls)], body_for(i), timeout)
-                )
+                url, body = urls[i % len(urls)], body_for(i, users)
+                report.samples.append(await _one(session, url, body, timeout, started=due))
             finally:
                 slots.release()
 
@@ -137,17 +148,21 @@ async def run_load(
         start = time.monotonic()
         total = int(rps * duration)
         for i in range(total):
-            delay = start + i / rps - time.monotonic()
+            due = start + i / rps
+            delay = due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             await slots.acquire()
-            tasks.append(asyncio.create_task(fire(i)))
+            tasks.append(asyncio.create_task(fire(i, due)))
         await asyncio.gather(*tasks)
     return report
 
 
 async def closed_loop(
-    targets: str | Sequence[str], duration: float, concurrency: int = 16
+    targets: str | Sequence[str],
+    duration: float,
+    concurrency: int = 16,
+    users: int | Sequence[str] = 40,
 ) -> LoadReport:
     """As fast as possible with ``concurrency`` workers: a throughput measurement."""
     urls = [targets] if isinstance(targets, str) else list(targets)
@@ -160,7 +175,8 @@ async def closed_loop(
         async def worker(w: int) -> None:
             i = w
             while time.monotonic() < stop:
-                report.samples.append(await _one(session, urls[i % len(urls)], body_for(i), 5.0))
+                body = body_for(i, users)
+                report.samples.append(await _one(session, urls[i % len(urls)], body, 5.0))
                 i += concurrency
 
         await asyncio.gather(*(worker(w) for w in range(concurrency)))

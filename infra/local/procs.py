@@ -95,17 +95,17 @@ def spawn(
     *,
     tie_to_parent: bool = True,
     nice: int = 0,
-    stdin_pipe: bool = False,
+    pipes: bool = False,
 ) -> subprocess.Popen:
-    """Start ``argv`` in a new session, stdout/stderr appended to ``log_path``; stdin is
-    /dev/null, or a pipe the caller writes to with ``stdin_pipe``."""
+    """Start ``argv`` in a new session, stdout/stderr appended to ``log_path`` and stdin
+    /dev/null; with ``pipes``, stdin and stdout are pipes to the caller instead."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             list(argv),
-            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if pipes else log,
+            stderr=log if pipes else subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             start_new_session=True,
             preexec_fn=_preexec(tie_to_parent, nice),

@@ -7,15 +7,19 @@ CPU priority: each has imported the replica's code and waits for one order on st
 JSON line ``{"argv": [...], "log": path}``. It then sends its output to the slot's log and
 runs ``serving.replica`` with that argv, in this same process (same pid, process group and
 parent-death signal). The model itself is loaded and verified only then, as a new pod would.
-A closed stdin (the controller shutting the pool) ends the process with exit code 0.
+Once imported it writes ``ready`` on stdout, a pipe to the controller, so the pool can say
+how many of its members are warm. A closed stdin (the controller shutting the pool) ends
+the process with exit code 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 
+from infra.local.warm_pool import READY
 from serving.replica import server  # the expensive part: torch, the model code, uvicorn
 
 ORDER_KEYS = ("argv", "log")
@@ -48,6 +52,9 @@ def _redirect_output(log: str) -> None:
 
 
 def main() -> int:
+    with contextlib.suppress(BrokenPipeError):  # taken before it was warm: nobody listens
+        sys.stdout.buffer.write(READY)
+        sys.stdout.flush()
     line = sys.stdin.readline()
     if not line.strip():
         return 0

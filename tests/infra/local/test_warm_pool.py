@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,10 @@ def test_members_wait_at_low_priority_and_the_pool_refills(tmp_path):
         first[0].wait(timeout=10)
         warm.fill()
         assert len(warm.waiting) == 2 and first[0] not in warm.waiting, "a dead member is replaced"
+        deadline = time.monotonic() + 120
+        while warm.ready < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert warm.describe()["ready"] == 2, "both members said they finished their imports"
         members += warm.close()
         assert [m.wait(timeout=120) for m in members] == [0, 0], "closed stdin: a clean exit"
         assert warm.take(["--help"], tmp_path / "x.log", nice=0) is None
