@@ -7,7 +7,7 @@ VAR ?= var
 STORE ?= file://$(abspath $(VAR))/store
 MODEL ?= recommender
 
-.PHONY: venv test lint drill train bench clean
+.PHONY: venv test lint drill train sensitivity bench clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ train: $(STAMP)
 
 drill: $(STAMP)
 	$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill
+
+# Each resilience mechanism switched off in turn: which experiments catch it (slow: ~20 min).
+sensitivity: $(STAMP) train
+	$(PY) -m experiments sensitivity --store $(STORE) --model $(MODEL) --out $(VAR)/sensitivity
 
 clean:
 	rm -rf $(VAR)

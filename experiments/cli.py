@@ -31,8 +31,12 @@ def _run(args: argparse.Namespace) -> int:
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     missing = [r.name for r in results if not r.journal.exists()]
+    killed = [r.name for r in results if r.exit_code is None]
     if missing:
         print(f"error: no journal written for {', '.join(missing)}", file=sys.stderr)
+    if killed:
+        print(f"error: killed at the run timeout: {', '.join(killed)}", file=sys.stderr)
+    if missing or killed:
         return 1
     print(f"{len(results)} journal(s) in {args.journals}; run the gate for the verdict")
     return 0
@@ -77,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--state", required=True, help="rollback state file")
     rollback.set_defaults(func=_rollback)
     sub.add_parser("gate", help="judge journals (see python -m experiments gate --help)")
+    sub.add_parser(
+        "sensitivity",
+        help="run the drill against weakened deployments (see … sensitivity --help)",
+    )
     return parser
 
 
@@ -84,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "gate":
         return _gate(argv[1:])
+    if argv and argv[0] == "sensitivity":
+        from experiments.sensitivity import main as sensitivity_main
+
+        return sensitivity_main(argv[1:])
     args = _parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
     try:

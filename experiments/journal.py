@@ -8,9 +8,15 @@ verdict, so the gate reads the journal and demands all of:
 - ``status`` is ``completed`` and ``deviated`` is false;
 - the experiment declared steady-state probes, and the ``before``, every ``during`` and
   the ``after`` steady states were met, every probe having run and met its tolerance;
-- every method activity ran (as many runs as the embedded experiment declares method
-  entries, background ones included) and succeeded;
-- every declared rollback ran and succeeded.
+- the journal names the experiment its file is named after;
+- the method declares at least one foreground action (the fault);
+- the method runs and the rollback runs are the declared activities, matched by name as
+  a multiset (background ones included), and every one succeeded;
+- with ``runtime.hypothesis.strategy: continuously`` declared (the catalog always
+  declares it), during checks started at least every window + frequency (+ slack)
+  seconds across the method, and every one was met.
+
+The recorder's time series is judged in ``experiments.outcome``.
 
 Journals are untrusted input: anything missing or of the wrong shape is a failure in
 the ``journal`` phase, never an exception.
@@ -24,7 +30,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-PHASES = ("journal", "before", "during", "method", "after", "rollbacks")
+from experiments.coverage import (
+    cadence,
+    coverage_gap,
+    declares_continuous,
+    experiment_identity,
+    fault_actions,
+    name_mismatch,
+)
+
+PHASES = ("journal", "before", "during", "method", "after", "rollbacks", "recovery")
 _SECRET_KEY = re.compile(
     r"token|secret|passw|credential|auth|api[_-]?key|private|cookie|session", re.I
 )
@@ -96,7 +111,8 @@ def load_journal(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        cut = " (truncated?)" if exc.pos >= len(text.rstrip()) - 1 else ""
+        at_end = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated string")
+        cut = " (truncated?)" if at_end else ""
         raise JournalError(
             f"journal file {path} is not valid JSON{cut}: {exc.msg} at line {exc.lineno} "
             f"column {exc.colno}"
@@ -214,6 +230,7 @@ class _Judge:
 
     def run(self) -> list[Failure]:
         self.check_header()
+        self.check_identity()
         probes = _declared_probes(self.experiment)
         if not probes:
             self.fail(
@@ -230,9 +247,16 @@ class _Judge:
             during = states.get("during", [])
             if isinstance(during, list):
                 self.check_during(during, len(probes))
+                self.check_coverage(during)
             else:
                 self.fail("journal", "steady_states.during", "is not a list")
         self.check_activities("method", "run", self.experiment.get("method"))
+        if self.experiment and not fault_actions(self.experiment):
+            self.fail(
+                "method",
+                "method",
+                "the method declares no foreground action, so nothing was injected",
+            )
         if probes:
             self.check_state("after", states.get("after"), len(probes))
         self.check_activities("rollbacks", "rollbacks", self.experiment.get("rollbacks", []))
@@ -291,16 +315,42 @@ class _Judge:
         for run in runs:
             if run.get("status") != "succeeded":
                 self.fail(phase, f"activity '{activity_name(run)}'", run_detail(run, self.secrets))
-        if len(runs) != len(declared):
-            ran = [activity_name(r) for r in runs]
-            missing = [activity_name(d) for d in declared]
-            for name in ran:
-                if name in missing:
-                    missing.remove(name)
-            detail = f"{len(runs)} of {len(declared)} declared activities ran"
-            if missing:
-                detail += f"; not run: {', '.join(missing)}"
-            self.fail(phase, "activities", detail)
+        mismatch = name_mismatch(declared, runs)
+        if mismatch:
+            self.fail(phase, "activities", mismatch)
+
+    def check_identity(self) -> None:
+        if not self.experiment:
+            return
+        identity = experiment_identity(self.experiment)
+        if identity is None:
+            self.fail(
+                "journal",
+                "identity",
+                "the journal does not say which experiment it is (no configuration "
+                "experiment_name, no '<name>: ' title)",
+            )
+        elif identity != self.name:
+            self.fail(
+                "journal",
+                "identity",
+                f"the journal is of experiment {identity!r} but its file is named {self.name}.json",
+            )
+
+    def check_coverage(self, during: list[Any]) -> None:
+        if not declares_continuous(self.experiment):
+            self.fail(
+                "during",
+                "runtime",
+                "the experiment does not declare runtime.hypothesis.strategy "
+                "'continuously', so nothing checked the steady state during the method",
+            )
+            return
+        runs = self.journal.get("run")
+        runs = [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
+        gap = coverage_gap(during, runs, cadence(self.experiment, during))
+        if gap:
+            self.fail("during", "coverage", gap)
 
 
 def judge(path: Path) -> Verdict:

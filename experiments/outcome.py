@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments.journal import Verdict, judge
+from experiments.journal import Failure, Verdict, judge
 from experiments.timeseries import (
+    DEFAULT_SUSTAIN_S,
     Analysis,
     Slo,
     TimeSeries,
@@ -66,12 +67,50 @@ def slo_for(journal: dict[str, Any] | None, override: Slo | None) -> Slo:
     return found or Slo()
 
 
+def evidence_failures(
+    verdict: Verdict,
+    slo: Slo,
+    series: TimeSeries | None,
+    problem: str | None,
+    analysis: Analysis | None,
+) -> list[Failure]:
+    """The recorder's evidence as gate failures: no series, or no recovery within the RTO.
+
+    Without a series nothing shows how long the SLO was broken, so the gate cannot
+    say the system recovered; a series that never recovers, or recovers after the
+    RTO, is exactly the outage the drill exists to catch.
+    """
+    name = verdict.experiment
+    if problem is not None or analysis is None or series is None:
+        return [Failure(name, "recovery", "time series", problem or "no time series")]
+    if analysis.fault_window is None:
+        detail = "the time series holds no fault window (no fault action ran)"
+        return [Failure(name, "recovery", "time series", detail)]
+    last = series.samples[-1].t + series.interval_s if series.samples else 0.0
+    if last < analysis.fault_window[0] + DEFAULT_SUSTAIN_S:
+        detail = (
+            f"the time series ends at +{last:.1f} s, before the fault started "
+            f"(+{analysis.fault_window[0]:.1f} s), so it cannot show its effect"
+        )
+        return [Failure(name, "recovery", "time series", detail)]
+    if analysis.recovery_s is None:
+        detail = "the SLO broke after the fault and did not recover before the series ended"
+        return [Failure(name, "recovery", "recovery time", detail)]
+    if analysis.breached and analysis.recovery_s > slo.rto_s:
+        detail = f"recovered after {analysis.recovery_s:.1f} s, over the {slo.rto_s:g} s RTO"
+        return [Failure(name, "recovery", "recovery time", detail)]
+    return []
+
+
 def build_outcome(path: Path, slo_override: Slo | None = None) -> Outcome:
-    """Judge the journal and analyse its time series; a missing series is noted, not failed."""
+    """Judge the journal and its time series; missing or unrecovered evidence fails."""
     verdict = judge(path)
     slo = slo_for(verdict.journal, slo_override)
     try:
         series = load_timeseries(timeseries_path(path))
     except TimeSeriesError as exc:
-        return Outcome(verdict, slo, None, str(exc), None)
-    return Outcome(verdict, slo, series, None, analyse(series, verdict.journal, slo))
+        series, problem, analysis = None, str(exc), None
+    else:
+        problem, analysis = None, analyse(series, verdict.journal, slo)
+    verdict.failures += evidence_failures(verdict, slo, series, problem, analysis)
+    return Outcome(verdict, slo, series, problem, analysis)

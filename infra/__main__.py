@@ -17,12 +17,14 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.aws.buckets import ModelBuckets, ModelBucketsArgs
-from infra.aws.cluster import Cluster, ClusterArgs, GpuPoolArgs
+from infra.aws.cluster import SERVICE_CIDR, Cluster, ClusterArgs, GpuPoolArgs
+from infra.aws.controllers import ControllerRoles, ControllerRolesArgs
 from infra.aws.iam import ReplicaRole, ReplicaRoleArgs, StoreReadGrant
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.registry import ImageRepository
 from infra.config import EnvSpec, spec_from_pulumi
-from infra.k8s.manifests import NLB_ANNOTATIONS
+from infra.k8s.manifests import NLB_ANNOTATIONS, NLB_CLASS, PLACEHOLDER_PRIORITY
+from infra.k8s.platform import MONITORING_NAMESPACE, ClusterPlatform, PlatformArgs
 from infra.k8s.pods import PodSettings, replica_labels, router_labels, selector_string
 from infra.k8s.spec import WorkloadSpec
 from infra.k8s.workloads import RecommenderWorkloads
@@ -93,7 +95,11 @@ def _workload_spec(
         device_plugin=on_eks and spec.gpus_per_replica > 0,
         replica_role_arn=role_arn,
         load_balancer_annotations=NLB_ANNOTATIONS if on_eks else {},
+        load_balancer_class=NLB_CLASS if on_eks else None,
         store_egress_port=_store_port(spec.store_endpoint_url),
+        cluster_cidrs=(spec.vpc_cidr, SERVICE_CIDR) if on_eks else (),
+        replica_rps_target=spec.hpa_rps_per_replica if on_eks else None,
+        monitoring_namespace=MONITORING_NAMESPACE if on_eks else None,
     )
 
 
@@ -136,8 +142,15 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
                 spec.gpu_nodes_max,
                 spec.gpus_per_node,
             ),
+            support_type=spec.eks_support_type,
+            api_public_cidrs=spec.api_public_cidrs,
+            break_glass_role_arn=spec.break_glass_role_arn,
             tags=tags,
         ),
+    )
+    controllers = ControllerRoles(
+        name,
+        ControllerRolesArgs(name, cluster.oidc_provider.arn, cluster.oidc_issuer, tags),
     )
     dr_provider = aws.Provider(f"{name}-dr", region=spec.dr_region) if spec.dr_replication else None
     buckets = ModelBuckets(
@@ -163,19 +176,35 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
             tags=tags,
         ),
     )
+    provider = k8s.Provider(f"{name}-k8s", kubeconfig=cluster.kubeconfig)
+    platform = ClusterPlatform(
+        name,
+        PlatformArgs(
+            cluster_name=cluster.cluster.name,
+            region=spec.region or "",
+            vpc_id=network.vpc.id,
+            autoscaler_role_arn=controllers.autoscaler.arn,
+            load_balancer_role_arn=controllers.load_balancer.arn,
+            placeholder_priority=PLACEHOLDER_PRIORITY,
+        ),
+        opts=pulumi.ResourceOptions(
+            provider=provider,
+            depends_on=[cluster.system_nodes, *cluster.addons.values()],
+        ),
+    )
     repository = ImageRepository(name, tags)
     if not spec.deploy_workloads:
-        # Phase one of a first bring-up: infrastructure only, so the image can be pushed
-        # and a model published before Pulumi waits on pods that need both.
+        # Phase one of a first bring-up: infrastructure and the cluster's controllers
+        # only, so the image can be pushed and a model published before Pulumi waits on
+        # pods that need both.
         return pulumi.Output.from_input("")
     image = spec.image or pulumi.Output.concat(repository.url, ":", spec.image_tag)
-    provider = k8s.Provider(f"{name}-k8s", kubeconfig=cluster.kubeconfig)
     workloads = RecommenderWorkloads(
         name,
         _workload_spec(spec, image, role.role.arn, on_eks=True),
         opts=pulumi.ResourceOptions(
             provider=provider,
-            depends_on=[*cluster.gpu_node_groups.values(), *cluster.addons.values()],
+            depends_on=[*cluster.gpu_node_groups.values(), *cluster.addons.values(), platform],
         ),
     )
     return workloads.endpoint

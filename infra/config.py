@@ -9,8 +9,8 @@ here with a :class:`ConfigError` that names the key, before anything is created.
 
 from __future__ import annotations
 
+import ipaddress
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -22,6 +22,12 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 NODE_GROUP_ZONE_LABEL = "recdrill.io/zone"
 RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 TARGETS = ("eks", "kube")
+# EKS support types: STANDARD lets EKS upgrade the control plane when standard support
+# ends; EXTENDED keeps the version 12 more months at 6x the cluster price.
+SUPPORT_TYPES = ("STANDARD", "EXTENDED")
+# Kubernetes versions the program has pinned add-on versions for (infra/aws/versions.py).
+SUPPORTED_KUBERNETES = ("1.35",)
+_LIST_KEYS = ("zones", "api_public_cidrs")
 
 # nvidia.com/gpu per node of the GPU instance types we allow (AWS instance specs).
 GPUS_PER_INSTANCE: dict[str, int] = {
@@ -72,8 +78,11 @@ class EnvSpec:
     image_tag: str = "0.1.0"
     deploy_workloads: bool = True
     vpc_cidr: str = "10.0.0.0/16"
-    nat_per_zone: bool = False
-    kubernetes_version: str = "1.33"
+    nat_per_zone: bool = True
+    kubernetes_version: str = "1.35"
+    eks_support_type: str = "STANDARD"
+    api_public_cidrs: tuple[str, ...] = ()
+    break_glass_role_arn: str | None = None
     system_instance_type: str = "m6i.large"
     system_nodes: int = 2
     gpu_instance_type: str = "g5.xlarge"
@@ -87,6 +96,7 @@ class EnvSpec:
     peak_replicas: int = 2
     max_replicas: int = 0
     router_replicas: int = 2
+    hpa_rps_per_replica: int = 300
     slo_availability: float = 0.999
     slo_p99_ms: float = 250.0
     slo_max_degraded_ratio: float = 0.05
@@ -146,14 +156,14 @@ def _coerce(key: str, value: Any) -> Any:
     kind = _FIELDS[key].type
     if value is None or (value == "" and "None" in kind):
         return None  # Pulumi.yaml declares optional strings with default "" (unset)
-    if key == "zones":
+    if key in _LIST_KEYS:
         if isinstance(value, str):
             try:
                 value = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ConfigError(key, f"expected a list of zone names, got {value!r}") from exc
+                raise ConfigError(key, f"expected a list of strings, got {value!r}") from exc
         if not isinstance(value, list | tuple) or not all(isinstance(z, str) for z in value):
-            raise ConfigError(key, f"expected a list of zone names, got {value!r}")
+            raise ConfigError(key, f"expected a list of strings, got {value!r}")
         return tuple(value)
     if kind == "bool":
         if isinstance(value, bool):
@@ -230,9 +240,15 @@ def _validate(spec: EnvSpec) -> None:
 
 
 def _validate_counts(spec: EnvSpec) -> None:
-    for key in ("replicas_per_zone", "peak_replicas", "router_replicas"):
+    for key in ("replicas_per_zone", "peak_replicas", "hpa_rps_per_replica"):
         if getattr(spec, key) < 1:
             raise ConfigError(key, f"must be at least 1, got {getattr(spec, key)}")
+    if spec.router_replicas < 2:
+        raise ConfigError(
+            "router_replicas",
+            f"must be at least 2 so a node drain never takes the only router, "
+            f"got {spec.router_replicas}",
+        )
     for key in ("standby_replicas", "standby_placeholders_per_zone", "gpus_per_replica"):
         if getattr(spec, key) < 0:
             raise ConfigError(key, f"must not be negative, got {getattr(spec, key)}")
@@ -257,6 +273,30 @@ def _validate_eks(spec: EnvSpec) -> None:
         raise ConfigError("model_store_url", "is derived from model_bucket on eks; remove it")
     if len(spec.zones) < 2:
         raise ConfigError("zones", f"EKS needs at least 2 zones, got {len(spec.zones)}")
+    if not spec.nat_per_zone:
+        raise ConfigError(
+            "nat_per_zone",
+            "a shared NAT gateway is a zone single point of failure: losing its zone cuts "
+            "every zone's egress; EKS stacks need a NAT gateway per zone",
+        )
+    if spec.kubernetes_version not in SUPPORTED_KUBERNETES:
+        raise ConfigError(
+            "kubernetes_version",
+            f"{spec.kubernetes_version} has no pinned add-on versions "
+            f"(supported: {', '.join(SUPPORTED_KUBERNETES)})",
+        )
+    if spec.eks_support_type not in SUPPORT_TYPES:
+        raise ConfigError(
+            "eks_support_type",
+            f"must be one of {', '.join(SUPPORT_TYPES)}, got {spec.eks_support_type!r}",
+        )
+    _validate_cidrs(spec.api_public_cidrs)
+    if not spec.break_glass_role_arn or not spec.break_glass_role_arn.startswith("arn:aws:iam::"):
+        raise ConfigError(
+            "break_glass_role_arn",
+            "an IAM role ARN (arn:aws:iam::<account>:role/<name>) is required on eks: the "
+            "break-glass cluster admin when the CI role is lost",
+        )
     if spec.gpu_instance_type not in GPUS_PER_INSTANCE:
         raise ConfigError(
             "gpu_instance_type",
@@ -320,13 +360,34 @@ def _validate_eks(spec: EnvSpec) -> None:
             raise ConfigError("dr_region", f"must differ from the primary region {spec.region}")
 
 
+def _validate_cidrs(cidrs: tuple[str, ...]) -> None:
+    for cidr in cidrs:
+        try:
+            network = ipaddress.ip_network(cidr)
+        except ValueError as exc:
+            raise ConfigError("api_public_cidrs", f"{cidr!r} is not a CIDR") from exc
+        if network.prefixlen == 0:
+            raise ConfigError(
+                "api_public_cidrs",
+                f"{cidr} opens the cluster API to the whole internet; list your CI runners' "
+                "and VPN egress CIDRs, or none for a private endpoint",
+            )
+
+
 def _validate_kube(spec: EnvSpec) -> None:
     if not spec.deploy_workloads:
         raise ConfigError("deploy_workloads", "target kube deploys only workloads; keep it true")
     for key in ("model_store_url", "image"):
         if not getattr(spec, key):
             raise ConfigError(key, "is required for target kube (no AWS resources are created)")
-    for key in ("model_bucket", "dr_replication", "dr_bucket", "dr_region"):
+    for key in (
+        "model_bucket",
+        "dr_replication",
+        "dr_bucket",
+        "dr_region",
+        "api_public_cidrs",
+        "break_glass_role_arn",
+    ):
         if getattr(spec, key):
             raise ConfigError(key, "has no meaning for target kube; remove it")
 
@@ -336,11 +397,8 @@ def _validate_prod(spec: EnvSpec) -> None:
         raise ConfigError("zones", f"prod needs at least 3 zones, got {len(spec.zones)}")
     if spec.standby_replicas < 1:
         raise ConfigError("standby_replicas", "prod needs warm standby replicas (got 0)")
-    if spec.target == "eks":
-        if not spec.nat_per_zone:
-            raise ConfigError("nat_per_zone", "prod needs a NAT gateway per zone")
-        if not spec.dr_replication:
-            raise ConfigError("dr_replication", "prod replicates the model bucket to a DR region")
+    if spec.target == "eks" and not spec.dr_replication:
+        raise ConfigError("dr_replication", "prod replicates the model bucket to a DR region")
 
 
 def _validate_slo(spec: EnvSpec) -> None:
@@ -350,8 +408,3 @@ def _validate_slo(spec: EnvSpec) -> None:
     for key in ("slo_p99_ms", "slo_rto_s"):
         if getattr(spec, key) <= 0:
             raise ConfigError(key, f"must be positive, got {getattr(spec, key)}")
-
-
-def surviving_capacity(active: int, standby: int, zones: int) -> int:
-    """Replicas left after losing the zone that holds the most of them (even spread)."""
-    return active - math.ceil(active / zones) + standby - math.ceil(standby / zones)

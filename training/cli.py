@@ -104,6 +104,7 @@ def _load(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     from training.pipeline import train_and_publish
+    from training.promote import pipeline_held_out
     from training.promote import promote as gate_promote
 
     store = _open(args)
@@ -133,10 +134,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     err.print(format_table(published.metrics))
     version = published.manifest.version
     if args.promote or args.if_no_stable:
+        history_len = int(published.manifest.data["architecture"]["history_len"])
         gate_promote(
             store,
             args.model,
             version,
+            held_out=pipeline_held_out(data, history_len),
             tolerance=args.tolerance,
             popularity_factor=args.popularity_factor,
         )

@@ -19,6 +19,7 @@ import torch
 from rich.progress import Progress
 
 from model.architecture import TwoTower
+from model.artifacts import Artifacts
 from training.dataset import Interactions, Split
 
 METRIC_KEYS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "hitrate@10", "auc", "coverage")
@@ -138,6 +139,59 @@ def evaluate(
             popularity_scorer(split), split, positions, data.n_items, label="popularity", **kwargs
         ),
     }
+
+
+def _ranks(scores: torch.Tensor, history: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Rank of each target among the items the serving rule could return (0 = top)."""
+    scores = scores.clone()
+    scores[:, 0] = float("-inf")
+    scores.scatter_(1, history, float("-inf"))
+    target = scores.gather(1, targets.unsqueeze(1))
+    ranks = (scores > target).sum(1)
+    return torch.where(torch.isfinite(target.squeeze(1)), ranks, torch.full_like(ranks, 1 << 30))
+
+
+def pair_hitrates(
+    art: Artifacts, pairs: list[tuple[str, str]], popular: list[str]
+) -> dict[str, dict[str, float]]:
+    """hitrate@10 and recall@20 of a version's own weights, and of popularity, on ``pairs``.
+
+    Measured, never read from a manifest: the promotion gate and the online quality
+    floor use this so a version cannot vouch for itself. The ranking is the serving rule
+    for a known user (history row excluded); a user or item the version does not know
+    is a miss. Popularity ranks ``popular`` (from a source the candidate does not
+    control) with the same exclusions.
+    """
+    user_index = {u: i + 1 for i, u in enumerate(art.users)}
+    item_index = {it: i + 1 for i, it in enumerate(art.items)}
+    known = [
+        (user_index[u], item_index[i]) for u, i in pairs if u in user_index and i in item_index
+    ]
+    n = max(1, len(pairs))
+    empty = {"hitrate@10": 0.0, "recall@20": 0.0}
+    if not known:
+        return {"model": dict(empty), "popularity": dict(empty), "pairs": {"n": float(len(pairs))}}
+    users = torch.tensor([u for u, _ in known])
+    targets = torch.tensor([i for _, i in known])
+    history = art.user_history[users].long()
+    model = art.build_model()
+    with torch.no_grad():
+        items = torch.arange(art.config.n_items)
+        vectors = model.item_vectors(items, art.item_category.long(), art.item_brand.long())
+        scores = model.user_vectors(users, history) @ vectors.T
+    pop_scores = torch.full((art.config.n_items,), float("-inf"))
+    ranked = [item_index[i] for i in popular if i in item_index]
+    for position, index in enumerate(dict.fromkeys(ranked)):
+        pop_scores[index] = float(len(ranked) - position)
+    pop = pop_scores.unsqueeze(0).expand(len(known), -1)
+    out: dict[str, dict[str, float]] = {"pairs": {"n": float(len(pairs))}}
+    for name, table in (("model", scores), ("popularity", pop)):
+        ranks = _ranks(table, history, targets)
+        out[name] = {
+            "hitrate@10": float((ranks < 10).sum()) / n,
+            "recall@20": float((ranks < 20).sum()) / n,
+        }
+    return out
 
 
 def holdout_pairs(

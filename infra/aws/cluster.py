@@ -9,23 +9,20 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from infra.config import NODE_GROUP_ZONE_LABEL
+from infra.aws.nodes import GpuPoolArgs, NodePools, NodePoolsArgs
+from infra.aws.versions import ADDON_VERSIONS
 
-GPU_TAINT_KEY = "nvidia.com/gpu"
-GPU_AMI_TYPE = "AL2023_x86_64_NVIDIA"
 # Node-level addons go first: with bootstrap_self_managed_addons off, nodes stay NotReady
 # (and the node groups fail to create) until the CNI exists.
 NODE_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+# Deployments: they wait for the system nodes. metrics-server feeds the HPAs' CPU metric.
+DEPLOYMENT_ADDONS = ("coredns", "metrics-server")
+# VPC CNI enforces NetworkPolicies only with its network policy agent switched on;
+# without it every policy of the stack is accepted and silently ignored.
+ADDON_CONFIGURATION: dict[str, dict[str, str]] = {"vpc-cni": {"enableNetworkPolicy": "true"}}
+SERVICE_CIDR = "172.20.0.0/16"
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 _MANAGED = "arn:aws:iam::aws:policy/"
-
-
-@dataclass
-class GpuPoolArgs:
-    instance_type: str
-    min_size: int
-    desired_size: int
-    max_size: int
-    gpus_per_node: int
 
 
 @dataclass
@@ -38,6 +35,9 @@ class ClusterArgs:
     system_instance_type: str
     system_nodes: int
     gpu: GpuPoolArgs
+    support_type: str = "STANDARD"
+    api_public_cidrs: tuple[str, ...] = ()
+    break_glass_role_arn: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -105,16 +105,6 @@ def kubeconfig(
     return pulumi.Output.all(name, endpoint, ca).apply(render)
 
 
-def _autoscaler_hints(zone_label: str, zone: str, gpu: GpuPoolArgs) -> dict[str, str]:
-    """Scale-from-zero hints: what a node of this group would look like to the autoscaler."""
-    template = "k8s.io/cluster-autoscaler/node-template"
-    return {
-        f"{template}/label/{zone_label}": zone,
-        f"{template}/taint/{GPU_TAINT_KEY}": "true:NoSchedule",
-        f"{template}/resources/{GPU_TAINT_KEY}": str(gpu.gpus_per_node),
-    }
-
-
 class Cluster(pulumi.ComponentResource):
     """The EKS cluster and its node groups; exposes what IRSA and the k8s provider need."""
 
@@ -156,9 +146,21 @@ class Cluster(pulumi.ComponentResource):
             version=args.kubernetes_version,
             vpc_config={
                 "subnet_ids": [*args.private_subnets.values(), *args.public_subnets.values()],
+                # Nodes and pods reach the API inside the VPC; from outside only the
+                # configured CIDRs (CI runners, VPN) may, or nobody (private endpoint).
                 "endpoint_private_access": True,
-                "endpoint_public_access": True,
+                "endpoint_public_access": bool(args.api_public_cidrs),
+                **(
+                    {"public_access_cidrs": list(args.api_public_cidrs)}
+                    if args.api_public_cidrs
+                    else {}
+                ),
             },
+            # Fixed, so the router's NetworkPolicy can name the API server's Service IP.
+            kubernetes_network_config={"service_ipv4_cidr": SERVICE_CIDR},
+            # Explicit: STANDARD lets EKS upgrade the control plane at the end of standard
+            # support instead of billing extended support silently (its default).
+            upgrade_policy={"support_type": args.support_type},
             access_config={
                 "authentication_mode": "API",
                 "bootstrap_cluster_creator_admin_permissions": True,
@@ -198,61 +200,35 @@ class Cluster(pulumi.ComponentResource):
                 "AmazonEC2ContainerRegistryReadOnly",
             )
         ]
+        self.addon_versions = ADDON_VERSIONS[args.kubernetes_version]
         self.addons = {addon: self._addon(name, addon, args.tags, []) for addon in NODE_ADDONS}
         node_deps = [*node_policies, *self.addons.values()]
-        node_opts = pulumi.ResourceOptions(parent=self, depends_on=node_deps)
+        pulumi.ResourceOptions(parent=self, depends_on=node_deps)
 
-        self.system_nodes = aws.eks.NodeGroup(
-            f"{name}-system",
-            cluster_name=self.cluster.name,
-            node_role_arn=node_role.arn,
-            subnet_ids=list(args.private_subnets.values()),
-            instance_types=[args.system_instance_type],
-            ami_type="AL2023_x86_64_STANDARD",
-            scaling_config={
-                "min_size": args.system_nodes,
-                "desired_size": args.system_nodes,
-                "max_size": args.system_nodes * 2,
-            },
-            update_config={"max_unavailable": 1},
-            labels={"recdrill.io/pool": "system"},
-            tags=args.tags,
-            opts=node_opts,
-        )
-
-        self.gpu_node_groups: dict[str, aws.eks.NodeGroup] = {}
-        for zone, subnet in args.private_subnets.items():
-            # One group per AZ: a group spanning AZs lets the ASG rebalance away from the
-            # zone we are trying to refill, and the autoscaler cannot target a zone.
-            self.gpu_node_groups[zone] = aws.eks.NodeGroup(
-                f"{name}-gpu-{zone}",
+        pools = NodePools(
+            name,
+            NodePoolsArgs(
                 cluster_name=self.cluster.name,
                 node_role_arn=node_role.arn,
-                subnet_ids=[subnet],
-                instance_types=[args.gpu.instance_type],
-                ami_type=GPU_AMI_TYPE,
-                capacity_type="ON_DEMAND",
-                disk_size=100,
-                scaling_config={
-                    "min_size": args.gpu.min_size,
-                    "desired_size": args.gpu.desired_size,
-                    "max_size": args.gpu.max_size,
-                },
-                update_config={"max_unavailable": 1},
-                node_repair_config={"enabled": True},
-                labels={NODE_GROUP_ZONE_LABEL: zone, "recdrill.io/pool": "gpu"},
-                taints=[{"key": GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}],
-                tags={**args.tags, **_autoscaler_hints(args.zone_label, zone, args.gpu)},
-                # The autoscaler owns desired_size once the group exists.
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=node_deps,
-                    ignore_changes=["scalingConfig.desiredSize"],
-                ),
-            )
+                private_subnets=args.private_subnets,
+                zone_label=args.zone_label,
+                system_instance_type=args.system_instance_type,
+                system_nodes=args.system_nodes,
+                gpu=args.gpu,
+                depends_on=node_deps,
+                tags=args.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.system_nodes = pools.system_nodes
+        self.gpu_node_groups = pools.gpu_node_groups
+        self.gpu_asg_names = pools.gpu_asg_names
 
-        # coredns is a Deployment: it needs the system nodes to become healthy.
-        self.addons["coredns"] = self._addon(name, "coredns", args.tags, [self.system_nodes])
+        # coredns and metrics-server are Deployments: they need healthy system nodes.
+        for addon in DEPLOYMENT_ADDONS:
+            self.addons[addon] = self._addon(name, addon, args.tags, [self.system_nodes])
+        if args.break_glass_role_arn:
+            self._break_glass(name, args.break_glass_role_arn, args.tags)
 
         self.kubeconfig = kubeconfig(
             self.cluster.name,
@@ -268,13 +244,35 @@ class Cluster(pulumi.ComponentResource):
             }
         )
 
+    def _break_glass(self, name: str, role_arn: str, tags: dict[str, str]) -> None:
+        """Cluster admin for a role kept outside CI, for when the CI role is lost or broken."""
+        entry = aws.eks.AccessEntry(
+            f"{name}-break-glass",
+            cluster_name=self.cluster.name,
+            principal_arn=role_arn,
+            type="STANDARD",
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.eks.AccessPolicyAssociation(
+            f"{name}-break-glass-admin",
+            cluster_name=self.cluster.name,
+            principal_arn=role_arn,
+            policy_arn=CLUSTER_ADMIN_POLICY,
+            access_scope={"type": "cluster"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[entry]),
+        )
+
     def _addon(
         self, name: str, addon: str, tags: dict[str, str], depends: list[pulumi.Resource]
     ) -> aws.eks.Addon:
+        settings = ADDON_CONFIGURATION.get(addon)
         return aws.eks.Addon(
             f"{name}-{addon}",
             cluster_name=self.cluster.name,
             addon_name=addon,
+            addon_version=self.addon_versions[addon],
+            **({"configuration_values": json.dumps(settings)} if settings else {}),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
             tags=tags,

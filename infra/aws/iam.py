@@ -55,7 +55,14 @@ def irsa_trust_policy(provider_arn: str, issuer: str, namespace: str, service_ac
 
 
 def store_read_policy(grants: list[tuple[str, str, str]]) -> str:
-    """GetObject(Version) under each prefix, ListBucket limited to it, Decrypt with its key."""
+    """GetObject(Version) under each prefix, ListBucket on its bucket, Decrypt with its key.
+
+    ListBucket carries no ``s3:prefix`` condition on purpose: S3 decides between 404 and
+    403 for a missing key by whether the caller may list the *bucket*, and a HEAD/GET
+    carries no prefix to match. With the condition a missing key answers 403, which the
+    replica reads as "store unreachable" and which ends its fallback chain. Listing
+    reveals key names only; object reads stay limited to the prefix.
+    """
     statements: list[dict] = []
     for bucket_arn, prefix, key_arn in grants:
         statements += [
@@ -70,7 +77,6 @@ def store_read_policy(grants: list[tuple[str, str, str]]) -> str:
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
                 "Resource": bucket_arn,
-                "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
             },
             {
                 "Sid": "DecryptModelObjects",

@@ -16,7 +16,7 @@ from infra.k8s.pods import (
     router_pod,
 )
 from infra.k8s.policies import network_policies, policies
-from infra.k8s.spec import WorkloadSpec, meta
+from infra.k8s.spec import WorkloadSpec, active_name, meta
 
 ACTIVE_SERVICE = "recdrill-active"
 STANDBY_SERVICE = "recdrill-standby"
@@ -28,13 +28,23 @@ DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"
 # they still count for scale-up yet are preempted by any serving pod.
 PLACEHOLDER_PRIORITY = -10
 SERVING_PRIORITY = 1_000_000
+# Read by the AWS Load Balancer Controller (installed by infra/k8s/platform.py; without
+# it these annotations do nothing): an internal NLB straight to the router pods' IPs.
+# The shop frontend runs in the VPC; /metrics and /v1/upstreams never face the internet.
+NLB_CLASS = "service.k8s.aws/nlb"
 NLB_ANNOTATIONS = {
-    "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-    "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+    "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+    "service.beta.kubernetes.io/aws-load-balancer-scheme": "internal",
+    "service.beta.kubernetes.io/aws-load-balancer-attributes": (
+        "load_balancing.cross_zone.enabled=true"
+    ),
     "service.beta.kubernetes.io/aws-load-balancer-healthcheck-path": "/readyz",
     "service.beta.kubernetes.io/aws-load-balancer-healthcheck-protocol": "HTTP",
 }
+# Pulumi waits for a Deployment to become available; placeholders may legitimately stay
+# Pending (their zone's GPUs are in use), so the update must not wait on them.
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 
 
 def basics(w: WorkloadSpec) -> list[dict[str, Any]]:
@@ -111,12 +121,25 @@ def basics(w: WorkloadSpec) -> list[dict[str, Any]]:
     ]
 
 
+def rollout_strategy(spare_slots: int, gpus: int) -> dict[str, Any]:
+    """Surge into spare capacity when there is some, else replace one pod at a time.
+
+    A GPU replica can only surge onto a free GPU, and the only GPUs guaranteed free are
+    the ones the headroom placeholders hold (serving pods preempt them). With none,
+    ``maxSurge: 1, maxUnavailable: 0`` waits forever for a GPU that does not exist.
+    """
+    if gpus and spare_slots < 1:
+        return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+
 def _deployment(
     name: str,
     ns: str,
     replicas: int,
     pod: dict[str, Any],
     annotations: dict[str, str] | None = None,
+    strategy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
@@ -126,11 +149,7 @@ def _deployment(
             "replicas": replicas,
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": pod["metadata"]["labels"]},
-            # Never dip below the serving count during a rollout.
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
-            },
+            "strategy": strategy or rollout_strategy(1, 0),
             "template": pod,
         },
     }
@@ -138,21 +157,33 @@ def _deployment(
 
 def workloads(w: WorkloadSpec) -> list[dict[str, Any]]:
     ns = w.pods.namespace
+    gpus = w.pods.gpus_per_replica
     services = {"active": ACTIVE_SERVICE, "standby": STANDBY_SERVICE}
-    objects = [
+    objects = []
+    for zone in w.zones:
+        objects.append(
+            _deployment(
+                active_name(zone),
+                ns,
+                w.replicas_per_zone,
+                replica_pod(w.pods, "active", zone),
+                # Read by the capacity invariants (infra/policy): what one zone loss must
+                # leave, and which zone this Deployment holds.
+                {
+                    "recdrill.io/zone": zone,
+                    "recdrill.io/zones": ",".join(w.zones),
+                    "recdrill.io/peak-replicas": str(w.peak_replicas),
+                },
+                rollout_strategy(w.placeholders_per_zone, gpus),
+            )
+        )
+    objects += [
         _deployment(
-            "recdrill-replica-active",
+            "recdrill-replica-standby",
             ns,
-            w.active_replicas,
-            replica_pod(w.pods, "active"),
-            # Read by the capacity invariant (infra/policy): what one zone loss must leave.
-            {
-                "recdrill.io/zones": ",".join(w.zones),
-                "recdrill.io/peak-replicas": str(w.peak_replicas),
-            },
-        ),
-        _deployment(
-            "recdrill-replica-standby", ns, w.standby_replicas, replica_pod(w.pods, "standby")
+            w.standby_replicas,
+            replica_pod(w.pods, "standby"),
+            strategy=rollout_strategy(w.placeholders_per_zone * len(w.zones), gpus),
         ),
         _deployment("recdrill-router", ns, w.router_replicas, router_pod(w.pods, services)),
     ]
@@ -163,6 +194,7 @@ def workloads(w: WorkloadSpec) -> list[dict[str, Any]]:
                 ns,
                 w.placeholders_per_zone,
                 placeholder_pod(w.pods, zone),
+                SKIP_AWAIT,
             )
         )
     return objects
@@ -176,6 +208,8 @@ def _service(
     headless: bool = True,
     annotations: dict[str, str] | None = None,
     port: int = HTTP_PORT,
+    load_balancer_class: str | None = None,
+    source_ranges: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "selector": selector,
@@ -188,6 +222,10 @@ def _service(
     else:
         spec["type"] = "LoadBalancer"
         spec["externalTrafficPolicy"] = "Cluster"
+        if load_balancer_class:
+            spec["loadBalancerClass"] = load_balancer_class
+        if source_ranges:
+            spec["loadBalancerSourceRanges"] = list(source_ranges)
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -208,6 +246,8 @@ def services(w: WorkloadSpec) -> list[dict[str, Any]]:
             headless=False,
             annotations=w.load_balancer_annotations or None,
             port=80,
+            load_balancer_class=w.load_balancer_class,
+            source_ranges=w.cluster_cidrs,
         ),
     ]
 
@@ -226,6 +266,8 @@ def device_plugin() -> dict[str, Any]:
                 "metadata": {"labels": labels},
                 "spec": {
                     "priorityClassName": "system-node-critical",
+                    # It talks to the kubelet's socket only, never to the API server.
+                    "automountServiceAccountToken": False,
                     "nodeSelector": {"recdrill.io/pool": "gpu"},
                     "tolerations": [{"key": GPU, "operator": "Exists", "effect": "NoSchedule"}],
                     "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
@@ -256,8 +298,7 @@ def device_plugin() -> dict[str, Any]:
 
 
 def all_objects(w: WorkloadSpec) -> list[dict[str, Any]]:
-    """Every object, namespace first (the component makes the rest depend on it)."""
-    objects = basics(w) + workloads(w) + services(w) + policies(w) + network_policies(w)
-    if w.device_plugin:
-        objects.append(device_plugin())
-    return objects
+    """Every object, namespace first (the component makes the rest depend on it), the
+    device plugin before the Deployments (the GPU ones wait for it)."""
+    plugin = [device_plugin()] if w.device_plugin else []
+    return basics(w) + plugin + workloads(w) + services(w) + policies(w) + network_policies(w)

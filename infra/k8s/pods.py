@@ -20,6 +20,7 @@ REPLICA_APP = "recdrill-replica"
 ROUTER_APP = "recdrill-router"
 NAME_LABEL = "app.kubernetes.io/name"
 ROLE_LABEL = "recdrill.io/role"
+ZONE_POD_LABEL = "recdrill.io/zone"
 PART_OF = {"app.kubernetes.io/part-of": "recdrill"}
 
 
@@ -75,27 +76,37 @@ def container_security() -> dict[str, Any]:
 
 
 def http_probes() -> dict[str, Any]:
-    """Tight periods: an unready replica leaves the router's pool within ~2 s, not 30 s."""
+    """Probe timings from measured latency, not from wishes.
+
+    bench.serving (docs/serving.md) measured a saturated replica's p99 at 199 ms on a
+    quiet machine and 351 ms on a loaded one; /readyz and /healthz queue behind the same
+    requests. A 1 s timeout every 1 s took saturated replicas out of the pool exactly
+    when they were needed, and a 2 s liveness timeout restarted them (a model reload).
+    So: readiness times out at 2 s (≈ 6× the worst measured p99) every 2 s and needs 3
+    misses, so a hung replica leaves the pool within ~6-8 s, while the router's own
+    health checks and retries cover the gap. Liveness times out at 5 s and needs 6
+    misses 10 s apart: only a replica silent for a minute is restarted.
+    """
     return {
         # Model download + verification may take a while; liveness waits for it.
         "startupProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
             "periodSeconds": 2,
             "failureThreshold": 90,
-            "timeoutSeconds": 1,
+            "timeoutSeconds": 2,
         },
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": "http"},
-            "periodSeconds": 1,
-            "failureThreshold": 2,
+            "periodSeconds": 2,
+            "failureThreshold": 3,
             "successThreshold": 1,
-            "timeoutSeconds": 1,
+            "timeoutSeconds": 2,
         },
         "livenessProbe": {
             "httpGet": {"path": "/healthz", "port": "http"},
-            "periodSeconds": 5,
-            "failureThreshold": 3,
-            "timeoutSeconds": 2,
+            "periodSeconds": 10,
+            "failureThreshold": 6,
+            "timeoutSeconds": 5,
         },
     }
 
@@ -135,15 +146,21 @@ def zone_spread(zone_label: str, labels: dict[str, str]) -> list[dict[str, Any]]
     ]
 
 
-def _replica_env(s: PodSettings) -> list[dict[str, Any]]:
+def _zone_env(s: PodSettings, zone: str | None) -> dict[str, Any]:
+    """The replica's zone: explicit for zone-pinned pods. Unpinned (standby) pods read the
+    pod label that the alpha PodTopologyLabels admission would copy from the node; it is
+    empty where that is off, and the router reads zones from the EndpointSlices anyway."""
+    if zone is not None:
+        return {"name": "RECDRILL_ZONE", "value": zone}
+    return {
+        "name": "RECDRILL_ZONE",
+        "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{s.zone_label}']"}},
+    }
+
+
+def _replica_env(s: PodSettings, zone: str | None) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
-        # The node's zone, copied onto the pod by the PodTopologyLabels admission
-        # (Kubernetes 1.33+); empty on older clusters. Informational only: the router
-        # reads zones from the EndpointSlices.
-        {
-            "name": "RECDRILL_ZONE",
-            "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{s.zone_label}']"}},
-        },
+        _zone_env(s, zone),
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {
             "name": "RECDRILL_ADMIN_TOKEN",
@@ -172,17 +189,41 @@ def replica_command(s: PodSettings) -> list[str]:
     ]  # fmt: skip
 
 
-def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:
-    labels = replica_labels(role)
+# Prometheus' kubernetes-pods job scrapes pods annotated so (infra/k8s/platform.py).
+SCRAPE_ANNOTATIONS = {
+    "prometheus.io/scrape": "true",
+    "prometheus.io/port": str(HTTP_PORT),
+    "prometheus.io/path": "/metrics",
+}
+
+
+def zone_pinned_labels(role: str, zone: str) -> dict[str, str]:
+    return {**replica_labels(role), ZONE_POD_LABEL: zone}
+
+
+def replica_pod(s: PodSettings, role: str, zone: str | None = None) -> dict[str, Any]:
+    """A replica pod; with ``zone`` it is pinned to that zone's nodes (one active
+    Deployment per zone makes per-zone capacity explicit and gives RECDRILL_ZONE)."""
+    labels = replica_labels(role) if zone is None else zone_pinned_labels(role, zone)
+    placement: dict[str, Any] = (
+        {"topologySpreadConstraints": zone_spread(s.zone_label, replica_labels(role))}
+        if zone is None
+        else {
+            "nodeSelector": {s.zone_label: zone},
+            "topologySpreadConstraints": zone_spread(s.zone_label, labels)[1:],
+        }
+    )
     return {
-        "metadata": {"labels": labels},
+        "metadata": {"labels": labels, "annotations": SCRAPE_ANNOTATIONS},
         "spec": {
             "serviceAccountName": s.replica_service_account,
+            # No Kubernetes API access; IRSA's web identity token is projected separately.
+            "automountServiceAccountToken": False,
             "priorityClassName": s.serving_priority_class,
             # preStop 5 s (endpoints drop out) + drain 15 s + margin.
             "terminationGracePeriodSeconds": 30,
             "securityContext": pod_security(),
-            "topologySpreadConstraints": zone_spread(s.zone_label, labels),
+            **placement,
             "tolerations": gpu_tolerations(s.gpus_per_replica),
             "containers": [
                 {
@@ -190,7 +231,7 @@ def replica_pod(s: PodSettings, role: str) -> dict[str, Any]:
                     "image": s.image,
                     "command": replica_command(s),
                     "ports": [{"name": "http", "containerPort": HTTP_PORT}],
-                    "env": _replica_env(s),
+                    "env": _replica_env(s, zone),
                     "resources": gpu_resources(s.gpus_per_replica),
                     **http_probes(),
                     # Let kube-proxy and the router drop the endpoint before draining.

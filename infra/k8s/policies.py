@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from infra.k8s.pods import replica_labels, router_labels
-from infra.k8s.spec import WorkloadSpec, meta
+from infra.k8s.spec import RPS_METRIC, WorkloadSpec, active_name, meta
 
 
 def _pdb(name: str, ns: str, labels: dict[str, str], **budget: Any) -> dict[str, Any]:
@@ -22,7 +23,32 @@ def _pdb(name: str, ns: str, labels: dict[str, str], **budget: Any) -> dict[str,
     }
 
 
-def _hpa(name: str, ns: str, target: str, low: int, high: int) -> dict[str, Any]:
+def cpu_metric(utilization: int) -> dict[str, Any]:
+    return {
+        "type": "Resource",
+        "resource": {
+            "name": "cpu",
+            "target": {"type": "Utilization", "averageUtilization": utilization},
+        },
+    }
+
+
+def rps_metric(per_pod: int) -> dict[str, Any]:
+    """Requests per second per replica, from the replicas' own counter through
+    prometheus-adapter (infra/k8s/platform.py): a GPU replica saturates long before its
+    CPU does, so CPU would scale too late or never."""
+    return {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": RPS_METRIC},
+            "target": {"type": "AverageValue", "averageValue": str(per_pod)},
+        },
+    }
+
+
+def _hpa(
+    name: str, ns: str, target: str, low: int, high: int, metric: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -31,16 +57,7 @@ def _hpa(name: str, ns: str, target: str, low: int, high: int) -> dict[str, Any]
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
             "minReplicas": low,
             "maxReplicas": high,
-            # CPU as a proxy for load; GPU utilisation needs the DCGM exporter + an adapter.
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": 60},
-                    },
-                }
-            ],
+            "metrics": [metric],
             "behavior": {
                 "scaleUp": {
                     "stabilizationWindowSeconds": 0,
@@ -52,21 +69,38 @@ def _hpa(name: str, ns: str, target: str, low: int, high: int) -> dict[str, Any]
     }
 
 
+def zone_ceiling(w: WorkloadSpec) -> int:
+    """Per-zone HPA ceiling: its share of max_replicas, and enough for the surviving zones
+    to carry the peak alone after one zone is lost."""
+    zones = len(w.zones)
+    share = math.ceil(w.max_replicas / zones)
+    survive = math.ceil(w.peak_replicas / max(zones - 1, 1))
+    return max(share, survive, w.replicas_per_zone)
+
+
 def policies(w: WorkloadSpec) -> list[dict[str, Any]]:
     ns = w.pods.namespace
-    return [
+    replica_metric = rps_metric(w.replica_rps_target) if w.replica_rps_target else cpu_metric(60)
+    objects = [
         _pdb("recdrill-replica-active", ns, replica_labels("active"), maxUnavailable=1),
         _pdb("recdrill-replica-standby", ns, replica_labels("standby"), maxUnavailable=1),
-        _pdb("recdrill-router", ns, router_labels(), minAvailable=1),
+        # maxUnavailable, not minAvailable = replicas: a drain must always be able to
+        # move one router (config keeps at least 2).
+        _pdb("recdrill-router", ns, router_labels(), maxUnavailable=1),
+        # The router is a CPU-bound Python proxy: CPU tracks its load (metrics-server).
         _hpa(
-            "recdrill-replica-active",
+            "recdrill-router",
             ns,
-            "recdrill-replica-active",
-            w.active_replicas,
-            w.max_replicas,
+            "recdrill-router",
+            w.router_replicas,
+            3 * w.router_replicas,
+            cpu_metric(60),
         ),
-        _hpa("recdrill-router", ns, "recdrill-router", w.router_replicas, 3 * w.router_replicas),
     ]
+    for zone in w.zones:
+        name = active_name(zone)
+        objects.append(_hpa(name, ns, name, w.replicas_per_zone, zone_ceiling(w), replica_metric))
+    return objects
 
 
 def _netpol(
@@ -121,7 +155,30 @@ def network_policies(w: WorkloadSpec) -> list[dict[str, Any]]:
             "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": _PRIVATE}}],
             "ports": [{"protocol": "TCP", "port": 443}],
         }
-    return [
+    inside = (
+        [{"ipBlock": {"cidr": cidr}} for cidr in w.cluster_cidrs]
+        if w.cluster_cidrs
+        else [{"ipBlock": {"cidr": cidr}} for cidr in _PRIVATE[:3]]
+    )
+    # Clients reach the router through the internal NLB (IP targets): from the VPC only.
+    clients = [{"from": inside, "ports": http}] if w.cluster_cidrs else [{"ports": http}]
+    scrapers = (
+        [
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": w.monitoring_namespace}
+                        }
+                    }
+                ],
+                "ports": http,
+            }
+        ]
+        if w.monitoring_namespace
+        else []
+    )
+    objects = [
         _netpol("default-deny", ns, {}, ingress=[], egress=[]),
         _netpol("allow-dns", ns, {}, egress=[dns]),
         _netpol(
@@ -131,15 +188,22 @@ def network_policies(w: WorkloadSpec) -> list[dict[str, Any]]:
             ingress=[{"from": [{"podSelector": {"matchLabels": router_labels()}}], "ports": http}],
         ),
         _netpol("replicas-to-store", ns, _REPLICAS, egress=[store]),
-        _netpol("router-from-clients", ns, router_labels(), ingress=[{"ports": http}]),
+        _netpol("router-from-clients", ns, router_labels(), ingress=clients),
         _netpol(
             "router-to-replicas-and-api",
             ns,
             router_labels(),
             egress=[
                 {"to": [{"podSelector": {"matchLabels": _REPLICAS}}], "ports": http},
-                # The API server (EndpointSlice discovery) lives outside the pod network.
-                {"ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]},
+                # The API server (EndpointSlice discovery): its ENIs are in the VPC and
+                # its Service IP in the Service CIDR; nothing outside them.
+                {
+                    "to": inside,
+                    "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}],
+                },
             ],
         ),
     ]
+    if scrapers:
+        objects.append(_netpol("replicas-from-prometheus", ns, _REPLICAS, ingress=scrapers))
+    return objects

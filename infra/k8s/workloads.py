@@ -9,7 +9,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.k8s.manifests import ROUTER_SERVICE, all_objects
-from infra.k8s.spec import WorkloadSpec
+from infra.k8s.pods import GPU
+from infra.k8s.spec import ACTIVE_DEPLOYMENT, WorkloadSpec
 
 _KINDS: dict[tuple[str, str], Any] = {
     ("v1", "Namespace"): k8s.core.v1.Namespace,
@@ -24,8 +25,18 @@ _KINDS: dict[tuple[str, str], Any] = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
 }
-# Deployments whose replica count the HPA owns after creation.
-_HPA_SCALED = {"recdrill-replica-active", "recdrill-router"}
+
+
+def _hpa_scaled(name: str) -> bool:
+    """Deployments whose replica count the HPA owns after creation."""
+    return name == "recdrill-router" or name.startswith(f"{ACTIVE_DEPLOYMENT}-")
+
+
+def _needs_gpu(manifest: dict[str, Any]) -> bool:
+    if manifest["kind"] != "Deployment":
+        return False
+    containers = manifest["spec"]["template"]["spec"]["containers"]
+    return any(GPU in (c.get("resources") or {}).get("limits", {}) for c in containers)
 
 
 def _snake(key: str) -> str:
@@ -55,14 +66,17 @@ class RecommenderWorkloads(pulumi.ComponentResource):
         super().__init__("recdrill:k8s:RecommenderWorkloads", name, None, opts)
         self.resources: dict[str, pulumi.CustomResource] = {}
         namespace: pulumi.Resource | None = None
+        device_plugin: pulumi.Resource | None = None
         for manifest in all_objects(args):
             kind = manifest["kind"]
             meta = manifest["metadata"]
             cls = _KINDS[(manifest["apiVersion"], kind)]
             depends = [namespace] if namespace is not None and meta.get("namespace") else []
-            ignore = (
-                ["spec.replicas"] if kind == "Deployment" and meta["name"] in _HPA_SCALED else []
-            )
+            if device_plugin is not None and _needs_gpu(manifest):
+                # GPU pods wait until every GPU node advertises nvidia.com/gpu; otherwise
+                # the zone whose GPUs register first gets everything (placement race).
+                depends.append(device_plugin)
+            ignore = ["spec.replicas"] if kind == "Deployment" and _hpa_scaled(meta["name"]) else []
             body = {_snake(k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
             resource = cls(
                 f"{name}-{kind.lower()}-{meta['name']}",
@@ -72,6 +86,8 @@ class RecommenderWorkloads(pulumi.ComponentResource):
             self.resources[f"{kind}/{meta['name']}"] = resource
             if kind == "Namespace":
                 namespace = resource
+            if kind == "DaemonSet":
+                device_plugin = resource
         router_service = self.resources[f"Service/{ROUTER_SERVICE}"]
         self.endpoint = router_service.status.apply(_endpoint_url)
         self.register_outputs({"endpoint": self.endpoint})

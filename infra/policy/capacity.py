@@ -15,7 +15,7 @@ from infra.config import (
 from infra.policy.view import (
     GPU,
     Resources,
-    active_deployment,
+    active_deployments,
     display_name,
     k8s_objects,
     of_type,
@@ -70,13 +70,13 @@ def zones_have_gpu_capacity(resources: Resources) -> list[str]:
     return problems
 
 
-def _active(resources: Resources) -> tuple[Mapping[str, Any] | None, list[str]]:
-    """The active replica Deployment, or why there is none to check."""
+def _active(resources: Resources) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """The active replica Deployments, or why there are none to check."""
     if not k8s_objects(resources, "Deployment"):
-        return None, []  # infrastructure-only stack (deploy_workloads: false)
-    active = active_deployment(resources)
-    if active is None:
-        return None, ["no active replica Deployment annotated with recdrill.io/zones"]
+        return [], []  # infrastructure-only stack (deploy_workloads: false)
+    active = active_deployments(resources)
+    if not active:
+        return [], ["no active replica Deployment annotated with recdrill.io/zones"]
     return active, []
 
 
@@ -84,32 +84,54 @@ def _zones(active: Mapping[str, Any]) -> list[str]:
     return [z for z in active["metadata"]["annotations"]["recdrill.io/zones"].split(",") if z]
 
 
+def _pinned_zone(deployment: Mapping[str, Any]) -> str | None:
+    return (pod_spec(deployment).get("nodeSelector") or {}).get(ZONE_LABEL)
+
+
+def _replicas(deployment: Mapping[str, Any]) -> int:
+    return int(deployment["spec"].get("replicas", 1))
+
+
+def _worst_zone_loss(active: list[Mapping[str, Any]], zones: list[str]) -> int:
+    """Active replicas lost with the zone that holds the most: pinned Deployments say
+    exactly; an unpinned one is assumed evenly spread."""
+    per_zone = dict.fromkeys(zones, 0)
+    for deployment in active:
+        zone = _pinned_zone(deployment)
+        if zone in per_zone:
+            per_zone[zone] += _replicas(deployment)
+        else:
+            for z in zones:
+                per_zone[z] += math.ceil(_replicas(deployment) / len(zones))
+    return max(per_zone.values())
+
+
 def zone_loss_keeps_peak(resources: Resources) -> list[str]:
     """Losing any one zone leaves active + standby replicas (and GPU room) for the peak."""
     active, missing = _active(resources)
-    if active is None:
+    if not active:
         return missing
-    annotations = active["metadata"]["annotations"]
-    zones = _zones(active)
+    annotations = active[0]["metadata"]["annotations"]
+    zones = _zones(active[0])
     peak = int(annotations["recdrill.io/peak-replicas"])
-    labels = pod_labels(active)
+    labels = pod_labels(active[0])
     standby = sum(
-        int(d["spec"].get("replicas", 1))
+        _replicas(d)
         for d in k8s_objects(resources, "Deployment")
         if role_of(d) == "standby"
         and pod_labels(d).get("app.kubernetes.io/name") == labels.get("app.kubernetes.io/name")
     )
-    replicas = int(active["spec"].get("replicas", 1))
+    replicas = sum(_replicas(d) for d in active)
     survivors = (
-        replicas - math.ceil(replicas / len(zones)) + standby - math.ceil(standby / len(zones))
+        replicas - _worst_zone_loss(active, zones) + standby - math.ceil(standby / len(zones))
     )
     problems = []
     if survivors < peak:
         problems.append(
             f"after losing one of {len(zones)} zones only {survivors} replicas remain "
-            f"({replicas} active + {standby} standby, evenly spread) but the peak needs {peak}"
+            f"({replicas} active + {standby} standby) but the peak needs {peak}"
         )
-    gpus = replica_gpus(active)
+    gpus = replica_gpus(active[0])
     groups = of_type(resources, "aws:eks/nodeGroup:NodeGroup")
     if gpus and groups:
         slots = {}
@@ -131,30 +153,46 @@ def zone_loss_keeps_peak(resources: Resources) -> list[str]:
 
 
 def replicas_spread_over_zones(resources: Resources) -> list[str]:
-    """At least one active replica per zone, spread by zone without the cordon trap."""
+    """At least one active replica per zone: pinned per zone, or spread by zone without
+    the cordon trap."""
     active, missing = _active(resources)
-    if active is None:
+    if not active:
         return missing
-    zones = _zones(active)
+    zones = _zones(active[0])
     problems = []
-    replicas = int(active["spec"].get("replicas", 1))
-    if replicas < len(zones):
-        problems.append(f"{display_name(active)} has {replicas} replicas for {len(zones)} zones")
+    pinned = {}
+    for deployment in active:
+        zone = _pinned_zone(deployment)
+        if zone is not None:
+            pinned[zone] = pinned.get(zone, 0) + _replicas(deployment)
+    spread = [d for d in active if _pinned_zone(d) is None]
+    for deployment in spread:
+        replicas = _replicas(deployment)
+        if replicas < len(zones):
+            problems.append(
+                f"{display_name(deployment)} has {replicas} replicas for {len(zones)} zones"
+            )
+        problems += _spread_problems(deployment)
+    if not spread:
+        for zone in zones:
+            if pinned.get(zone, 0) < 1:
+                problems.append(f"zone {zone} has no active replica pinned to it")
+    return problems
+
+
+def _spread_problems(deployment: Mapping[str, Any]) -> list[str]:
     spreads = [
         c
-        for c in pod_spec(active).get("topologySpreadConstraints") or []
+        for c in pod_spec(deployment).get("topologySpreadConstraints") or []
         if c.get("topologyKey") == ZONE_LABEL
     ]
     if not spreads:
-        problems.append(f"{display_name(active)} has no topology spread over {ZONE_LABEL}")
-    for spread in spreads:
-        if (
-            spread.get("whenUnsatisfiable") == "DoNotSchedule"
-            and spread.get("nodeTaintsPolicy") != "Honor"
-        ):
-            problems.append(
-                f"{display_name(active)} spreads with DoNotSchedule: a cordoned zone still counts "
-                "as a domain with 0 pods and replacements stay Pending (kubernetes#106127); "
-                "use ScheduleAnyway or nodeTaintsPolicy: Honor"
-            )
-    return problems
+        return [f"{display_name(deployment)} has no topology spread over {ZONE_LABEL}"]
+    return [
+        f"{display_name(deployment)} spreads with DoNotSchedule: a cordoned zone still counts "
+        "as a domain with 0 pods and replacements stay Pending (kubernetes#106127); "
+        "use ScheduleAnyway or nodeTaintsPolicy: Honor"
+        for spread in spreads
+        if spread.get("whenUnsatisfiable") == "DoNotSchedule"
+        and spread.get("nodeTaintsPolicy") != "Honor"
+    ]

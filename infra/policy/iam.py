@@ -10,7 +10,7 @@ REPLICA_READ_ACTIONS = {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", 
 
 
 def irsa_least_privilege(resources: Resources) -> list[str]:
-    """Replica IRSA roles: one ServiceAccount, STS audience, read-only model prefix."""
+    """Replica IRSA roles: one ServiceAccount, STS audience, read-only model prefix, 404s."""
     roles = {r.get("arn"): r for r in of_type(resources, "aws:iam/role:Role")}
     inline = of_type(resources, "aws:iam/rolePolicy:RolePolicy")
     attached = of_type(resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
@@ -59,6 +59,8 @@ def _check_trust(who: str, document: Any, subject: str) -> list[str]:
 
 def _check_read_only(who: str, document: Any) -> list[str]:
     problems = []
+    read_buckets: set[str] = set()
+    listable: set[str] = set()
     for statement in statements(document):
         actions = set(as_list(statement.get("Action")))
         resources = as_list(statement.get("Resource"))
@@ -72,10 +74,23 @@ def _check_read_only(who: str, document: Any) -> list[str]:
         if actions & {"s3:GetObject", "s3:GetObjectVersion"}:
             for resource in resources:
                 bucket_part, _, key_part = resource.partition("/")
+                read_buckets.add(bucket_part)
                 if not key_part or key_part == "*":
                     problems.append(f"{who}: object reads on the whole bucket {bucket_part}")
         if "s3:ListBucket" in actions:
-            like = (statement.get("Condition") or {}).get("StringLike") or {}
-            if "s3:prefix" not in like:
-                problems.append(f"{who}: s3:ListBucket without an s3:prefix condition")
+            for resource in resources:
+                if "/" in resource or "*" in resource:
+                    problems.append(f"{who}: s3:ListBucket on {resource}, not one bucket ARN")
+            if (statement.get("Condition") or {}).get("StringLike", {}).get("s3:prefix"):
+                problems.append(
+                    f"{who}: s3:ListBucket limited by s3:prefix: a missing key then answers "
+                    "403 instead of 404 and reads as a store outage"
+                )
+            else:
+                listable.update(resources)
+    for bucket in sorted(read_buckets - listable):
+        problems.append(
+            f"{who}: reads objects of {bucket} without s3:ListBucket on it: a missing key "
+            "answers 403 instead of 404"
+        )
     return problems

@@ -14,7 +14,17 @@ from infra.policy.capacity import (
     zone_loss_keeps_peak,
     zones_have_gpu_capacity,
 )
+from infra.policy.cluster import (
+    autoscaling_has_signal,
+    cluster_access_locked,
+    node_autoscaler_installed,
+    nodes_imdsv2_only,
+    versions_pinned,
+)
+from infra.policy.disruption import pdbs_allow_disruption, rollouts_fit_spare_gpus
+from infra.policy.exposure import router_egress_inside, router_not_public, tokens_only_where_needed
 from infra.policy.iam import irsa_least_privilege
+from infra.policy.network import network_policies_enforced, no_zone_spof
 from infra.policy.storage import buckets_hardened, replication_has_rtc
 from infra.policy.view import Resources
 from infra.policy.workloads import workloads_hardened
@@ -22,10 +32,22 @@ from infra.policy.workloads import workloads_hardened
 __all__ = [
     "INVARIANTS",
     "Resources",
+    "autoscaling_has_signal",
     "buckets_hardened",
+    "cluster_access_locked",
     "irsa_least_privilege",
+    "network_policies_enforced",
+    "no_zone_spof",
+    "node_autoscaler_installed",
+    "nodes_imdsv2_only",
+    "pdbs_allow_disruption",
     "replicas_spread_over_zones",
     "replication_has_rtc",
+    "rollouts_fit_spare_gpus",
+    "router_egress_inside",
+    "router_not_public",
+    "tokens_only_where_needed",
+    "versions_pinned",
     "workloads_hardened",
     "zone_loss_keeps_peak",
     "zones_have_gpu_capacity",
@@ -39,4 +61,16 @@ INVARIANTS = {
     "buckets-hardened": buckets_hardened,
     "replication-has-rtc": replication_has_rtc,
     "irsa-least-privilege": irsa_least_privilege,
+    "no-zone-spof": no_zone_spof,
+    "network-policies-enforced": network_policies_enforced,
+    "versions-pinned": versions_pinned,
+    "cluster-access-locked": cluster_access_locked,
+    "nodes-imdsv2-only": nodes_imdsv2_only,
+    "node-autoscaler-installed": node_autoscaler_installed,
+    "autoscaling-has-signal": autoscaling_has_signal,
+    "pdbs-allow-disruption": pdbs_allow_disruption,
+    "rollouts-fit-spare-gpus": rollouts_fit_spare_gpus,
+    "router-not-public": router_not_public,
+    "router-egress-inside": router_egress_inside,
+    "tokens-only-where-needed": tokens_only_where_needed,
 }

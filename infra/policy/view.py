@@ -50,12 +50,13 @@ def role_of(workload: Mapping[str, Any]) -> str | None:
     return pod_labels(workload).get("recdrill.io/role")
 
 
-def active_deployment(resources: Resources) -> Mapping[str, Any] | None:
-    for deployment in k8s_objects(resources, "Deployment"):
-        annotations = deployment["metadata"].get("annotations") or {}
-        if "recdrill.io/zones" in annotations:
-            return deployment
-    return None
+def active_deployments(resources: Resources) -> list[Mapping[str, Any]]:
+    """The active replica Deployments: one per zone (pinned), or one spread over all."""
+    return [
+        deployment
+        for deployment in k8s_objects(resources, "Deployment")
+        if "recdrill.io/zones" in (deployment["metadata"].get("annotations") or {})
+    ]
 
 
 def replica_gpus(workload: Mapping[str, Any]) -> int:
@@ -74,3 +75,22 @@ def statements(document: Any) -> list[dict[str, Any]]:
 
 def as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def resources_of(resources: Resources, resource_type: str) -> list[ResourceLike]:
+    """Whole resources (not just props), for invariants that follow property links."""
+    return [r for r in resources if r.resource_type == resource_type]
+
+
+def built_from(resource: Any, prop: str) -> list[Any]:
+    """The resources an input property was built from (pulumi-policy's
+    ``property_dependencies``): how a route names its NAT, a NAT its subnet."""
+    return list((getattr(resource, "property_dependencies", None) or {}).get(prop) or [])
+
+
+def helm_releases(resources: Resources, chart: str) -> list[Mapping[str, Any]]:
+    return [
+        r.props
+        for r in resources
+        if r.resource_type == "kubernetes:helm.sh/v3:Release" and r.props.get("chart") == chart
+    ]

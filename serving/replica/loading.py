@@ -4,10 +4,13 @@ Start-up chain (first that loads wins):
 
 1. the configured alias (``stable`` by default), verified in the store;
 2. else ``previous`` (the stable alias's previous version);
-3. else the newest version in the store that verifies;
-4. else the newest verified copy in the local cache dir, so a restart works while the
-   store is down. A version whose store copy failed verification in this process is
-   never taken from the cache either.
+3. else the versions the alias named before (its ``history``), most recent first;
+   never any other version in the store, since a candidate the promotion gate refused
+   verifies just as well as a good one;
+4. else the newest verified copy in the local cache dir (only versions this replica
+   loaded through the chain above land there), so a restart works while the store is
+   down. A version whose store copy failed verification in this process is never taken
+   from the cache either.
 
 "Verified" means every file's sha256 and size match the manifest. When a version is
 already in the cache, its store copy is verified too, so corrupting the store's
@@ -49,7 +52,7 @@ from serving.replica.engine import EngineOptions, ServingModel
 from serving.replica.metrics import ReplicaMetrics
 
 log = logging.getLogger("recdrill.replica.loading")
-Origin = Literal["alias", "previous", "newest", "cache"]
+Origin = Literal["alias", "previous", "history", "cache"]
 _MAX_RETRY_S = 30.0
 
 
@@ -270,10 +273,10 @@ class ModelLoader:
                 tried.add(version)
                 if loaded := self._try_store(version, origin):
                     return loaded
-            for version in reversed(store.list_versions(self.model)):
+            for version in self._alias_history(store):
                 if version not in tried:
                     tried.add(version)
-                    if loaded := self._try_store(version, "newest"):
+                    if loaded := self._try_store(version, "history"):
                         return loaded
         except StoreUnreachable as exc:
             self.metrics.load_failures.labels("store_unreachable").inc()
@@ -282,6 +285,22 @@ class ModelLoader:
         if loaded is None:
             log.error("no loadable model version in the store or the cache %s", self.cache_dir)
         return loaded
+
+    def _alias_history(self, store: ModelStore) -> list[str]:
+        """Versions the alias named before, most recent first; [] when it cannot be read."""
+        try:
+            data = store.read_alias(self.model, self.alias)
+        except StoreUnreachable:
+            raise
+        except StoreError as exc:
+            log.warning("cannot read the history of alias %s: %s", self.alias, exc)
+            return []
+        history = data.get("history") if data else None
+        return (
+            [str(v) for v in reversed(history) if isinstance(v, str)]
+            if isinstance(history, list)
+            else []
+        )
 
     def _try_store(self, version: str, origin: Origin) -> LoadedModel | None:
         """Load one version; None when it is bad. StoreUnreachable propagates to end the chain."""

@@ -76,6 +76,23 @@ HOLES = [
     ),
     pytest.param(f.fewer_probes_ran, "after", "steady-state-hypothesis", "1 of 2", id="probes-cut"),
     pytest.param(f.no_experiment, "journal", "experiment", "no experiment", id="no-experiment"),
+    pytest.param(f.during_empty, "during", "coverage", "no during-method check", id="during-empty"),
+    pytest.param(
+        f.during_stopped_early, "during", "coverage", "no during-method check for", id="gap"
+    ),
+    pytest.param(f.not_continuous, "during", "runtime", "continuously", id="not-continuous"),
+    pytest.param(
+        f.fault_run_replaced_by_copy,
+        "method",
+        "activities",
+        "not run: kill-replica; ran but not declared: record-traffic",
+        id="fault-run-replaced-by-copy",
+    ),
+    pytest.param(f.method_empty, "method", "method", "no foreground action", id="method-empty"),
+    pytest.param(
+        f.method_without_fault, "method", "method", "nothing was injected", id="no-fault-action"
+    ),
+    pytest.param(f.no_identity, "journal", "identity", "which experiment", id="no-identity"),
     pytest.param(f.run_not_a_list, "method", "run", "not a list", id="run-not-list"),
     pytest.param(
         f.steady_states_not_object, "journal", "steady_states", "no steady_states", id="ss-list"
@@ -97,6 +114,41 @@ def test_each_hole_fails_with_its_phase(
     assert detail in matching[0].detail
     assert matching[0].message().startswith("replica-loss: ")
     assert main([str(path)]) == EXIT_FAIL
+
+
+def test_journal_of_another_experiment_fails_on_its_file_name(tmp_path: Path) -> None:
+    path = f.write_journal(tmp_path, f.clean_journal(), name="replica-loss")
+    copied = tmp_path / "zone-loss.json"
+    copied.write_text(path.read_text())
+    f.write_timeseries(copied, f.make_timeseries(f.clean_journal(), breach=None))
+    [failure] = judge(copied).failures
+    assert (failure.phase, failure.subject) == ("journal", "identity")
+    assert "experiment 'replica-loss' but its file is named zone-loss.json" in failure.detail
+
+
+def test_identity_falls_back_to_the_title(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    del journal["experiment"]["configuration"]["experiment_name"]
+    path = tmp_path / "replica-loss.json"
+    path.write_text(json.dumps(journal))
+    assert judge(path).passed
+    assert not judge(f.write_journal(tmp_path, journal, name="zone-loss")).passed
+
+
+def test_coverage_allows_the_declared_window_and_frequency(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    f.during_stopped_early(journal)  # 10 s with no check after the first ones
+    journal["experiment"]["configuration"]["ssh_window_s"] = 9.0
+    assert judge(f.write_journal(tmp_path, journal)).passed
+    journal["experiment"]["configuration"]["ssh_window_s"] = 5.0
+    [failure] = judge(f.write_journal(tmp_path, journal)).failures
+    assert "(window 5.0 s + frequency 1 s + slack 1.5 s)" in failure.detail
+
+
+def test_every_during_check_must_pass_even_when_coverage_holds(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    f.during_failed(journal)
+    assert [x.phase for x in judge(f.write_journal(tmp_path, journal)).failures] == ["during"]
 
 
 def test_before_failure_also_reports_the_skipped_method(tmp_path: Path) -> None:
@@ -200,3 +252,16 @@ def test_slo_file_without_numbers_is_a_usage_error(tmp_path: Path) -> None:
     slo = tmp_path / "deployment.json"
     slo.write_text(json.dumps({"slo": {"type": "env", "key": "SLO"}}))
     assert main([journal, "--slo", str(slo)]) == EXIT_USAGE
+
+
+def test_coverage_window_grows_to_the_median_check_not_to_one_hung_check() -> None:
+    from experiments.coverage import cadence
+
+    journal = f.clean_journal()
+    states = journal["steady_states"]["during"]
+    for state, seconds in zip(states, [4.0, 4.0, 60.0, 0.5], strict=False):
+        last = state["probes"][-1]
+        start = f.epoch(state["probes"][0]["start"])
+        last["end"] = f.datetime.fromtimestamp(start + seconds).astimezone().isoformat()
+    rhythm = cadence(journal["experiment"], states)
+    assert rhythm.window_s == 4.0

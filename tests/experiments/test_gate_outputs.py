@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from experiments.gate import EXIT_FAIL, main
+from experiments.gate import EXIT_FAIL, EXIT_PASS, main
 from tests.experiments.journals import factories as f
 
 
@@ -30,7 +30,7 @@ def _two_journals(tmp_path: Path) -> tuple[Path, Path]:
     f.write_timeseries(good, f.make_timeseries(f.clean_journal()))
     bad_journal = f.clean_journal()
     f.method_action_failed(bad_journal)
-    return good, f.write_journal(tmp_path, bad_journal, name="zone-loss")
+    return good, f.write_journal(tmp_path, bad_journal, name="zone-loss", series=False)
 
 
 def test_junit_has_one_case_per_experiment_and_the_failure(tmp_path: Path) -> None:
@@ -95,14 +95,49 @@ def test_secrets_never_reach_any_output(tmp_path: Path) -> None:
     assert "401 with token ***" in (out / "junit.xml").read_text()
 
 
-def test_summary_flags_recovery_over_the_rto(tmp_path: Path) -> None:
+def test_recovery_over_the_rto_fails_and_is_flagged(tmp_path: Path) -> None:
     journal = f.clean_journal()
     journal["experiment"]["configuration"]["slo"]["rto_s"] = 1
     path = f.write_journal(tmp_path, journal)
     f.write_timeseries(path, f.make_timeseries(journal, breach=(0.3, 1.5)))
-    _, out = _gate(tmp_path, path)
-    assert "| 1.5 s (over the 1 s RTO) |" in (out / "summary.md").read_text()
+    code, out = _gate(tmp_path, path)
+    summary = (out / "summary.md").read_text()
+    assert code == EXIT_FAIL
+    assert "| replica-loss | ❌ fail |" in summary
+    assert "| 1.5 s (over the 1 s RTO) |" in summary
+    assert "recovered after 1.5 s, over the 1 s RTO" in summary
     journal["experiment"]["configuration"]["slo"]["rto_s"] = 30
-    f.write_journal(tmp_path, journal)
-    _, out = _gate(tmp_path, path)
+    f.write_journal(tmp_path, journal, series=False)
+    code, out = _gate(tmp_path, path)
+    assert code == EXIT_PASS
     assert "| 1.5 s |" in (out / "summary.md").read_text()
+
+
+def test_a_series_that_never_recovers_fails(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    path = f.write_journal(tmp_path, journal)
+    f.write_timeseries(path, f.make_timeseries(journal, breach=(0.3, None)))
+    code, out = _gate(tmp_path, path)
+    assert code == EXIT_FAIL
+    assert "did not recover before the series ended" in (out / "summary.md").read_text()
+
+
+def test_a_series_that_ends_before_the_fault_fails(tmp_path: Path) -> None:
+    journal = f.clean_journal()
+    path = f.write_journal(tmp_path, journal)
+    f.write_timeseries(path, f.make_timeseries(journal, breach=None, lead_s=2.0, length_s=2.5))
+    code, out = _gate(tmp_path, path)
+    assert code == EXIT_FAIL
+    assert "before the fault started" in (out / "summary.md").read_text()
+    f.write_timeseries(path, f.make_timeseries(journal, breach=None, lead_s=2.0, length_s=3.5))
+    assert _gate(tmp_path, path)[0] == EXIT_PASS
+
+
+def test_a_missing_series_fails_the_gate(tmp_path: Path) -> None:
+    path = f.write_journal(tmp_path, f.clean_journal(), series=False)
+    code, out = _gate(tmp_path, path)
+    assert code == EXIT_FAIL
+    assert (
+        "recovery · time series: time series replica-loss.timeseries.json is missing"
+        in (out / "summary.md").read_text()
+    )

@@ -6,7 +6,7 @@ import base64
 import re
 from pathlib import Path
 
-from experiments.gate import EXIT_PASS, main
+from experiments.gate import EXIT_FAIL, main
 from tests.experiments.journals import factories as f
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -43,10 +43,10 @@ def test_report_embeds_one_plot_per_experiment_with_a_series(tmp_path: Path) -> 
     assert page.count("<section") == 2
 
 
-def test_missing_series_is_reported_but_does_not_fail_the_gate(tmp_path: Path) -> None:
-    path = f.write_journal(tmp_path, f.clean_journal())
+def test_missing_series_is_reported_and_fails_the_gate(tmp_path: Path) -> None:
+    path = f.write_journal(tmp_path, f.clean_journal(), series=False)
     out = tmp_path / "report.html"
-    assert main([str(path), "--report", str(out)]) == EXIT_PASS
+    assert main([str(path), "--report", str(out)]) == EXIT_FAIL
     page = out.read_text()
     assert "Time series missing: time series replica-loss.timeseries.json is missing" in page
     assert embedded_pngs(page) == []

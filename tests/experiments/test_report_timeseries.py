@@ -111,11 +111,12 @@ def test_malformed_series_raise_named_errors(tmp_path: Path, content: str, messa
         load_timeseries(path)
 
 
-def test_malformed_series_is_a_report_note_not_a_gate_failure(tmp_path: Path) -> None:
+def test_malformed_series_is_a_report_note_and_a_gate_failure(tmp_path: Path) -> None:
     path = f.write_journal(tmp_path, f.clean_journal())
     path.with_name("replica-loss.timeseries.json").write_text("[]")
     outcome = build_outcome(path)
-    assert outcome.verdict.passed and outcome.analysis is None
+    assert outcome.analysis is None
+    assert [(x.phase, x.subject) for x in outcome.verdict.failures] == [("recovery", "time series")]
     assert "no 'samples' list" in outcome.series_problem
 
 

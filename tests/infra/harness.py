@@ -7,6 +7,7 @@ fresh mocks and fresh config per stack keep several stacks apart in one pytest p
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +32,8 @@ class Resource:
     name: str
     props: dict[str, Any]
     depends_on: list[str] = field(default_factory=list)
+    # As pulumi-policy gives them: input property -> the resources it was built from.
+    property_dependencies: dict[str, list[Resource]] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,10 +74,21 @@ class _Monitor(MockMonitor):
     def __init__(self, mocks: _Mocks) -> None:
         super().__init__(mocks)
         self.dependencies: dict[str, list[str]] = {}
+        self.property_dependencies: dict[tuple[str, str], dict[str, list[tuple[str, str]]]] = {}
 
     def RegisterResource(self, request):
         self.dependencies[request.name] = [urn.rsplit("::", 1)[-1] for urn in request.dependencies]
+        self.property_dependencies[(request.type, request.name)] = {
+            prop: [_type_and_name(urn) for urn in deps.urns]
+            for prop, deps in request.propertyDependencies.items()
+        }
         return super().RegisterResource(request)
+
+
+def _type_and_name(urn: str) -> tuple[str, str]:
+    """``urn:pulumi:<stack>::<project>::<parent types$>type::name`` -> (type, name)."""
+    _, _, qualified, name = urn.split("::", 3)
+    return qualified.rsplit("$", 1)[-1], name
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -95,6 +109,10 @@ class _Mocks(pulumi.runtime.Mocks):
                 certificateAuthority={"data": "Q0E="},
                 identities=[{"oidcs": [{"issuer": f"https://oidc.eks.example/id/{name}"}]}],
             )
+        if args.typ == "aws:eks/nodeGroup:NodeGroup":
+            state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
+        if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            state["latestVersion"] = 1
         if args.typ == "aws:ecr/repository:Repository":
             state["repositoryUrl"] = f"123456789012.dkr.ecr.example/{state.get('name')}"
         if args.typ == "kubernetes:core/v1:Service" and state["spec"].get("type") == "LoadBalancer":
@@ -118,6 +136,13 @@ def _ints(value: Any) -> Any:
     if isinstance(value, list):
         return [_ints(v) for v in value]
     return value
+
+
+@functools.cache
+def shared_run(stack: str) -> StackRun:
+    """One run of a stack file per test session, for modules that only read it (the
+    mock run is the slow part; tests that change resources deep-copy them first)."""
+    return run_stack(stack)
 
 
 def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
@@ -156,8 +181,14 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
         outputs = {k: _resolve(v) for k, v in exported.items()}
         run.outputs = {k: loop.run_until_complete(v) for k, v in outputs.items()}
         loop.run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
+        # Names repeat across types (a subnet and its route table association).
+        by_key = {(r.resource_type, r.name): r for r in run.resources}
         for resource in run.resources:
             resource.depends_on = monitor.dependencies.get(resource.name, [])
+            links = monitor.property_dependencies.get((resource.resource_type, resource.name), {})
+            resource.property_dependencies = {
+                prop: [by_key[key] for key in keys if key in by_key] for prop, keys in links.items()
+            }
     finally:
         settings.reset_options()
         runtime_config.set_all_config({})

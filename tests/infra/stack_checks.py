@@ -11,7 +11,7 @@ from infra.policy.invariants import INVARIANTS
 from tests.infra.harness import StackRun
 
 # The EKS version the stacks pin (kubernetes_version) and the newest schema shipped.
-K8S_SCHEMA_VERSIONS = ("1.33.0", "1.37.0")
+K8S_SCHEMA_VERSIONS = ("1.35.0", "1.37.0")
 
 
 def kubernetes_objects(run: StackRun) -> list[dict[str, Any]]:
@@ -53,16 +53,29 @@ def deployment(run: StackRun, name: str) -> dict[str, Any]:
     return found
 
 
+def active(run: StackRun, zone: str) -> dict[str, Any]:
+    return deployment(run, f"recdrill-replica-active-{zone}")
+
+
 def assert_replica_pods(run: StackRun, gpus: int) -> None:
-    """Probes, drain, hardening, spread and GPU settings of the replica pods."""
-    for role in ("active", "standby"):
-        pod = deployment(run, f"recdrill-replica-{role}")["spec"]["template"]
-        assert pod["metadata"]["labels"]["recdrill.io/role"] == role
+    """Probes, drain, hardening, placement and GPU settings of the replica pods."""
+    zones = run.config["recdrill:zones"]
+    for zone in zones:
+        pod = active(run, zone)["spec"]["template"]
+        assert pod["metadata"]["labels"]["recdrill.io/zone"] == zone
+        assert pod["spec"]["nodeSelector"] == {"topology.kubernetes.io/zone": zone}
+        env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+        assert env["RECDRILL_ZONE"] == zone
+    pods = [active(run, z)["spec"]["template"] for z in zones]
+    for pod in [*pods, deployment(run, "recdrill-replica-standby")["spec"]["template"]]:
+        role = pod["metadata"]["labels"]["recdrill.io/role"]
         spec = pod["spec"]
         (container,) = spec["containers"]
+        assert spec["automountServiceAccountToken"] is False
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-        assert container["readinessProbe"]["periodSeconds"] <= 2
+        assert container["readinessProbe"]["timeoutSeconds"] >= 2
+        assert container["livenessProbe"]["timeoutSeconds"] >= 5
         assert container["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
         assert spec["terminationGracePeriodSeconds"] >= 20
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
@@ -70,12 +83,15 @@ def assert_replica_pods(run: StackRun, gpus: int) -> None:
         assert any(
             v.get("emptyDir") is not None and v["name"] == "model-cache" for v in spec["volumes"]
         )
-        (zone_spread,) = [
+        zone_spreads = [
             c
             for c in spec["topologySpreadConstraints"]
             if c["topologyKey"] == "topology.kubernetes.io/zone"
         ]
-        assert zone_spread["whenUnsatisfiable"] == "ScheduleAnyway"
+        # Standby spreads over zones (ScheduleAnyway); active pods are pinned instead.
+        assert [c["whenUnsatisfiable"] for c in zone_spreads] == (
+            ["ScheduleAnyway"] if role == "standby" else []
+        )
         assert "serving.replica" in " ".join(container["command"])
         limits = container["resources"]["limits"]
         if gpus:
@@ -88,10 +104,12 @@ def assert_replica_pods(run: StackRun, gpus: int) -> None:
 
 
 def assert_policies(run: StackRun) -> None:
-    pdbs = {p["metadata"]["name"] for p in run.k8s("PodDisruptionBudget")}
-    assert {"recdrill-replica-active", "recdrill-replica-standby", "recdrill-router"} <= pdbs
+    pdbs = {p["metadata"]["name"]: p["spec"] for p in run.k8s("PodDisruptionBudget")}
+    assert {"recdrill-replica-active", "recdrill-replica-standby", "recdrill-router"} <= set(pdbs)
+    assert pdbs["recdrill-router"]["maxUnavailable"] == 1
     hpas = {h["spec"]["scaleTargetRef"]["name"] for h in run.k8s("HorizontalPodAutoscaler")}
-    assert hpas == {"recdrill-replica-active", "recdrill-router"}
+    zones = run.config["recdrill:zones"]
+    assert hpas == {f"recdrill-replica-active-{z}" for z in zones} | {"recdrill-router"}
     policies = {p["metadata"]["name"]: p["spec"] for p in run.k8s("NetworkPolicy")}
     assert policies["default-deny"]["policyTypes"] == ["Ingress", "Egress"]
     assert policies["default-deny"]["podSelector"] == {}

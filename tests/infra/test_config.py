@@ -56,7 +56,13 @@ BAD = [
     ({"gpu_nodes_desired": 9}, "gpu_nodes_desired", "outside"),
     ({"peak_replicas": 17, "max_replicas": 18}, "peak_replicas", "do not fit the max nodes"),
     ({"gpu_instance_type": "t3.large"}, "gpu_instance_type", "not a known GPU instance"),
-    ({"nat_per_zone": False}, "nat_per_zone", "NAT gateway per zone"),
+    ({"nat_per_zone": False}, "nat_per_zone", "zone single point of failure"),
+    ({"kubernetes_version": "1.33"}, "kubernetes_version", "no pinned add-on versions"),
+    ({"eks_support_type": "FOREVER"}, "eks_support_type", "STANDARD, EXTENDED"),
+    ({"api_public_cidrs": ["0.0.0.0/0"]}, "api_public_cidrs", "whole internet"),
+    ({"api_public_cidrs": ["office"]}, "api_public_cidrs", "not a CIDR"),
+    ({"break_glass_role_arn": ""}, "break_glass_role_arn", "is required on eks"),
+    ({"router_replicas": 1}, "router_replicas", "never takes the only router"),
     ({"dr_replication": False}, "dr_replication", "replicates the model bucket"),
     ({"dr_region": "eu-west-1"}, "dr_region", "must differ"),
     ({"replicas_per_zone": "two"}, "replicas_per_zone", "expected an integer"),
@@ -87,10 +93,12 @@ def test_pulumi_string_values_are_coerced() -> None:
         {
             **_raw("dev"),
             "zones": '["eu-west-1a", "eu-west-1b"]',
-            "nat_per_zone": "false",
+            "nat_per_zone": "true",
+            "api_public_cidrs": '["198.51.100.0/24"]',
             "gpu_nodes_max": "3",
             "slo_p99_ms": "250",
         }
     )
     assert spec.zones == ("eu-west-1a", "eu-west-1b")
-    assert spec.gpu_nodes_max == 3 and spec.slo_p99_ms == 250.0 and spec.nat_per_zone is False
+    assert spec.api_public_cidrs == ("198.51.100.0/24",)
+    assert spec.gpu_nodes_max == 3 and spec.slo_p99_ms == 250.0 and spec.nat_per_zone is True

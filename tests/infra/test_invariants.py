@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from infra.policy import invariants
-from tests.infra.harness import Resource, StackRun, run_stack
+from tests.infra.harness import Resource, StackRun, shared_run
 
 
 @pytest.fixture(scope="module")
 def prod() -> StackRun:
-    return run_stack("prod")
+    return shared_run("prod")
 
 
 def _mutate(
@@ -41,6 +41,41 @@ def _typ(resource_type: str, name_part: str = "") -> Callable[[Resource], bool]:
 
 def _pod(props: dict[str, Any]) -> dict[str, Any]:
     return props["spec"]["template"]["spec"]
+
+
+def _unpin_with_hard_spread(props: dict[str, Any]) -> None:
+    pod = _pod(props)
+    pod.pop("nodeSelector")
+    pod["topologySpreadConstraints"].insert(
+        0,
+        {
+            "maxSkew": 1,
+            "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+        },
+    )
+
+
+def _prefix_limited_list(policy: str) -> str:
+    document = json.loads(policy)
+    for statement in document["Statement"]:
+        if statement["Action"] == "s3:ListBucket":
+            statement["Condition"] = {"StringLike": {"s3:prefix": ["models", "models/*"]}}
+    return json.dumps(document)
+
+
+def _without_list(policy: str) -> str:
+    document = json.loads(policy)
+    document["Statement"] = [s for s in document["Statement"] if s["Action"] != "s3:ListBucket"]
+    return json.dumps(document)
+
+
+def _release(chart: str) -> Callable[[Resource], bool]:
+    return lambda r: r.resource_type.endswith("Release") and r.props["chart"] == chart
+
+
+def _addon(name: str) -> Callable[[Resource], bool]:
+    return lambda r: r.resource_type == "aws:eks/addon:Addon" and r.props["addonName"] == name
 
 
 def test_every_invariant_passes_on_prod(prod: StackRun) -> None:
@@ -87,15 +122,15 @@ CASES = [
     ),
     (
         "replicas_spread_over_zones",
-        _k8s("Deployment", "recdrill-replica-active"),
-        lambda p: _pod(p)["topologySpreadConstraints"][0].update(whenUnsatisfiable="DoNotSchedule"),
+        _k8s("Deployment", "recdrill-replica-active-eu-west-1a"),
+        lambda p: _unpin_with_hard_spread(p),
         "kubernetes#106127",
     ),
     (
         "replicas_spread_over_zones",
-        _k8s("Deployment", "recdrill-replica-active"),
-        lambda p: p["spec"].update(replicas=2),
-        "2 replicas for 3 zones",
+        _k8s("Deployment", "recdrill-replica-active-eu-west-1b"),
+        lambda p: p["spec"].update(replicas=0),
+        "zone eu-west-1b has no active replica pinned to it",
     ),
     (
         "workloads_hardened",
@@ -193,7 +228,188 @@ CASES = [
         ),
         "expected exactly 'system:serviceaccount:recdrill:recdrill-replica'",
     ),
+    (
+        "irsa_least_privilege",
+        _typ("aws:iam/rolePolicy:RolePolicy", "read-models"),
+        lambda p: p.update(policy=_prefix_limited_list(p["policy"])),
+        "limited by s3:prefix: a missing key then answers 403",
+    ),
+    (
+        "irsa_least_privilege",
+        _typ("aws:iam/rolePolicy:RolePolicy", "read-models"),
+        lambda p: p.update(policy=_without_list(p["policy"])),
+        "without s3:ListBucket on it",
+    ),
+    (
+        "network_policies_enforced",
+        _addon("vpc-cni"),
+        lambda p: p.pop("configurationValues"),
+        '"enableNetworkPolicy": "true"',
+    ),
+    (
+        "versions_pinned",
+        _addon("metrics-server"),
+        lambda p: p.pop("addonVersion"),
+        "add-on metrics-server: addonVersion not pinned",
+    ),
+    (
+        "versions_pinned",
+        _typ("aws:eks/cluster:Cluster"),
+        lambda p: p.pop("upgradePolicy"),
+        "upgradePolicy.supportType not set",
+    ),
+    (
+        "versions_pinned",
+        _release("prometheus"),
+        lambda p: p.pop("version"),
+        "Helm release prometheus: chart version not pinned",
+    ),
+    (
+        "cluster_access_locked",
+        _typ("aws:eks/cluster:Cluster"),
+        lambda p: p["vpcConfig"].update(endpointPublicAccess=True, publicAccessCidrs=[]),
+        "API endpoint is public to 0.0.0.0/0",
+    ),
+    (
+        "cluster_access_locked",
+        _typ("aws:eks/accessPolicyAssociation:AccessPolicyAssociation"),
+        lambda p: p.update(policyArn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"),
+        "no break-glass access entry with cluster admin",
+    ),
+    (
+        "nodes_imdsv2_only",
+        _typ("aws:ec2/launchTemplate:LaunchTemplate", "gpu"),
+        lambda p: p["metadataOptions"].update(httpTokens="optional"),
+        "node group gpu eu-west-1a: IMDSv1 allowed",
+    ),
+    (
+        "nodes_imdsv2_only",
+        _typ("aws:ec2/launchTemplate:LaunchTemplate", "system"),
+        lambda p: p["metadataOptions"].update(httpPutResponseHopLimit=2),
+        "hop limit is not 1",
+    ),
+    (
+        "nodes_imdsv2_only",
+        _typ("aws:eks/nodeGroup:NodeGroup", "gpu-eu-west-1c"),
+        lambda p: p.pop("launchTemplate"),
+        "node group gpu eu-west-1c: no launch template",
+    ),
+    (
+        "node_autoscaler_installed",
+        _k8s("PriorityClass", "recdrill-standby-placeholder"),
+        lambda p: p.update(value=-11),
+        "below the autoscaler's expendable cutoff -10",
+    ),
+    (
+        "autoscaling_has_signal",
+        _k8s("HorizontalPodAutoscaler", "recdrill-replica-active-eu-west-1b"),
+        lambda p: p["spec"].update(
+            metrics=[
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization"}},
+                }
+            ]
+        ),
+        "HPA recdrill-replica-active-eu-west-1b scales GPU replicas on CPU",
+    ),
+    (
+        "pdbs_allow_disruption",
+        _k8s("PodDisruptionBudget", "recdrill-router"),
+        lambda p: (p["spec"].pop("maxUnavailable"), p["spec"].update(minAvailable=3)),
+        "recdrill/recdrill-router allows no disruption of its 3 pods",
+    ),
+    (
+        "rollouts_fit_spare_gpus",
+        _k8s("Deployment", "recdrill-headroom-eu-west-1a"),
+        lambda p: p["spec"].update(replicas=0),
+        "recdrill-replica-active-eu-west-1a surges 1 pod(s) × 1 GPU but zone eu-west-1a",
+    ),
+    (
+        "router_not_public",
+        _k8s("Service", "recdrill-router"),
+        lambda p: (
+            p["metadata"]["annotations"].update(
+                {"service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing"}
+            ),
+            p["spec"].pop("loadBalancerSourceRanges"),
+        ),
+        "an internet-facing load balancer",
+    ),
+    (
+        "router_egress_inside",
+        _k8s("NetworkPolicy", "router-to-replicas-and-api"),
+        lambda p: p["spec"]["egress"][1].pop("to"),
+        "an egress rule to anywhere",
+    ),
+    (
+        "router_egress_inside",
+        _k8s("NetworkPolicy", "router-to-replicas-and-api"),
+        lambda p: p["spec"]["egress"][1].update(to=[{"ipBlock": {"cidr": "0.0.0.0/0"}}]),
+        "egress to 0.0.0.0/0 leaves the VPC",
+    ),
+    (
+        "tokens_only_where_needed",
+        _k8s("Deployment", "recdrill-replica-standby"),
+        lambda p: _pod(p).pop("automountServiceAccountToken"),
+        "recdrill/recdrill-replica-standby: mounts a ServiceAccount token",
+    ),
+    (
+        "tokens_only_where_needed",
+        _k8s("DaemonSet", "nvidia-device-plugin"),
+        lambda p: _pod(p).update(automountServiceAccountToken=True),
+        "kube-system/nvidia-device-plugin: mounts a ServiceAccount token",
+    ),
 ]
+
+
+REMOVALS = [
+    (
+        "node_autoscaler_installed",
+        _release("cluster-autoscaler"),
+        "no Cluster Autoscaler",
+    ),
+    (
+        "node_autoscaler_installed",
+        lambda r: r.resource_type == "aws:autoscaling/tag:Tag" and "eu-west-1b-resources" in r.name,
+        "zone eu-west-1b: its Auto Scaling group lacks the "
+        "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu tag",
+    ),
+    ("autoscaling_has_signal", _addon("metrics-server"), "metrics-server is not installed"),
+    (
+        "autoscaling_has_signal",
+        _release("prometheus-adapter"),
+        "prometheus-adapter is not installed",
+    ),
+    (
+        "router_not_public",
+        _release("aws-load-balancer-controller"),
+        "without the AWS Load Balancer Controller installed do nothing",
+    ),
+]
+
+
+@pytest.mark.parametrize(("invariant", "match", "message"), REMOVALS)
+def test_invariant_catches_a_missing_resource(
+    prod: StackRun, invariant: str, match, message: str
+) -> None:
+    kept = [r for r in prod.resources if not match(r)]
+    assert len(kept) < len(prod.resources), "the removal must hit at least one resource"
+    problems = getattr(invariants, invariant)(kept)
+    assert any(message in p for p in problems), problems
+
+
+def test_a_shared_nat_is_a_zone_single_point_of_failure(prod: StackRun) -> None:
+    """Route zone b's private subnet through zone a's NAT, as a single-NAT stack does."""
+    resources = copy.deepcopy(prod.resources)
+    nats = {r.name: r for r in resources if r.resource_type == "aws:ec2/natGateway:NatGateway"}
+    (table,) = [r for r in resources if r.name == "recdrill-prod-private-rt-eu-west-1b"]
+    assert invariants.no_zone_spof(resources) == []
+    table.property_dependencies["routes"] = [nats["recdrill-prod-nat-eu-west-1a"]]
+    assert invariants.no_zone_spof(resources) == [
+        "private subnet in eu-west-1b routes through NAT recdrill-prod-nat-eu-west-1a in "
+        "eu-west-1a: losing that zone cuts eu-west-1b's egress (zone single point of failure)"
+    ]
 
 
 @pytest.mark.parametrize(("invariant", "match", "change", "message"), CASES)

@@ -13,13 +13,23 @@ def run() -> StackRun:
     return run_stack("dev")
 
 
-def test_two_zones_share_one_nat(run: StackRun) -> None:
-    assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == 1
+def test_each_zone_leaves_through_its_own_nat(run: StackRun) -> None:
+    assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == 2
     routes = run.of_type("aws:ec2/routeTable:RouteTable")
     private = [r for r in routes if "private" in r.name]
     assert len(private) == 2
     nat_ids = {r.props["routes"][0]["natGatewayId"] for r in private}
-    assert len(nat_ids) == 1
+    assert len(nat_ids) == 2
+
+
+def test_rollouts_replace_instead_of_surging_without_spare_gpus(run: StackRun) -> None:
+    """dev has no headroom placeholders: a surge would wait for a fifth GPU forever."""
+    assert run.k8s("Deployment", "recdrill-headroom-eu-west-1a") == []
+    for name in ("recdrill-replica-active-eu-west-1a", "recdrill-replica-standby"):
+        strategy = stack_checks.deployment(run, name)["spec"]["strategy"]["rollingUpdate"]
+        assert strategy == {"maxSurge": 0, "maxUnavailable": 1}
+    router = stack_checks.deployment(run, "recdrill-router")["spec"]["strategy"]
+    assert router["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
 def test_subnets_carry_eks_load_balancer_tags(run: StackRun) -> None:
@@ -42,6 +52,7 @@ def test_one_gpu_node_group_per_zone(run: StackRun) -> None:
     ]
     for group in groups:
         assert group["scalingConfig"] == {"minSize": 1, "desiredSize": 2, "maxSize": 3}
+        assert group["launchTemplate"]["name"] == "recdrill-dev-gpu"
         assert len(group["subnetIds"]) == 1
         assert group["taints"] == [
             {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}
@@ -64,7 +75,7 @@ def test_workloads_and_description(run: StackRun) -> None:
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
-    assert stack_checks.validate_manifests(run) == 25
+    assert stack_checks.validate_manifests(run) == 28
 
 
 def test_invariants_hold(run: StackRun) -> None:
@@ -74,7 +85,9 @@ def test_invariants_hold(run: StackRun) -> None:
 def test_first_bring_up_can_stop_before_the_workloads() -> None:
     infra_only = run_stack("dev", {"recdrill:deploy_workloads": False})
     types = {r.resource_type for r in infra_only.resources}
-    assert not any(t.startswith("kubernetes:") for t in types)
+    # The cluster's controllers (autoscaler, load balancer controller, metrics) come up
+    # in phase one; none of the recommender's own objects do.
+    assert {t for t in types if t.startswith("kubernetes:")} == {"kubernetes:helm.sh/v3:Release"}
     assert {"aws:eks/cluster:Cluster", "aws:ecr/repository:Repository"} <= types
     assert infra_only.outputs["endpoint"] == ""
     stack_checks.assert_invariants_hold(infra_only)

@@ -27,7 +27,7 @@ def test_store_url_and_endpoint_come_from_config(run: StackRun) -> None:
         "dr_url": None,
         "model": "recommender",
     }
-    pod = stack_checks.deployment(run, "recdrill-replica-active")["spec"]["template"]["spec"]
+    pod = stack_checks.active(run, "kind-a")["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["RECDRILL_S3_ENDPOINT_URL"] == "http://minio.minio.svc.cluster.local:9000"
     command = pod["containers"][0]["command"]
@@ -41,7 +41,13 @@ def test_cpu_only_no_gpu_plumbing(run: StackRun) -> None:
     stack_checks.assert_replica_pods(run, gpus=0)
     assert run.k8s("DaemonSet") == []
     names = {d["metadata"]["name"] for d in run.k8s("Deployment")}
-    assert names == {"recdrill-replica-active", "recdrill-replica-standby", "recdrill-router"}
+    assert names == {
+        "recdrill-replica-active-kind-a",
+        "recdrill-replica-active-kind-b",
+        "recdrill-replica-active-kind-c",
+        "recdrill-replica-standby",
+        "recdrill-router",
+    }
 
 
 def test_no_irsa_annotation_without_aws(run: StackRun) -> None:
@@ -53,6 +59,25 @@ def test_workloads_and_description(run: StackRun) -> None:
     stack_checks.assert_policies(run)
     stack_checks.assert_description(run)
     assert run.outputs["environment"] == "kube"
+
+
+def test_router_can_be_drained(run: StackRun) -> None:
+    """Two routers and maxUnavailable 1: a drain moves one, the other keeps serving."""
+    assert stack_checks.deployment(run, "recdrill-router")["spec"]["replicas"] == 2
+    (pdb,) = run.k8s("PodDisruptionBudget", "recdrill-router")
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+
+
+def test_cpu_replicas_scale_on_cpu_without_an_adapter(run: StackRun) -> None:
+    (hpa,) = run.k8s("HorizontalPodAutoscaler", "recdrill-replica-active-kind-a")
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    (egress,) = run.k8s("NetworkPolicy", "router-to-replicas-and-api")
+    api = egress["spec"]["egress"][1]
+    assert [p["ipBlock"]["cidr"] for p in api["to"]] == [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+    ]
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:

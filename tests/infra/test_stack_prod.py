@@ -7,14 +7,14 @@ import json
 import pytest
 
 from tests.infra import stack_checks
-from tests.infra.harness import StackRun, run_stack
+from tests.infra.harness import StackRun, shared_run
 
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 
 
 @pytest.fixture(scope="module")
 def run() -> StackRun:
-    return run_stack("prod")
+    return shared_run("prod")
 
 
 def test_nat_per_zone_routes_each_zone_to_its_own_nat(run: StackRun) -> None:
@@ -88,11 +88,14 @@ def test_irsa_role_reads_only_the_model_prefix(run: StackRun) -> None:
     assert "annotations" not in router_sa["metadata"]
 
 
-def test_router_load_balancer_is_an_nlb(run: StackRun) -> None:
+def test_router_load_balancer_is_an_internal_nlb(run: StackRun) -> None:
     (service,) = run.k8s("Service", "recdrill-router")
     assert service["spec"]["type"] == "LoadBalancer"
     annotations = service["metadata"]["annotations"]
-    assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "nlb"
+    # "external": handed to the AWS Load Balancer Controller (the stack installs it).
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-type"] == "external"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-nlb-target-type"] == "ip"
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
     assert run.outputs["endpoint"] == "http://recdrill-prod-service-recdrill-router.elb.example"
 
 
@@ -111,7 +114,7 @@ def test_workloads_and_description(run: StackRun) -> None:
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
-    assert stack_checks.validate_manifests(run) == 28
+    assert stack_checks.validate_manifests(run) == 33
 
 
 def test_invariants_hold(run: StackRun) -> None:

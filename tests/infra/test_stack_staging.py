@@ -1,9 +1,12 @@
-"""staging: prod's three-AZ shape at small scale, single NAT, no DR region."""
+"""staging: prod's three-AZ shape at small scale, a NAT per AZ, no DR region."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from infra.aws.versions import ADDON_VERSIONS
 from tests.infra import stack_checks
 from tests.infra.harness import StackRun, run_stack
 
@@ -29,7 +32,7 @@ def test_three_zones_of_subnets_and_gpu_groups(run: StackRun) -> None:
     ]
     assert sorted(g["labels"]["recdrill.io/zone"] for g in gpu) == ZONES
     assert {g["scalingConfig"]["minSize"] for g in gpu} == {2}
-    assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == 1
+    assert len(run.of_type("aws:ec2/natGateway:NatGateway")) == 3
 
 
 def test_headroom_placeholders_hold_a_gpu_in_every_zone(run: StackRun) -> None:
@@ -46,8 +49,18 @@ def test_eks_cluster_addons_and_oidc(run: StackRun) -> None:
     for subnet in run.of_type("aws:ec2/subnet:Subnet"):
         assert subnet.props["tags"]["kubernetes.io/cluster/recdrill-staging"] == "shared"
     assert cluster.props["encryptionConfig"]["resources"] == ["secrets"]
-    addons = {a.props["addonName"] for a in run.of_type("aws:eks/addon:Addon")}
-    assert {"vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"} <= addons
+    addons = {a.props["addonName"]: a.props for a in run.of_type("aws:eks/addon:Addon")}
+    assert set(addons) == {
+        "vpc-cni",
+        "coredns",
+        "kube-proxy",
+        "eks-pod-identity-agent",
+        "metrics-server",
+    }
+    assert cluster.props["version"] == "1.35"
+    assert cluster.props["upgradePolicy"] == {"supportType": "STANDARD"}
+    assert {a["addonVersion"] for a in addons.values()} == set(ADDON_VERSIONS["1.35"].values())
+    assert json.loads(addons["vpc-cni"]["configurationValues"]) == {"enableNetworkPolicy": "true"}
     for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
         assert "recdrill-staging-vpc-cni" in group.depends_on  # nodes need the CNI
     (coredns,) = [a for a in run.of_type("aws:eks/addon:Addon") if a.name.endswith("coredns")]
@@ -67,6 +80,117 @@ def test_ecr_repository_is_immutable_and_scanned(run: StackRun) -> None:
     assert image == "123456789012.dkr.ecr.example/recdrill-staging:0.1.0"
 
 
+def test_cluster_api_is_cidr_limited_with_a_break_glass_admin(run: StackRun) -> None:
+    (cluster,) = run.of_type("aws:eks/cluster:Cluster")
+    vpc = cluster.props["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is True
+    assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+    (entry,) = run.of_type("aws:eks/accessEntry:AccessEntry")
+    (admin,) = run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    arn = "arn:aws:iam::123456789012:role/recdrill-break-glass"
+    assert entry.props["principalArn"] == admin.props["principalArn"] == arn
+    assert admin.props["accessScope"] == {"type": "cluster"}
+
+
+def test_nodes_launch_with_imdsv2_and_hop_limit_one(run: StackRun) -> None:
+    templates = {
+        t.props["name"]: t.props for t in run.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    }
+    assert set(templates) == {"recdrill-staging-system", "recdrill-staging-gpu"}
+    for template in templates.values():
+        assert template["metadataOptions"]["httpTokens"] == "required"
+        assert template["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    for group in run.of_type("aws:eks/nodeGroup:NodeGroup"):
+        assert group.props["launchTemplate"]["name"] in templates
+        assert "diskSize" not in group.props  # not allowed next to a launch template
+
+
+def test_cluster_autoscaler_reads_hints_from_each_gpu_asg(run: StackRun) -> None:
+    (autoscaler,) = [
+        r.props
+        for r in run.of_type("kubernetes:helm.sh/v3:Release")
+        if r.props["chart"] == "cluster-autoscaler"
+    ]
+    values = autoscaler["values"]
+    assert values["autoDiscovery"] == {"clusterName": "recdrill-staging"}
+    assert values["extraArgs"]["expendable-pods-priority-cutoff"] == -10
+    assert values["image"]["tag"] == "v1.35.0"  # the autoscaler's minor is the cluster's
+    tags = run.of_type("aws:autoscaling/tag:Tag")
+    for zone in ZONES:
+        (group,) = [g for g in run.of_type("aws:eks/nodeGroup:NodeGroup") if g.name.endswith(zone)]
+        assert not any("cluster-autoscaler" in k for k in group.props["tags"])
+        on_asg = {
+            t.props["tag"]["key"]: t.props["tag"]["value"]
+            for t in tags
+            if t.props["autoscalingGroupName"] == f"eks-recdrill-staging-gpu-{zone}-asg"
+        }
+        template = "k8s.io/cluster-autoscaler/node-template"
+        assert on_asg[f"{template}/label/topology.kubernetes.io/zone"] == zone
+        assert on_asg[f"{template}/resources/nvidia.com/gpu"] == "1"
+        assert on_asg[f"{template}/taint/nvidia.com/gpu"] == "true:NoSchedule"
+
+
+def test_replicas_scale_on_request_rate_through_prometheus_adapter(run: StackRun) -> None:
+    charts = {r.props["chart"]: r.props for r in run.of_type("kubernetes:helm.sh/v3:Release")}
+    assert set(charts) == {
+        "cluster-autoscaler",
+        "aws-load-balancer-controller",
+        "prometheus",
+        "prometheus-adapter",
+    }
+    assert all(c["version"] for c in charts.values())
+    (rule,) = charts["prometheus-adapter"]["values"]["rules"]["custom"]
+    assert rule["seriesQuery"].startswith("recdrill_replica_requests_total{")
+    assert rule["name"]["as"] == "recdrill_replica_recommend_rps"
+    for zone in ZONES:
+        (hpa,) = run.k8s("HorizontalPodAutoscaler", f"recdrill-replica-active-{zone}")
+        (metric,) = hpa["spec"]["metrics"]
+        assert metric["pods"]["metric"]["name"] == "recdrill_replica_recommend_rps"
+        assert metric["pods"]["target"] == {"type": "AverageValue", "averageValue": "300"}
+        # After losing a zone the other two must carry the peak (3) between them.
+        assert hpa["spec"]["minReplicas"] == 1 and hpa["spec"]["maxReplicas"] >= 2
+    pod = stack_checks.active(run, "eu-west-1a")["spec"]["template"]
+    assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    (scrape,) = run.k8s("NetworkPolicy", "replicas-from-prometheus")
+    assert scrape["spec"]["ingress"][0]["from"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+    }
+
+
+def test_router_is_internal_and_its_egress_stays_in_the_vpc(run: StackRun) -> None:
+    (service,) = run.k8s("Service", "recdrill-router")
+    annotations = service["metadata"]["annotations"]
+    assert annotations["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal"
+    assert service["spec"]["loadBalancerClass"] == "service.k8s.aws/nlb"
+    assert service["spec"]["loadBalancerSourceRanges"] == ["10.0.0.0/16", "172.20.0.0/16"]
+    (egress,) = run.k8s("NetworkPolicy", "router-to-replicas-and-api")
+    for rule in egress["spec"]["egress"]:
+        assert rule["to"]
+    (ingress,) = run.k8s("NetworkPolicy", "router-from-clients")
+    assert ingress["spec"]["ingress"][0]["from"] == [
+        {"ipBlock": {"cidr": "10.0.0.0/16"}},
+        {"ipBlock": {"cidr": "172.20.0.0/16"}},
+    ]
+
+
+def test_gpu_workloads_wait_for_the_device_plugin_but_not_for_placeholders(
+    run: StackRun,
+) -> None:
+    gpu_deployments = [
+        r
+        for r in run.of_type("kubernetes:apps/v1:Deployment")
+        if "nvidia.com/gpu" in str(r.props["spec"]["template"]["spec"]["containers"])
+    ]
+    assert len(gpu_deployments) == 3 + 1 + 3  # active per zone, standby, placeholders
+    for deployment in gpu_deployments:
+        assert "recdrill-staging-daemonset-nvidia-device-plugin" in deployment.depends_on
+    for zone in ZONES:
+        headroom = stack_checks.deployment(run, f"recdrill-headroom-{zone}")
+        assert headroom["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+        strategy = stack_checks.active(run, zone)["spec"]["strategy"]["rollingUpdate"]
+        assert strategy == {"maxSurge": 1, "maxUnavailable": 0}  # onto the placeholder's GPU
+
+
 def test_workloads_and_description(run: StackRun) -> None:
     stack_checks.assert_replica_pods(run, gpus=1)
     stack_checks.assert_policies(run)
@@ -74,7 +198,7 @@ def test_workloads_and_description(run: StackRun) -> None:
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
-    assert stack_checks.validate_manifests(run) == 28
+    assert stack_checks.validate_manifests(run) == 33
 
 
 def test_invariants_hold(run: StackRun) -> None:

@@ -61,13 +61,25 @@ def test_corruption_in_the_store_is_caught_even_when_a_good_copy_is_cached(tiny_
     assert loader.current.version == tiny_store.previous
 
 
-def test_without_usable_aliases_the_newest_verifying_version_is_served(make_tiny_store, tmp_path):
+def test_without_usable_aliases_an_earlier_stable_version_is_served(make_tiny_store, tmp_path):
     store = make_tiny_store(versions=3)
-    for version in store.versions[-2:]:  # stable and previous are both bad
+    refused = store.publish(seed=7, promote=False)  # newest and verifying, never promoted
+    for version in store.versions[1:3]:  # stable and previous are both bad
         store.corrupt(version, "features.safetensors")
     loader = make_loader(store.url, tmp_path / "cache")
     assert load(loader)
-    assert (loader.current.version, loader.current.origin) == (store.versions[0], "newest")
+    assert (loader.current.version, loader.current.origin) == (store.versions[0], "history")
+    assert loader.current.version != refused
+
+
+def test_a_never_promoted_version_is_never_served(make_tiny_store, tmp_path):
+    store = make_tiny_store(versions=2)
+    store.publish(seed=7, promote=False)  # a candidate the gate refused: it verifies
+    for version in store.versions[:2]:
+        store.corrupt(version, "features.safetensors")
+    loader = make_loader(store.url, tmp_path / "cache")
+    assert not load(loader)
+    assert loader.current is None
 
 
 def test_a_restart_while_the_store_is_down_serves_the_cached_copy(tiny_store, tmp_path):
@@ -148,8 +160,17 @@ def test_polling_survives_a_store_outage_and_counts_it(tiny_store, tmp_path):
 
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"no": "version"})])
-def test_a_corrupt_alias_object_falls_back_to_the_newest_version(tiny_store, tmp_path, content):
-    (tiny_store.root / "recommender" / "aliases" / "stable.json").write_text(content)
-    loader = make_loader(tiny_store.url, tmp_path / "cache")
+def test_a_corrupt_alias_object_serves_only_what_this_replica_served_before(
+    tiny_store, tmp_path, content
+):
+    cache = tmp_path / "cache"
+    alias = tiny_store.root / "recommender" / "aliases" / "stable.json"
+    good = alias.read_text()
+    alias.write_text(content)
+    assert not load(make_loader(tiny_store.url, tmp_path / "fresh-cache"))
+    alias.write_text(good)
+    assert load(make_loader(tiny_store.url, cache))
+    alias.write_text(content)
+    loader = make_loader(tiny_store.url, cache)
     assert load(loader)
-    assert (loader.current.version, loader.current.origin) == (tiny_store.stable, "newest")
+    assert (loader.current.version, loader.current.origin) == (tiny_store.stable, "cache")

@@ -6,6 +6,7 @@ so the gate tests can see what the real CLI writes (and what it exits with).
 
 from __future__ import annotations
 
+import json
 import time
 
 from chaoslib.exceptions import ActivityFailed
@@ -21,9 +22,19 @@ def replicas_ready(ready: bool = True) -> bool:
     return ready
 
 
-def record(duration: float = 0.3) -> dict:
-    """Stands in for the background recorder."""
+def record(duration: float = 0.3, path: str = "", interval: float = 0.1) -> dict:
+    """Stands in for the background recorder: a healthy series, written to ``path``."""
+    started = time.time()
     time.sleep(duration)
+    steps = int(duration / interval) + 2
+    samples = [
+        {"t": round(i * interval, 6), "requests": 10, "errors": 0, "degraded": 0, "p99_ms": 20.0}
+        for i in range(steps)
+    ]
+    if path:
+        series = {"experiment": "replica-loss", "interval_s": interval, "started": started}
+        with open(path, "w") as fh:
+            json.dump({**series, "samples": samples}, fh)
     return {"recorded_s": duration}
 
 

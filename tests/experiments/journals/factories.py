@@ -28,9 +28,19 @@ def clean_journal() -> Journal:
     return copy.deepcopy(json.loads(TEMPLATE.read_text()))
 
 
-def write_journal(directory: Path, journal: Any, name: str = "replica-loss") -> Path:
+def write_journal(
+    directory: Path, journal: Any, name: str = "replica-loss", *, series: bool = True
+) -> Path:
+    """Write ``<name>.json`` as experiment ``name`` (its configuration's experiment_name,
+    where it has one), with a healthy recorder series beside it unless ``series`` is false."""
+    exp = journal.get("experiment") if isinstance(journal, dict) else None
+    config = exp.get("configuration") if isinstance(exp, dict) else None
+    if isinstance(config, dict) and "experiment_name" in config:
+        config["experiment_name"] = name
     path = directory / f"{name}.json"
     path.write_text(json.dumps(journal, indent=2))
+    if series:
+        write_timeseries(path, make_timeseries(journal, breach=None))
     return path
 
 
@@ -135,6 +145,42 @@ def fewer_probes_ran(j: Journal) -> None:
     j["steady_states"]["after"]["probes"] = j["steady_states"]["after"]["probes"][:1]
 
 
+def during_empty(j: Journal) -> None:
+    """The continuous strategy was declared but no during check was recorded."""
+    j["steady_states"]["during"] = []
+
+
+def during_stopped_early(j: Journal) -> None:
+    """The checks stopped while the method went on for 10 s more."""
+    last = j["run"][-1]
+    last["end"] = datetime.fromtimestamp(epoch(last["end"]) + 10.0).astimezone().isoformat()
+
+
+def not_continuous(j: Journal) -> None:
+    del j["experiment"]["runtime"]
+
+
+def fault_run_replaced_by_copy(j: Journal) -> None:
+    """The fault action's run swapped for a copy of the (succeeded) recorder run."""
+    j["run"][1] = copy.deepcopy(j["run"][0])
+
+
+def method_empty(j: Journal) -> None:
+    j["experiment"]["method"] = []
+    j["run"] = []
+
+
+def method_without_fault(j: Journal) -> None:
+    """Only the background recorder and a probe: nothing injected."""
+    del j["experiment"]["method"][1]
+    del j["run"][1]
+
+
+def no_identity(j: Journal) -> None:
+    j["experiment"]["title"] = "an experiment"
+    del j["experiment"]["configuration"]["experiment_name"]
+
+
 def no_experiment(j: Journal) -> None:
     del j["experiment"]
 
@@ -152,12 +198,20 @@ def epoch(stamp: str) -> float:
 
 
 def fault_start(journal: Journal) -> float:
-    """Epoch of the first non-background method action (the fault)."""
-    return min(
+    """Epoch of the first non-background method action (the fault), else of the journal."""
+    runs = journal.get("run") if isinstance(journal, dict) else None
+    runs = runs if isinstance(runs, list) else []
+    starts = [
         epoch(r["start"])
-        for r in journal["run"]
-        if r["activity"]["type"] == "action" and not r["activity"].get("background")
-    )
+        for r in runs
+        if isinstance(r, dict)
+        and r["activity"]["type"] == "action"
+        and not r["activity"].get("background")
+    ]
+    if starts:
+        return min(starts)
+    stamp = journal.get("start") if isinstance(journal, dict) else None
+    return epoch(stamp) if isinstance(stamp, str) else 0.0
 
 
 def make_timeseries(

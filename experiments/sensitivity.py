@@ -1,0 +1,218 @@
+"""``python -m experiments sensitivity``: show that the drill catches what it claims to catch.
+
+The drill runs against deployments weakened one resilience mechanism at a time, each
+through a real ``infra.local up`` option an operator could get wrong (no test hooks in
+the product). Every weakening names the experiments expected to catch it; the run
+records which experiments really failed, fails when a weakening is caught by none,
+and ends with the healthy deployment, which must pass (a gate that fails healthy
+systems gets switched off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class Weakening:
+    """One mechanism switched off through real configuration, and who should notice."""
+
+    name: str
+    mechanism: str
+    up_args: tuple[str, ...]
+    expected: tuple[str, ...]
+
+
+WEAKENINGS: tuple[Weakening, ...] = (
+    Weakening("router-retries-off", "router retries", ("--router-retries", "0"),
+              ("replica-loss", "zone-loss", "slow-replica")),
+    Weakening("ejection-off", "passive ejection", ("--router-ejection", "off"),
+              ("slow-replica",)),
+    Weakening("fallback-off", "popular-items fallback", ("--router-fallback", "off"),
+              ("zone-loss", "store-outage")),
+    Weakening("no-standby", "warm standby", ("--standby", "0"), ("zone-loss",)),
+    Weakening("one-zone", "zone redundancy", ("--zones", "1"), ("zone-loss",)),
+    Weakening("never-reschedule", "rescheduling", ("--reschedule-delay", "100000"),
+              ("zone-loss",)),
+    Weakening("drain-grace-0", "graceful drain", ("--drain-grace", "0"),
+              ("model-corruption", "store-outage")),
+    Weakening("try-timeout-over-budget", "router per-try timeout",
+              ("--router-try-timeout", "1.0"), ("slow-replica",)),
+    Weakening("unwritable-cache", "verified local cache",
+              ("--replica-cache-dir", "/proc/recdrill-cache"), ("store-outage",)),
+    Weakening("model-poll-too-slow", "model hot reload", ("--model-poll-interval", "100000"),
+              ("bad-model-rollout", "model-corruption")),
+)  # fmt: skip
+HEALTHY = Weakening("healthy", "nothing weakened", (), ())
+
+
+@dataclass
+class Row:
+    """What one drill against one deployment showed."""
+
+    weakening: Weakening
+    failed: list[str] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+    exit_code: int = 0
+    seconds: float = 0.0
+
+    @property
+    def deploy_failed(self) -> bool:
+        """The weakened environment never came up, so no experiment ran at all."""
+        return self.exit_code != 0 and not self.ran
+
+    @property
+    def caught(self) -> bool:
+        return bool(self.failed) or self.deploy_failed
+
+    @property
+    def ok(self) -> bool:
+        """A weakening must be caught; the healthy deployment must pass."""
+        if self.weakening is HEALTHY:
+            return self.exit_code == 0 and not self.failed
+        return self.caught
+
+
+DrillFn = Callable[[Weakening, Path, list[str]], int]
+
+
+def failed_experiments(junit: Path) -> tuple[list[str], list[str]]:
+    """(experiments that ran, experiments that failed) from the gate's JUnit file."""
+    if not junit.is_file():
+        return [], []
+    root = ET.parse(junit).getroot()
+    ran, failed = [], []
+    for case in root.iter("testcase"):
+        ran.append(case.get("name", "?"))
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(case.get("name", "?"))
+    return ran, failed
+
+
+def run_matrix(
+    weakenings: Sequence[Weakening], out: Path, drill: DrillFn, *, full: bool = False
+) -> list[Row]:
+    """Run the drill per weakening (its expected experiments, or all), then the healthy one."""
+    rows = []
+    for weakening in [*weakenings, HEALTHY]:
+        names = [] if full or weakening is HEALTHY else list(weakening.expected)
+        where = out / weakening.name
+        console.rule(f"[bold]{weakening.name}[/]: {weakening.mechanism}")
+        started = time.monotonic()
+        code = drill(weakening, where, names)
+        ran, failed = failed_experiments(where / "junit.xml")
+        rows.append(Row(weakening, failed, ran, code, time.monotonic() - started))
+    return rows
+
+
+def _failed_text(row: Row) -> str:
+    if row.deploy_failed:
+        return f"(the environment did not come up: exit {row.exit_code})"
+    return ", ".join(row.failed) or "none"
+
+
+def table(rows: Sequence[Row]) -> Table:
+    out = Table(title="Sensitivity: weakening → experiments that failed")
+    for column in ("weakening", "mechanism", "expected", "failed", "verdict"):
+        out.add_column(column)
+    for row in rows:
+        verdict = (
+            "[green]ok"
+            if row.ok
+            else "[red]MISSED"
+            if row.weakening is not HEALTHY
+            else ("[red]FALSE ALARM")
+        )
+        out.add_row(
+            row.weakening.name,
+            row.weakening.mechanism,
+            ", ".join(row.weakening.expected) or "—",
+            _failed_text(row),
+            verdict,
+        )
+    return out
+
+
+def markdown(rows: Sequence[Row]) -> str:
+    lines = [
+        "| weakening (real option) | expected to catch it | failed | caught? |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        option = " ".join(row.weakening.up_args) or "(defaults)"
+        status = (
+            ("passed" if row.ok else "FAILED")
+            if row.weakening is HEALTHY
+            else ("yes" if row.ok else "**no**")
+        )
+        lines.append(
+            f"| {row.weakening.name} (`{option}`) | {', '.join(row.weakening.expected) or '—'}"
+            f" | {_failed_text(row)} | {status} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_results(rows: Sequence[Row], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sensitivity.md").write_text(markdown(rows))
+    body = [{**asdict(r), "caught": r.caught, "ok": r.ok} for r in rows]
+    (out / "sensitivity.json").write_text(json.dumps(body, indent=2))
+
+
+def select(names: Sequence[str]) -> list[Weakening]:
+    """The weakenings named (all when none); ValueError names an unknown one."""
+    known = {w.name: w for w in WEAKENINGS}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown weakening {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[n] for n in names] if names else list(WEAKENINGS)
+
+
+def _real_drill(store: str, model: str) -> DrillFn:
+    from experiments.drill import DrillPaths, run_drill
+
+    def drill(weakening: Weakening, where: Path, names: list[str]) -> int:
+        return run_drill(
+            store, model, DrillPaths(where), names, train=False, env_args=weakening.up_args
+        )
+
+    return drill
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments sensitivity", description=__doc__)
+    parser.add_argument("--store", required=True, help="model store URL with a stable model")
+    parser.add_argument("--model", default="recommender")
+    parser.add_argument("--out", default="var/sensitivity")
+    parser.add_argument(
+        "--full", action="store_true", help="run the whole catalog per weakening (slow)"
+    )
+    parser.add_argument("weakenings", nargs="*", help="weakening names (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        chosen = select(args.weakenings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    rows = run_matrix(chosen, out, _real_drill(args.store, args.model), full=args.full)
+    write_results(rows, out)
+    console.print(table(rows))
+    missed = [r.weakening.name for r in rows if not r.ok]
+    if missed:
+        console.print(f"[red]sensitivity FAILED: {', '.join(missed)}")
+        return 1
+    console.print("[green]every weakening was caught and the healthy deployment passed")
+    return 0
