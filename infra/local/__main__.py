@@ -92,7 +92,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             warm_pool=args.warm_pool,
             replica_cache_dir=args.replica_cache_dir
             and str(Path(args.replica_cache_dir).resolve()),
-            replica_poll_interval=args.replica_poll_interval,
+            replica_poll_interval=args.model_poll_interval,
             router_options=router_options,
         )
     except ValueError as exc:
@@ -237,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="replicas' verified-copy caches live in DIR/<replica id> (default: WORKDIR/cache)",
     )
     up.add_argument(
+        "--model-poll-interval",
         "--replica-poll-interval",
+        dest="model_poll_interval",
         type=float,
         metavar="S",
         help="replica --poll-interval: how often replicas check the stable alias (default 5)",

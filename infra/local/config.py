@@ -73,7 +73,7 @@ class ControllerConfig:
             raise ValueError(f"--warm-pool must be 0 or more, got {self.warm_pool}")
         if self.replica_poll_interval is not None and self.replica_poll_interval < 0.05:
             n = self.replica_poll_interval
-            raise ValueError(f"--replica-poll-interval must be at least 0.05 s, got {n}")
+            raise ValueError(f"--model-poll-interval must be at least 0.05 s, got {n}")
         if not 0 <= self.startup_nice <= 19:
             raise ValueError(f"--startup-nice must be 0..19, got {self.startup_nice}")
 
