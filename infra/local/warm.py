@@ -6,8 +6,11 @@ another node. The controller therefore keeps a few of these processes warm at th
 CPU priority: each has imported the replica's code and waits for one order on stdin, a
 JSON line ``{"argv": [...], "log": path}``. It then sends its output to the slot's log and
 runs ``serving.replica`` with that argv, in this same process (same pid, process group and
-parent-death signal). The model itself is loaded and verified only then, as a new pod would.
-Once imported it writes ``ready`` on stdout, a pipe to the controller, so the pool can say
+parent-death signal). The model itself is fetched, verified and loaded only then, as a new
+pod would. Before waiting, it rehearses the model code on a throw-away tiny model: building
+a model on torch's ``meta`` device imports ``torch._dynamo`` lazily (about as much CPU as
+importing torch), and first forward passes initialise torch's kernels. Once warm it writes
+``ready`` on stdout, a pipe to the controller, so the pool can say
 how many of its members are warm. A closed stdin (the controller shutting the pool) ends
 the process with exit code 0.
 """
@@ -19,7 +22,10 @@ import json
 import os
 import sys
 
+import torch
+
 from infra.local.warm_pool import READY
+from model.architecture import ModelConfig, TwoTower
 from serving.replica import server  # the expensive part: torch, the model code, uvicorn
 
 ORDER_KEYS = ("argv", "log")
@@ -51,7 +57,22 @@ def _redirect_output(log: str) -> None:
     os.close(fd)
 
 
+def rehearse() -> None:
+    """Run the replica's model code once on a tiny random model, so its lazy imports and
+    first-call set-up happen now, at the pool's low priority, instead of after the fault."""
+    config = ModelConfig(n_users=3, n_items=5, n_categories=2, n_brands=2, dim=8, hidden=8)
+    with torch.device("meta"):
+        TwoTower(config)  # the replica builds its model this way (no random init)
+    model = TwoTower(config).eval()
+    ids = torch.tensor([1, 2])
+    with torch.inference_mode():
+        items = model.item_vectors(ids, ids % 2, ids % 2)
+        users = model.user_vectors(ids, torch.tensor([[1, 0], [2, 3]]))
+        torch.topk(users @ items.T, k=1, dim=1)
+
+
 def main() -> int:
+    rehearse()
     with contextlib.suppress(BrokenPipeError):  # taken before it was warm: nobody listens
         sys.stdout.buffer.write(READY)
         sys.stdout.flush()
