@@ -74,8 +74,11 @@ class WarmPool:
             log.info("warm process %s started at nice %d", proc.pid, self.nice)
 
     def take(self, argv: Sequence[str], log_path: Path, nice: int) -> subprocess.Popen | None:
-        """Hand the oldest live member its order (``serving.replica`` ``argv``) and CPU
-        priority ``nice``; None when the pool is empty, so the caller starts one cold."""
+        """Hand a live member its order (``serving.replica`` ``argv``) and CPU
+        priority ``nice``; None when the pool is empty, so the caller starts one cold. A warm
+        member goes first; one still importing is better than none (it has a head start)."""
+        self._collect_ready()
+        self.waiting.sort(key=lambda p: p.pid not in self.warm)  # stable: oldest first
         while self.waiting:
             proc = self.waiting.pop(0)
             self.warm.discard(proc.pid)

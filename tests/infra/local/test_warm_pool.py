@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -111,3 +112,22 @@ def test_a_bad_order_is_a_one_line_error_not_a_traceback():
     assert result.returncode == 2
     assert result.stderr.strip().startswith("infra.local.warm: order must be an object")
     assert "Traceback" not in result.stderr
+
+
+def test_a_warm_member_is_taken_before_an_older_one_still_importing(tmp_path):
+    warm = pool(tmp_path, 1, nice=0)
+    warm.fill()
+    stuck = warm.waiting[0]
+    procs.signal_group(stuck.pid, signal.SIGSTOP)  # never gets past its imports
+    warm.size = 2
+    warm.fill()
+    fresh = warm.waiting[1]
+    try:
+        deadline = time.monotonic() + 120
+        while warm.ready < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert warm.ready == 1
+        assert warm.take(["--version-is-not-a-flag"], tmp_path / "r.log", nice=0) is fresh
+        assert warm.waiting == [stuck]
+    finally:
+        reap([stuck, fresh, *warm.close()])
