@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,18 +142,11 @@ def run_once(
     """One fresh environment, one fault under load; the environment is always taken down."""
     with tempfile.TemporaryDirectory(prefix="recdrill-bench-") as tmp:
         workdir = Path(tmp) / "env"
-        _cli(
-            "up",
-            "--workdir",
-            str(workdir),
-            "--store",
-            store,
-            "--model",
-            args.model,
-            *_up_args(args),
-        )
-        control = ControlClient.from_workdir(workdir)
+        control: ControlClient | None = None
         try:
+            up = ("up", "--workdir", str(workdir), "--store", store, "--model", args.model)
+            _cli(*up, *_up_args(args))
+            control = ControlClient.from_workdir(workdir)
             endpoint = json.loads((workdir / "deployment.json").read_text())["endpoint"]
             env = Env(workdir, endpoint, control)
             result: dict[str, Any] = {}
@@ -166,8 +160,9 @@ def run_once(
             result["load_average_before"] = round(os.getloadavg()[0], 1)
             result |= asyncio.run(_fault_under_load(env, args, scenario, users))
             return result
-        finally:
-            control.close()
+        finally:  # also after an interrupted `up`: down is safe when nothing is up
+            if control is not None:
+                control.close()
             _cli("down", "--workdir", str(workdir))
             for pid in procs.pids_with_marker(f"{MARKER_ENV}={workdir.resolve()}\0"):
                 procs.signal_group(pid, 9)
@@ -316,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
+    # a SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so each run's `down` still happens
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = run(args)
     if args.json:
         print(json.dumps(results, indent=2))
