@@ -1,17 +1,24 @@
-"""Model fixtures for benchmarks and tests: a tiny published two-tower model.
+"""Model fixtures for benchmarks and tests: the drill-size model and a tiny one.
 
-The tests import these too; production code never imports ``tests``.
+The drill-size model is exactly what ``make train`` / ``make drill`` serve (``python -m
+training train --if-no-stable`` with its defaults), so a benchmark on it measures the drill's
+real per-request cost. The tiny one is for tests. Production code never imports ``tests``.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from model.architecture import ModelConfig, TwoTower
-from model.artifacts import Artifacts, publish_artifacts
-from model.store import Manifest, ModelStore
+from model.artifacts import VOCAB_FILE, Artifacts, publish_artifacts
+from model.store import STABLE, Manifest, ModelStore, open_store
 
 
 def tiny_artifacts(
@@ -101,3 +108,43 @@ def publish_artifacts_now(
     if promote:
         store.promote(model, manifest.version)
     return manifest
+
+
+def drill_model_store(store_dir: Path, model: str = "recommender") -> str:
+    """The store URL of the drill's model in ``store_dir``, trained there first if it has no
+    stable version (minutes, once): the command ``make train`` runs, with its defaults."""
+    url = f"file://{store_dir.resolve()}"
+    argv = [sys.executable, "-m", "training", "train", "--store", url, "--model", model]
+    result = subprocess.run(
+        [*argv, "--if-no-stable", "--no-progress"], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"training the drill-size model failed: {result.stderr[-500:]}")
+    return url
+
+
+def model_size(store_url: str, model: str = "recommender") -> dict[str, Any]:
+    """What a benchmark ran on: the stable version, its architecture and its size."""
+    store = open_store(store_url)
+    version = store.resolve(model, STABLE)
+    data = store.read_manifest(model, version).data
+    arch = data.get("architecture", {})
+    return {
+        "store": store_url,
+        "version": version,
+        "users": arch.get("n_users", 1) - 1,
+        "items": arch.get("n_items", 1) - 1,
+        "dim": arch.get("dim"),
+        "hidden": arch.get("hidden"),
+        "version_bytes": sum(int(f.get("size", 0)) for f in data["files"].values()),
+    }
+
+
+def known_users(store_url: str, model: str = "recommender", limit: int = 2000) -> list[str]:
+    """Up to ``limit`` user ids the stable version knows, so load exercises real inference
+    rather than the cheap cold-start path."""
+    store = open_store(store_url)
+    version = store.resolve(model, STABLE)
+    users = json.loads(store.read_file(model, version, VOCAB_FILE))["users"]
+    step = max(1, len(users) // limit)
+    return list(users[::step][:limit])

@@ -87,6 +87,10 @@ def cmd_up(args: argparse.Namespace) -> int:
             reschedule_delay=args.reschedule_delay,
             drain_grace=args.drain_grace,
             startup_nice=args.startup_nice,
+            warm_pool=args.warm_pool,
+            replica_cache_dir=args.replica_cache_dir
+            and str(Path(args.replica_cache_dir).resolve()),
+            replica_poll_interval=args.model_poll_interval,
             router_options=router_options,
         )
     except ValueError as exc:
@@ -217,6 +221,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="0..19",
         help="CPU nice of replacement replicas until ready (0: off)",
+    )
+    up.add_argument(
+        "--warm-pool",
+        type=int,
+        metavar="N",
+        help="replica processes kept warm (imported, lowest CPU priority) for replacements; "
+        "default: the largest zone's replica count; 0: every replacement starts cold",
+    )
+    up.add_argument(
+        "--replica-cache-dir",
+        metavar="DIR",
+        help="replicas' verified-copy caches live in DIR/<replica id> (default: WORKDIR/cache)",
+    )
+    up.add_argument(
+        "--model-poll-interval",
+        "--replica-poll-interval",
+        dest="model_poll_interval",
+        type=float,
+        metavar="S",
+        help="replica --poll-interval: how often replicas check the stable alias (default 5)",
     )
     up.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for readiness")
     up.add_argument("--router-retries", type=int, help="router --retries (0 turns retries off)")

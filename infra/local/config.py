@@ -47,7 +47,9 @@ class ControllerConfig:
     backoff_max: float = 15.0
     backoff_reset: float = 10.0
     replica_poll_interval: float | None = None
+    replica_cache_dir: str | None = None
     startup_nice: int = 0
+    warm_pool: int | None = None
     control_port: int = 0
     router_port: int = 0
     router_options: dict[str, Any] = field(default_factory=dict)
@@ -62,6 +64,13 @@ class ControllerConfig:
             raise ValueError(f"--standby must be 0 or more, got {self.standby}")
         if self.reschedule_delay < 0:
             raise ValueError(f"--reschedule-delay must be 0 or more, got {self.reschedule_delay}")
+        if self.warm_pool is not None and self.warm_pool < 0:
+            raise ValueError(f"--warm-pool must be 0 or more, got {self.warm_pool}")
+        if self.replica_poll_interval is not None and self.replica_poll_interval < 0.05:
+            n = self.replica_poll_interval
+            raise ValueError(f"--model-poll-interval must be at least 0.05 s, got {n}")
+        if not 0 <= self.startup_nice <= 19:
+            raise ValueError(f"--startup-nice must be 0..19, got {self.startup_nice}")
 
     @property
     def path(self) -> Path:
@@ -70,6 +79,15 @@ class ControllerConfig:
     @property
     def zone_list(self) -> list[str]:
         return zone_names(self.zones)
+
+    @property
+    def warm_pool_size(self) -> int:
+        """``--warm-pool``, by default enough warm processes to replace the largest zone's
+        replicas (actives plus the standby placed there) at once."""
+        if self.warm_pool is not None:
+            return self.warm_pool
+        standby_in_busiest = -(-self.standby // self.zones)
+        return self.replicas_per_zone + standby_in_busiest
 
     def save(self) -> None:
         write_private(self.path / CONFIG_FILE, asdict(self))

@@ -8,21 +8,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from infra.local import procs
-from infra.local.config import ADMIN_TOKEN_ENV, MARKER_ENV, TOKEN_ENV, ControllerConfig
+from infra.local import commands, procs
+from infra.local.config import ControllerConfig
 from infra.local.selectors import SelectorError, matches, parse_selector, pick
-from serving.replica.settings import ReplicaSettings
-from serving.router.cli import router_argv
+from infra.local.warm_pool import LOWEST_NICE, WarmPool
 
 log = logging.getLogger("infra.local.controller")
 RUNNING_STATES = ("starting", "ready", "unready")
@@ -100,64 +97,41 @@ class Controller:
         self.stopping = False
         self.lock = asyncio.Lock()
         self.http: aiohttp.ClientSession | None = None
-
-    # ---- environment for children -----------------------------------------------------
-    def _child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env[MARKER_ENV] = str(self.workdir)
-        env[TOKEN_ENV] = self.config.token
-        env[ADMIN_TOKEN_ENV] = self.config.token
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        return env
-
-    def _replica_argv(self, slot: Slot) -> list[str]:
-        c = self.config
-        poll = c.replica_poll_interval
-        return ReplicaSettings(
-            store=c.store,
-            model=c.model,
-            cache_dir=self.workdir / "cache" / slot.id,
-            port=slot.port,
-            zone=slot.zone,
-            replica_id=slot.id,
-            drain_grace_s=c.drain_grace,
-            **({} if poll is None else {"poll_interval_s": poll}),
-        ).argv(sys.executable)
-
-    def _router_argv(self) -> list[str]:
-        c = self.config
-        return router_argv(
-            sys.executable,
-            host="127.0.0.1",
-            port=c.router_port,
-            discovery="local",
-            control_url=f"http://127.0.0.1:{c.control_port}",
-            store=c.store,
-            model=c.model,
-            **c.router_options,
+        self.env = commands.child_env(config, self.workdir)
+        self.pool = WarmPool(
+            config.warm_pool_size,
+            self.workdir / "logs",
+            self.env,
+            nice=LOWEST_NICE if procs.can_restore_priority() else 0,
         )
+        self.pool_armed = False
 
     # ---- process lifecycle -----------------------------------------------------------
     def start_slot(self, slot: Slot) -> None:
-        """With ``startup_nice`` > 0, replacements start at a low CPU priority until ready: on
-        one machine their torch import competes with the replicas serving traffic (on a
-        cluster they get fresh nodes). Off by default: on a busy machine it trades lower
-        latency for a much later return of capacity. The first bring-up is never niced."""
+        """Start the slot's replica: a process from the warm pool when one waits, else cold.
+        With ``startup_nice`` > 0, replacements run at a low CPU priority until ready (on one
+        machine their start-up competes with the serving replicas; on a cluster they get
+        other nodes). The first bring-up is never niced."""
         slot.port = procs.free_port()
         serving = any(s.state == "ready" for s in self.slots)
         slot.nice = self.config.startup_nice if serving else 0
-        slot.proc = procs.spawn(
-            self._replica_argv(slot),
-            self.workdir / "logs" / f"{slot.id}.log",
-            self._child_env(),
-            nice=slot.nice,
-        )
+        args = commands.replica_args(self.config, self.workdir, slot.id, slot.zone, slot.port)
+        log_path = self.workdir / "logs" / f"{slot.id}.log"
+        slot.proc = self.pool.take(args, log_path, slot.nice)
+        warm = slot.proc is not None
+        if slot.proc is None:
+            slot.proc = procs.spawn(
+                procs.python_argv("serving.replica", *args), log_path, self.env, nice=slot.nice
+            )
         slot.state, slot.ready_since, slot.deleted = "starting", None, False
-        log.info("started %s in %s pid %s port %s", slot.id, slot.zone, slot.pid, slot.port)
+        log.info(
+            "started %s in %s pid %s port %s (%s)",
+            slot.id, slot.zone, slot.pid, slot.port, "warm" if warm else "cold",
+        )  # fmt: skip
 
     def start_router(self) -> None:
         self.router = procs.spawn(
-            self._router_argv(), self.workdir / "logs" / "router.log", self._child_env()
+            commands.router_command(self.config), self.workdir / "logs" / "router.log", self.env
         )
         log.info("started router pid %s port %s", self.router.pid, self.config.router_port)
 
@@ -234,6 +208,9 @@ class Controller:
             self.router_next_start = now + self._backoff(self.router_restarts)
         if self.router is None and not self.stopping and now >= self.router_next_start:
             self.start_router()
+        self.pool_armed = self.pool_armed or all(s.state == "ready" for s in self.slots)
+        if self.pool_armed and not self.stopping:
+            self.pool.fill()  # only after the first bring-up, which it would otherwise slow
 
     def _least_loaded_zone(self, role: str) -> str | None:
         """The up zone with the fewest replicas of this role (ties: fewest of any role)."""
@@ -369,7 +346,11 @@ class Controller:
             raise SelectorError(f"unknown zone {zone!r}; zones are {sorted(self.zones)}")
 
     def replicas_view(self, selector: str | None = None) -> dict[str, Any]:
-        return {"replicas": [s.describe() for s in self.select(selector)], "zones": self.zones}
+        return {
+            "replicas": [s.describe() for s in self.select(selector)],
+            "zones": self.zones,
+            "warm_pool": self.pool.describe(),
+        }
 
     def router_view(self) -> dict[str, Any]:
         return {
@@ -384,7 +365,7 @@ class Controller:
     def shutdown(self) -> None:
         """TERM every child group, wait the grace, KILL whatever is left."""
         self.stopping = True
-        procs_left = [s.proc for s in self.slots if s.proc is not None]
+        procs_left = [s.proc for s in self.slots if s.proc is not None] + self.pool.close()
         if self.router is not None:
             procs_left.append(self.router)
         for proc in procs_left:

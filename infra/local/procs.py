@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -71,6 +72,15 @@ def renice(pid: int, nice: int = 0) -> bool:
     return done
 
 
+def can_restore_priority() -> bool:
+    """Whether this process may lower a nice value again (root, or RLIMIT_NICE allows 0):
+    without that, a process started at a low priority would stay there for good."""
+    if os.geteuid() == 0:
+        return True
+    soft, _ = resource.getrlimit(resource.RLIMIT_NICE)
+    return soft == resource.RLIM_INFINITY or soft >= 20
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now (the child binds it moments later)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -85,15 +95,17 @@ def spawn(
     *,
     tie_to_parent: bool = True,
     nice: int = 0,
+    pipes: bool = False,
 ) -> subprocess.Popen:
-    """Start ``argv`` in a new session, stdout/stderr appended to ``log_path``."""
+    """Start ``argv`` in a new session, stdout/stderr appended to ``log_path`` and stdin
+    /dev/null; with ``pipes``, stdin and stdout are pipes to the caller instead."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if pipes else log,
+            stderr=log if pipes else subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             start_new_session=True,
             preexec_fn=_preexec(tie_to_parent, nice),

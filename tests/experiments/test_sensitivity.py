@@ -107,3 +107,14 @@ def test_select_names_unknown_weakenings() -> None:
     assert select([]) == list(WEAKENINGS)
     with pytest.raises(ValueError, match="unknown weakening nope"):
         select(["nope"])
+
+
+@pytest.mark.parametrize("weakening", WEAKENINGS, ids=lambda w: w.name)
+def test_every_weakening_is_a_real_up_option(weakening: Weakening) -> None:
+    """No test hooks: each weakening is an option an operator could pass to ``up``."""
+    from infra.local.__main__ import build_parser
+
+    base = ["up", "--workdir", "w", "--store", "file:///s"]
+    defaults = vars(build_parser().parse_args(base))
+    weakened = vars(build_parser().parse_args([*base, *weakening.up_args]))
+    assert weakened != defaults

@@ -83,7 +83,7 @@ def start_env(workdir: Path, store: str, *args: str) -> LocalEnv:
 @pytest.fixture(scope="module")
 def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnv]:
     """3 zones × 2 active + 1 standby, shared by a test module (tests restore what they break).
-    Teardown is itself a check: ``down`` must stop all nine processes, and a second ``down``
+    Teardown is itself a check: ``down`` must stop all twelve processes, and a second ``down``
     must find nothing and still exit 0."""
     root = tmp_path_factory.mktemp("localenv")
     store = publish_store(root / "store")
@@ -97,7 +97,8 @@ def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnv]:
         left = env_pids(env.workdir)
         again = env.down()
         env.reap()
-        assert len(pids) == 9, pids  # controller, 7 replicas, router were all running
+        # controller, 7 replicas, router and 3 warm processes were all running
+        assert len(pids) == 12, pids
         assert result.returncode == 0, result.stderr
         assert left == [], f"processes left after down: {left}"
         assert again.returncode == 0 and "nothing running" in again.stderr

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from infra.local import commands
 from infra.local.config import ControllerConfig, write_private, zone_names
 from infra.local.controller import Controller
 from serving.replica.settings import parse_settings
@@ -89,9 +90,8 @@ def test_replica_argv_is_the_replica_settings_command(tmp_path, monkeypatch):
     ctl = Controller(config(tmp_path, drain_grace=1.5, replica_poll_interval=0.3))
     slot = ctl.slots[2]
     slot.port = 9123
-    argv = ctl._replica_argv(slot)
-    assert argv[:3] == [sys.executable, "-m", "serving.replica"]
-    settings = parse_settings(argv[3:])
+    args = commands.replica_args(ctl.config, ctl.workdir, slot.id, slot.zone, slot.port)
+    settings = parse_settings(args)
     assert (settings.store, settings.model, settings.zone) == (
         "file:///s",
         "recommender",
@@ -105,8 +105,35 @@ def test_replica_argv_is_the_replica_settings_command(tmp_path, monkeypatch):
 def test_router_argv_carries_the_router_options(tmp_path):
     cfg = config(tmp_path, router_options={"retries": 0, "fallback": "off"})
     cfg.control_port, cfg.router_port = 1234, 5678
-    argv = Controller(cfg)._router_argv()
+    argv = commands.router_command(Controller(cfg).config)
     assert argv[:3] == [sys.executable, "-m", "serving.router"]
     args = router_parser().parse_args(argv[3:])
     assert (args.port, args.discovery, args.control_url) == (5678, "local", "http://127.0.0.1:1234")
     assert (args.retries, args.fallback, args.store) == (0, False, "file:///s")
+
+
+def test_warm_pool_covers_the_largest_zone_by_default(tmp_path):
+    assert config(tmp_path).warm_pool_size == 3  # local-c: two actives and standby-0
+    assert config(tmp_path, standby=0).warm_pool_size == 2
+    assert config(tmp_path, standby=4).warm_pool_size == 4
+    assert config(tmp_path, warm_pool=0).warm_pool_size == 0
+    assert Controller(config(tmp_path, warm_pool=1)).replicas_view()["warm_pool"]["size"] == 1
+
+
+@pytest.mark.parametrize(
+    "kw", [{"warm_pool": -1}, {"replica_poll_interval": 0.0}, {"startup_nice": 20}]
+)
+def test_bad_tuning_is_refused(tmp_path, kw):
+    with pytest.raises(ValueError, match="--"):
+        config(tmp_path, **kw)
+
+
+def test_replica_arguments_carry_cache_dir_and_poll_interval(tmp_path):
+    plain = commands.replica_args(config(tmp_path), tmp_path, "local-a-0", "local-b", 9001)
+    assert plain[plain.index("--cache-dir") + 1] == str(tmp_path / "cache" / "local-a-0")
+    assert "--poll-interval" not in plain
+    assert plain[plain.index("--zone") + 1] == "local-b"
+    tuned = config(tmp_path, replica_cache_dir="/ro/cache", replica_poll_interval=0.5)
+    args = commands.replica_args(tuned, tmp_path, "local-a-0", "local-a", 9001)
+    assert args[args.index("--cache-dir") + 1] == "/ro/cache/local-a-0"
+    assert args[args.index("--poll-interval") + 1] == "0.5"

@@ -107,6 +107,7 @@ def test_control_api_refuses_bad_tokens_and_selectors(local_env: LocalEnv):
 
 def test_sigkilled_replica_costs_no_request_and_is_replaced(local_env: LocalEnv):
     victim = local_env.control.replicas("replica=local-a-0")[0]
+    warm = set(local_env.control.http.get("/v1/replicas").json()["warm_pool"]["pids"])
     summary = load_with_fault(
         local_env, 5.0, 1.0, lambda: local_env.control.signal_replicas("replica=local-a-0", "KILL")
     )
@@ -119,7 +120,9 @@ def test_sigkilled_replica_costs_no_request_and_is_replaced(local_env: LocalEnv)
         ),
         timeout=60,
     )
-    assert local_env.control.replicas("replica=local-a-0")[0]["restarts"] >= 1
+    replacement = local_env.control.replicas("replica=local-a-0")[0]
+    assert replacement["restarts"] >= 1
+    assert replacement["pid"] in warm, "the replacement came from the warm pool"
     restore(local_env)
 
 
@@ -225,7 +228,8 @@ def test_broken_router_fails_requests_and_sigkilled_controller_leaves_no_orphans
         )
         assert summary["errors"] > 0, summary
         pids = env_pids(workdir)
-        assert len(pids) == 4, pids  # controller, two replicas (one stopped), router
+        # controller, two replicas (one stopped), router, one warm process
+        assert len(pids) == 5, pids
         controller = int((workdir / "controller.pid").read_text())
         os.kill(controller, signal.SIGKILL)
         left = procs.wait_gone(pids, timeout=15)
