@@ -15,6 +15,7 @@ from experiments.catalog.common import (
 
 NAME = "model-corruption"
 PLATFORMS = ("local", "kubernetes")
+BLAST_RADIUS = 4  # stable weights corrupted; ``blast_replicas`` restart onto them
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +50,11 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
                 config,
                 "restart-one-replica",
                 "restart_replicas",
-                {"selector": "${active_selector}", "count": 1, "wait_ready": False},
+                {
+                    "selector": "${active_selector}",
+                    "count": "${blast_replicas}",
+                    "wait_ready": False,
+                },
             ),
             driver_probe(
                 config,

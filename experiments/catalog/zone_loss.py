@@ -16,10 +16,12 @@ from experiments.catalog.common import (
 
 NAME = "zone-loss"
 PLATFORMS = ("local", "kubernetes")
+BLAST_RADIUS = 7  # a whole zone (``blast_zone``, default the first one)
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
-    zone = config["zones"][0]
+    zone = config.get("blast_zone") or config["zones"][0]
+    config = {**config, "blast_zone": zone}
     up = fault(config, "zone-up", "zone_up", {"zone": zone})
     return experiment(
         NAME,
