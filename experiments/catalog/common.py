@@ -32,6 +32,7 @@ SAFEGUARD: dict[str, Any] = {
     "safeguard_trip_windows": 2,
     "safeguard_prometheus_query": 'sum(rate(recdrill_router_requests_total{code=~"5.."}[1m]))',
     "safeguard_prometheus_max": 1.0,
+    "prometheus_url": "",  # set (--set prometheus_url=…) to also watch a Prometheus query
 }
 
 # Blast radius: every experiment's size, smallest by default. ``blast_zone`` (zone-loss)
