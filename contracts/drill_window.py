@@ -46,6 +46,15 @@ def _clock(text: Any, where: str) -> time:
     return time(int(match[1]), int(match[2]))
 
 
+def _zone(name: Any, where: str) -> ZoneInfo:
+    if not isinstance(name, str) or not name:
+        raise DrillWindowError(f"{where} tz must be an IANA timezone name, got {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise DrillWindowError(f"{where} tz {name!r} is not a known timezone") from exc
+
+
 @dataclass(frozen=True)
 class DrillWindow:
     days: str
@@ -63,12 +72,7 @@ class DrillWindow:
         return _days(self.days, "drill window")
 
     def zone(self) -> ZoneInfo:
-        if not isinstance(self.tz, str) or not self.tz:
-            raise DrillWindowError(f"drill window tz must be an IANA timezone, got {self.tz!r}")
-        try:
-            return ZoneInfo(self.tz)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise DrillWindowError(f"drill window tz {self.tz!r} is not a known timezone") from exc
+        return _zone(self.tz, "drill window")
 
     @classmethod
     def from_json(cls, data: Any, where: str = "drill window") -> DrillWindow:
@@ -83,6 +87,7 @@ class DrillWindow:
         _days(data["days"], where)
         _clock(data["start"], f"{where}.start")
         _clock(data["end"], f"{where}.end")
+        _zone(data["tz"], where)
         return cls(data["days"], data["start"], data["end"], data["tz"])
 
     def to_json(self) -> dict[str, str]:
