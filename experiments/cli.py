@@ -75,7 +75,10 @@ def _run(args: argparse.Namespace) -> int:
     overrides = parse_sets(args.set)
     order = _order(deployment.platform, args.names, args.escalate)
     description = deployment.to_json()
-    bodies = {n: render_one(n, description, args.deployment, overrides) for n in order}
+    bodies = {  # validated when run_catalog renders them; a dry run validates here
+        n: render_one(n, description, args.deployment, overrides, validate=args.dry_run)
+        for n in order
+    }
     found = preflight(deployment, bodies, probe=not args.dry_run)
     if args.dry_run:
         print("\n".join(plan_lines(bodies, found)))
