@@ -13,6 +13,7 @@ import pytest
 
 from experiments import catalog
 from experiments.drill import EXIT_USAGE, DrillPaths, _step, run_drill
+from tests.experiments.fakes import write_deployment
 from tests.experiments.journals import factories as f
 
 TWO = ["replica-loss", "zone-loss"]
@@ -111,7 +112,8 @@ def test_run_command_exits_1_when_a_run_was_killed_at_its_timeout(
     journal = f.write_journal(tmp_path, f.clean_journal(), name="zone-loss")
     killed = runner.RunResult("zone-loss", journal, None, 600.0)
     monkeypatch.setattr(runner, "run_catalog", lambda *a, **k: [killed])
-    assert cli.main(["run", "--deployment", "d.json", "--journals", str(tmp_path)]) == 1
+    deployment = str(write_deployment(tmp_path))  # run reads it for the pre-flight
+    assert cli.main(["run", "--deployment", deployment, "--journals", str(tmp_path)]) == 1
     assert "killed at the run timeout: zone-loss" in capsys.readouterr().err
 
 
