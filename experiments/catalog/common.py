@@ -49,7 +49,7 @@ KNOBS: dict[str, dict[str, Any]] = {
         "fault_hold_s": 6.0,
         "zone_return_timeout_s": 120.0,
         "max_shed_ratio": 0.0,
-        "safeguard_max_p99_ms": 1500.0,
+        "safeguard_max_p99_ms": 2000.0,
         "quality_pairs": 100,
         "record_s": {
             "replica-loss": 18.0,

@@ -62,7 +62,7 @@ def test_dry_run_prints_each_fault_with_resolved_arguments_and_changes_nothing(
     assert '  method: zone-down: experiments.faults.local.zone_down(zone="local-b")' in out
     assert '  rollbacks: zone-up: experiments.faults.local.zone_up(zone="local-b")' in out
     assert 'kill_replicas(selector="app=recdrill-replica,role=active", count=2)' in out
-    assert "safeguard: stop when availability < 0.8 or p99 > 1500 ms" in out
+    assert "safeguard: stop when availability < 0.8 or p99 > 2000 ms" in out
     assert not journals.exists()
     assert not (tmp_path / "chaos-state").exists()
 
