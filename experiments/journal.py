@@ -270,8 +270,22 @@ class _Judge:
         return sorted(self.failures, key=lambda f: order.get(f.phase, len(order)))
 
     def check_safeguard(self) -> None:
+        """A tripped safeguard fails on its own; a declared one that left no record
+        means chaoslib did not load it, so nobody watched the users."""
         extensions = self.experiment.get("extensions") if self.experiment else None
-        for entry in extensions if isinstance(extensions, list) else []:
+        extensions = extensions if isinstance(extensions, list) else []
+        controls = self.experiment.get("controls") if self.experiment else None
+        declared = any(
+            isinstance(c, dict) and c.get("name") == SAFEGUARD_EXTENSION
+            for c in (controls if isinstance(controls, list) else [])
+        )
+        recorded = any(
+            isinstance(e, dict) and e.get("name") == SAFEGUARD_EXTENSION for e in extensions
+        )
+        if declared and not recorded:
+            detail = "declared but left no record: it did not run, so users were not watched"
+            self.fail("journal", "safeguard", detail)
+        for entry in extensions:
             tripped = isinstance(entry, dict) and entry.get("tripped") is True
             if tripped and entry.get("name") == SAFEGUARD_EXTENSION:
                 figures = summarize(entry.get("figures") or {})

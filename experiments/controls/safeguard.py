@@ -201,12 +201,16 @@ def before_rollback_control(context: Any, **arguments: Any) -> None:
 def after_experiment_control(context: Any, state: Any = None, **arguments: Any) -> None:
     """Write why the run stopped (or that it did not) into the journal."""
     _stop()
-    if _watcher is None or not isinstance(state, dict):
-        return
-    experiment = state.get("experiment")
+    experiment = state.get("experiment") if isinstance(state, dict) else None
     if isinstance(experiment, dict):
+        record = _watcher.record() if _watcher is not None else _unwatched()
         extensions = [e for e in experiment.get("extensions", []) if e.get("name") != EXTENSION]
-        experiment["extensions"] = [*extensions, _watcher.record()]
+        experiment["extensions"] = [*extensions, record]
+
+
+def _unwatched() -> dict[str, Any]:
+    """The record when the method never started (the steady state failed before it)."""
+    return {"name": EXTENSION, "tripped": False, "reason": None, "figures": None, "windows": 0}
 
 
 def cleanup_control() -> None:
@@ -231,6 +235,6 @@ def control(config: dict[str, Any]) -> dict[str, Any]:
             "prometheus_max": "${safeguard_prometheus_max}",
         }
     return {
-        "name": "recdrill-safeguard",
+        "name": EXTENSION,
         "provider": {"type": "python", "module": MODULE, "arguments": arguments},
     }

@@ -134,3 +134,28 @@ def test_control_block_queries_prometheus_only_when_the_deployment_has_one():
     watched = safeguard.control({"prometheus_url": "http://p:9090"})["provider"]["arguments"]
     assert "prometheus_url" not in plain
     assert watched["prometheus_query"] == "${safeguard_prometheus_query}"
+
+
+def test_a_declared_safeguard_that_left_no_record_fails_the_journal():
+    declared = {"controls": [safeguard.control({})], "extensions": []}
+    failures = _Judge("x", {"status": "completed", "experiment": declared}).run()
+    assert [(f.phase, f.subject) for f in failures if f.subject == "safeguard"] == [
+        ("journal", "safeguard")
+    ]
+    assert "users were not watched" in failures[0].detail
+
+
+def test_a_run_whose_method_never_started_still_records_the_safeguard(monkeypatch):
+    monkeypatch.setattr(safeguard, "_watcher", None)
+    journal = {"experiment": {"controls": [safeguard.control({})]}}
+    safeguard.after_experiment_control(context={}, state=journal)
+    assert journal["experiment"]["extensions"] == [
+        {
+            "name": "recdrill-safeguard",
+            "tripped": False,
+            "reason": None,
+            "figures": None,
+            "windows": 0,
+        }
+    ]
+    assert not [f for f in _Judge("x", journal).run() if "safeguard" in (f.phase, f.subject)]
