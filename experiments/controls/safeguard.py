@@ -131,7 +131,18 @@ class Watcher:
             "figures": (self.tripped or {}).get("figures"),
             "limits": dict(self.limits),
             "windows": len(self.windows),
+            "worst": self.worst(),
             "problems": self.problems[-5:],
+        }
+
+    def worst(self) -> dict[str, float | None]:
+        """The closest the run came to the lines: lowest availability, highest p99."""
+        seen = [w["window"] for w in self.windows]
+        availability = [w["availability"] for w in seen if w.get("requests")]
+        p99 = [w["p99_ms"] for w in seen if w.get("p99_ms") is not None]
+        return {
+            "availability": min(availability, default=None),
+            "p99_ms": max(p99, default=None),
         }
 
 

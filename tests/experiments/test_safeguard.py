@@ -44,6 +44,7 @@ def test_trips_only_after_enough_bad_windows_in_a_row():
     assert [watcher.check_once() for _ in range(4)] == [False, False, False, True]
     assert "p99 900 ms" in watcher.tripped["reason"]
     assert watcher.tripped["figures"]["p99_ms"] == 900.0
+    assert watcher.record()["worst"] == {"availability": 1.0, "p99_ms": 900.0}
 
 
 def test_the_thread_interrupts_once_and_stops_watching():
