@@ -27,7 +27,6 @@ RECORDER = "experiments.probes.recorder"
 # mark real harm, where the drill must stop. Overridable like every knob.
 SAFEGUARD: dict[str, Any] = {
     "safeguard_window_s": 1.0,
-    "safeguard_rate_rps": 10.0,
     "safeguard_min_availability": 0.8,
     "safeguard_trip_windows": 2,
     "safeguard_prometheus_query": 'sum(rate(recdrill_router_requests_total{code=~"5.."}[1m]))',
@@ -50,6 +49,7 @@ KNOBS: dict[str, dict[str, Any]] = {
         "zone_return_timeout_s": 120.0,
         "max_shed_ratio": 0.0,
         "safeguard_max_p99_ms": 2000.0,
+        "safeguard_rate_rps": 5.0,  # 2 cores: keep the watcher's own load small
         "quality_pairs": 100,
         "record_s": {
             "replica-loss": 18.0,
@@ -70,6 +70,7 @@ KNOBS: dict[str, dict[str, Any]] = {
         "zone_return_timeout_s": 600.0,
         "max_shed_ratio": 0.0,
         "safeguard_max_p99_ms": 3000.0,
+        "safeguard_rate_rps": 10.0,
         "quality_pairs": 200,
         "record_s": {
             "replica-loss": 90.0,
