@@ -24,6 +24,7 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from chaoslib import substitute
@@ -108,6 +109,7 @@ class Watcher:
         recent = self.windows[-self.trip_windows :]
         if len(recent) == self.trip_windows and all(w["breaches"] for w in recent):
             self.tripped = {
+                "at": datetime.now(UTC).isoformat(),
                 "reason": "; ".join(breaches),
                 "figures": _brief(window),
                 "windows_in_a_row": self.trip_windows,
@@ -128,6 +130,7 @@ class Watcher:
             "name": EXTENSION,
             "tripped": self.tripped is not None,
             "reason": (self.tripped or {}).get("reason"),
+            "at": (self.tripped or {}).get("at"),
             "figures": (self.tripped or {}).get("figures"),
             "limits": dict(self.limits),
             "windows": len(self.windows),

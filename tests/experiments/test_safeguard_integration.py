@@ -1,11 +1,15 @@
 """A tripped safeguard stops a real running experiment, rolls back and leaves it whole.
 
-A small real local environment (3 zones × 1 replica + 1 standby). slow-replica freezes
-one replica with SIGSTOP; the router's per-try timeout (0.25 s) makes every request
-that meets it slower than the safeguard's tightened p99 line (200 ms), so the watcher
+A small real local environment: 3 zones × 1 replica, no standby, and a router without
+its degraded fallback, so nothing can hide the harm. slow-replica runs at blast radius
+3 (``--set blast_replicas=3``): every active replica hangs (SIGSTOP), users get errors,
+and the safeguard at its default lines (availability 0.8, two 1 s windows in a row)
 trips during the hold and interrupts the method before its own thaw step. The rollback
-must thaw the replica, the state file must hold nothing pending, the capacity must be
-what it was and the gate must say the safeguard stopped it, with the figure.
+must thaw them, the state file must hold nothing pending, the ready capacity must be
+what it was, and the gate must say the safeguard stopped it, with the figure.
+
+At blast radius 1 this router hides a hung replica within half a second (health checks
+every 0.25 s), which is why the escalation starts there.
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ def _replica_pids(config: dict) -> list[int]:
 @pytest.fixture(scope="module")
 def tripped(tmp_path_factory):
     root = tmp_path_factory.mktemp("safeguard")
-    env = LocalEnvironment(root, "--replicas-per-zone", "1", "--standby", "1")
+    env = LocalEnvironment(
+        root, "--replicas-per-zone", "1", "--standby", "0", "--router-fallback", "off"
+    )
     try:
         config = configuration_for(load_deployment(env.deployment_file), env.deployment_file)
         before = ready_capacity("", config)
@@ -53,9 +59,7 @@ def tripped(tmp_path_factory):
             str(journals),
             "slow-replica",
             "--set",
-            "safeguard_max_p99_ms=200",
-            "--set",
-            "safeguard_trip_windows=1",
+            "blast_replicas=3",
             timeout=240,
         )
         after = ready_capacity("", config)
@@ -78,7 +82,8 @@ def test_safeguard_interrupts_the_method_after_the_fault(tripped):
         e for e in journal["experiment"]["extensions"] if e["name"] == "recdrill-safeguard"
     )
     assert record["tripped"] is True
-    assert "p99" in record["reason"] and record["figures"]["p99_ms"] > 200
+    assert record["reason"].startswith("availability ")
+    assert record["figures"]["availability"] < 0.8
 
 
 def test_every_rollback_ran_and_the_environment_is_whole(tripped):
@@ -97,4 +102,4 @@ def test_gate_fails_it_as_stopped_by_safeguard_with_the_figure(tripped):
     assert gate.returncode == 1
     lines = gate.stdout.splitlines()
     assert lines[0] == "FAIL slow-replica"
-    assert lines[1].startswith("  safeguard: stopped by safeguard: p99 "), gate.stdout
+    assert lines[1].startswith("  safeguard: stopped by safeguard: availability "), gate.stdout
