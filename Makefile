@@ -23,9 +23,11 @@ $(STAMP): requirements.txt pyproject.toml extension/pyproject.toml
 	$(PY) -m pip check
 	touch $(STAMP)
 
+# Unit tests on both cores; the integration tests (real processes held to SLO timings) alone.
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not integration" -n 2
+	$(PY) -m pytest -m integration
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

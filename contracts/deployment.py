@@ -233,6 +233,9 @@ class Deployment:
     drill_windows: tuple[DrillWindow, ...] = ()
     traffic_ceiling_rps: float | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
+    # EKS only: the FIS zone-loss experiment template id per zone (infra/aws/fis.py),
+    # what the aws fault driver starts. None where the platform has none.
+    fis_templates: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.platform not in PLATFORMS:
@@ -254,6 +257,12 @@ class Deployment:
         _count(self.standby_replicas, "standby_replicas", 0)
         if self.platform == "local" and self.control is None:
             raise _fail("control", "is required for a local deployment")
+        if self.fis_templates is not None:
+            for zone, template in _object(self.fis_templates, "fis_templates").items():
+                if zone not in zones:
+                    raise _fail("fis_templates", f"names {zone!r}, not one of the zones")
+                if isinstance(template, str) or not hasattr(template, "apply"):
+                    _text(template, f"fis_templates.{zone}")
         if self.environment_kind is not None and self.environment_kind not in ENVIRONMENT_KINDS:
             raise _fail(
                 "environment_kind",
@@ -298,6 +307,8 @@ class Deployment:
             body["drill_windows"] = [w.to_json() for w in self.drill_windows]
         if self.traffic_ceiling_rps is not None:
             body["traffic_ceiling_rps"] = self.traffic_ceiling_rps
+        if self.fis_templates is not None:
+            body["fis_templates"] = dict(self.fis_templates)
         body.update(self.extras)
         return body
 
@@ -311,7 +322,7 @@ class Deployment:
         platform = body["platform"]
         if platform not in PLATFORMS:
             raise _fail("platform", f"must be one of {', '.join(PLATFORMS)}, got {platform!r}")
-        known = {*DESCRIPTION_KEYS, *SAFETY_KEYS, "control"}
+        known = {*DESCRIPTION_KEYS, *SAFETY_KEYS, "control", "fis_templates"}
         ceiling = body.get("traffic_ceiling_rps")
         return cls(
             platform=platform,
@@ -332,6 +343,7 @@ class Deployment:
             if ceiling is None
             else _number(ceiling, "traffic_ceiling_rps"),
             extras={k: v for k, v in body.items() if k not in known},
+            fis_templates=body.get("fis_templates"),
         )
 
     @classmethod

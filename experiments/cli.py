@@ -66,17 +66,30 @@ def _render(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from contracts.deployment import Deployment
+    from experiments.capacity import load_configuration
     from experiments.dry_run import plan_lines
     from experiments.preflight import enforce, preflight
     from experiments.render import render_one
     from experiments.runner import run_catalog
 
+    if args.capacity_rps is not None and args.load_rps is None:
+        print("error: --capacity-rps needs --load-rps", file=sys.stderr)
+        return 2
+    load = load_configuration(args.load_rps, args.capacity_rps) if args.load_rps else {}
     deployment = Deployment.load(args.deployment)
-    overrides = parse_sets(args.set)
+    sets = parse_sets(args.set)
+    overrides = {**load, **sets}
     order = _order(deployment.platform, args.names, args.escalate)
     description = deployment.to_json()
     bodies = {  # validated when run_catalog renders them; a dry run validates here
-        n: render_one(n, description, args.deployment, overrides, validate=args.dry_run)
+        n: render_one(
+            n,
+            description,
+            args.deployment,
+            overrides,
+            validate=args.dry_run,
+            checked=frozenset(sets),
+        )
         for n in order
     }
     found = preflight(deployment, bodies, probe=not args.dry_run)
@@ -137,6 +150,16 @@ def _report(argv: list[str]) -> int:
     return report_main(argv)
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -148,6 +171,14 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run experiments with the chaos CLI, keep the journals")
     run.add_argument("--deployment", required=True, help="deployment description JSON")
     run.add_argument("--journals", required=True, help="directory for <name>.json journals")
+    run.add_argument(
+        "--load-rps",
+        type=_positive,
+        help="total rate every experiment sends through the router (default: the catalog's)",
+    )
+    run.add_argument(
+        "--capacity-rps", type=_positive, help="measured capacity the load is a share of"
+    )
     run.add_argument("names", nargs="*", help="experiment names (default: all)")
     run.add_argument(
         "--set",

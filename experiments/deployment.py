@@ -66,6 +66,8 @@ def configuration_for(deployment: Mapping[str, Any], deployment_file: str | Path
     }
     if d.control is not None:
         config["control_url"] = d.control.url.rstrip("/")
+    if d.fis_templates:
+        config["fis_templates"] = dict(d.fis_templates)
     return config
 
 

@@ -5,6 +5,13 @@ environment up, run the experiment catalog with the real ``chaos`` CLI, gate the
 journals, write the report, and bring the environment down even when a step failed.
 Each step is a subprocess so that a crash in one cannot leave another's state behind.
 
+Before the catalog the drill measures the router's capacity within the p99 budget and
+runs every experiment's traffic at ``--load-fraction`` of it (``experiments.capacity``).
+When ``prometheus`` is on the PATH it also runs a real Prometheus with the recommender's
+rules, waits until no alert is active, and after the catalog writes each experiment's
+alert timeline beside its journal, so the gate checks that the expected alerts fired
+(``experiments.detection``); without it the summary says detection was not checked.
+
 The drill knows which experiments it expects (the names given, else the local
 catalog) and gates one journal path per expected experiment, so an experiment killed
 at its timeout or crashed before writing its journal fails by name instead of
@@ -14,6 +21,7 @@ silently dropping out; a failed catalog run fails the drill even if the gate pas
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import time
@@ -24,11 +32,27 @@ from pathlib import Path
 from rich.console import Console
 
 from experiments import catalog
+from experiments.capacity import Capacity, CapacityError
+from experiments.drill_conditions import (
+    LoadChoice,
+    Monitor,
+    load_line,
+    measure_capacity,
+    plan_load,
+    record_alerts,
+    start_monitoring,
+)
 from experiments.report_cli import record_drill
+from infra.local.client import ControlError
+from monitoring.alerts_client import PrometheusQueryError
+from monitoring.local import PrometheusError
 
 console = Console(stderr=True)
 PLATFORM = "local"
 EXIT_USAGE = 2
+
+QUIET_TIMEOUT_S = 60.0
+DEFAULT_LOAD = LoadChoice()
 
 Step = Callable[[str, list[str]], int]
 
@@ -63,6 +87,10 @@ class DrillPaths:
     def report(self) -> Path:
         return self.root / "report.html"
 
+    @property
+    def prometheus(self) -> Path:
+        return self.root / "prometheus"
+
 
 def _step(title: str, argv: list[str]) -> int:
     """Run one drill step in a subprocess, streaming its output, and time it."""
@@ -86,6 +114,31 @@ def expected_experiments(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names)) or known
 
 
+def _measure(paths: DrillPaths, step_s: float) -> Capacity:
+    console.rule("[bold]measure capacity through the router")
+    return measure_capacity(paths.deployment, step_s, say=console.print)
+
+
+def _monitoring(paths: DrillPaths) -> Monitor | None:
+    return start_monitoring(paths.deployment, paths.prometheus)
+
+
+def _load_args(load: dict[str, float]) -> list[str]:
+    args = ["--load-rps", str(load["load_rps"])]
+    if "capacity_rps" in load:
+        args += ["--capacity-rps", str(load["capacity_rps"])]
+    return args
+
+
+def _append_summary(paths: DrillPaths, load: dict[str, float] | None, detection: str) -> None:
+    """The drill's conditions under the gate's summary: the load used, detection or not."""
+    lines = ["", "### Drill conditions", ""]
+    lines.append(f"- load: {load_line(load)}" if load else "- load: not planned")
+    lines.append(f"- detection: {detection}")
+    with contextlib.suppress(OSError), paths.summary.open("a") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
 def run_drill(
     store: str,
     model: str,
@@ -94,11 +147,15 @@ def run_drill(
     train: bool = True,
     step: Step = _step,
     env_args: Sequence[str] = (),
+    load: LoadChoice = DEFAULT_LOAD,
+    measure: Callable[[DrillPaths, float], Capacity] = _measure,
+    monitoring: Callable[[DrillPaths], Monitor | None] = _monitoring,
 ) -> int:
     """Run every drill step; returns the process exit code (0 only if everything passed).
 
     ``env_args`` go to ``infra.local up`` as they are: the sensitivity matrix weakens the
-    environment through them.
+    environment through them. ``measure`` and ``monitoring`` are the capacity search and
+    the Prometheus start (tests give small fakes).
     """
     try:
         expected = expected_experiments(experiments)
@@ -118,10 +175,32 @@ def run_drill(
             return code
     up = [py, "-m", "infra.local", "up", "--workdir", str(paths.env), "--store", store]
     code = step("bring the local environment up", [*up, "--model", model, *env_args])
+    monitor: Monitor | None = None
     try:
         if code != 0:
             return code
+        try:
+            planned = plan_load(load, lambda s: measure(paths, s), say=console.print)
+        except (CapacityError, OSError, ValueError) as exc:
+            console.print(f"[red]drill: capacity: {exc}")
+            return 1
+        detection = "not checked: prometheus is not on the PATH"
+        try:
+            monitor = monitoring(paths)
+        except (PrometheusError, ControlError, OSError) as exc:
+            console.print(f"[red]drill: prometheus did not start: {exc}")
+            detection = f"not checked: prometheus did not start ({exc})"
+            code = 1
+        if monitor is not None:
+            detection = f"checked with Prometheus at {monitor.url}"
+            try:
+                waited = monitor.wait_quiet(QUIET_TIMEOUT_S)
+                console.print(f"monitoring quiet after {waited:.1f} s: no alert active")
+            except (TimeoutError, PrometheusQueryError) as exc:
+                console.print(f"[yellow]drill: {exc}")
+        console.print(f"[bold]load: {load_line(planned)}; detection {detection}")
         started = time.monotonic()
+        since = time.time()
         run_code = step(
             "run the experiment catalog",
             [
@@ -133,21 +212,27 @@ def run_drill(
                 str(paths.deployment),
                 "--journals",
                 str(paths.journals),
+                *_load_args(planned),
                 *expected,
             ],
         )
         catalog_s = time.monotonic() - started
+        journals = [paths.journals / f"{n}.json" for n in expected]
+        problem = record_alerts(monitor, since, journals, detection.removeprefix("not checked: "))
+        if problem:
+            console.print(f"[red]drill: {problem}")
+            detection, code = f"not checked: {problem}", 1
         missing = [n for n in expected if not (paths.journals / f"{n}.json").exists()]
         if missing:
             console.print(f"[red]no journal for: {', '.join(missing)} (fails in the gate)")
-        code = step(
+        gate_code = step(
             "gate the journals",
             [
                 py,
                 "-m",
                 "experiments",
                 "gate",
-                *[str(paths.journals / f"{name}.json") for name in expected],
+                *[str(j) for j in journals],
                 "--junit",
                 str(paths.junit),
                 "--summary",
@@ -156,12 +241,16 @@ def run_drill(
                 str(paths.report),
             ],
         )
+        code = code or gate_code
         if run_code != 0:
             console.print(f"[red]the catalog run exited {run_code}: the drill fails")
             code = code or run_code
         console.print(f"catalog wall time: {catalog_s:.1f} s")
         record_drill(paths.root, expected)
+        _append_summary(paths, planned, detection)
     finally:
+        if monitor is not None:
+            monitor.stop()
         step(
             "bring the local environment down",
             [py, "-m", "infra.local", "down", "--workdir", str(paths.env)],
@@ -178,10 +267,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="recommender")
     parser.add_argument("--out", default="var/drill", help="where journals and reports go")
     parser.add_argument("--no-train", action="store_true", help="skip the training step")
+    parser.add_argument(
+        "--load-fraction",
+        type=_fraction,
+        default=0.5,
+        help="share of the measured capacity the experiments send (default 0.5)",
+    )
+    parser.add_argument(
+        "--load-rps", type=_fraction_or_rate, help="skip the capacity search; send this rate"
+    )
+    parser.add_argument(
+        "--capacity-step-s", type=_fraction_or_rate, default=3.0, help="seconds per load step"
+    )
     parser.add_argument("experiments", nargs="*", help="experiment names (default: all)")
     args = parser.parse_args(argv)
     paths = DrillPaths(Path(args.out))
-    return run_drill(args.store, args.model, paths, args.experiments, train=not args.no_train)
+    load = LoadChoice(args.load_fraction, args.load_rps, args.capacity_step_s)
+    return run_drill(
+        args.store, args.model, paths, args.experiments, train=not args.no_train, load=load
+    )
+
+
+def _fraction_or_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _fraction_or_rate(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text!r}")
+    return value
 
 
 if __name__ == "__main__":

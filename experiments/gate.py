@@ -18,7 +18,8 @@ from experiments.outcome import Outcome, SloChoice, SloError, build_outcome, loa
 from experiments.report import render_report
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-_SERIES_SUFFIX = ".timeseries.json"
+# Files the drill keeps beside a journal: the recorder's series and the alert timeline.
+_SIDE_SUFFIXES = (".timeseries.json", ".alerts.json")
 
 
 class UsageError(Exception):
@@ -28,17 +29,18 @@ class UsageError(Exception):
 def expand_journals(args: Sequence[str]) -> list[Path]:
     """Journal paths from the arguments; directories expand to their journals.
 
-    Recorder files (``*.timeseries.json``) are skipped so ``journals/*.json`` works.
+    Recorder files (``*.timeseries.json``) and alert timelines (``*.alerts.json``) are
+    skipped so ``journals/*.json`` works.
     """
     paths: list[Path] = []
     for arg in args:
         path = Path(arg)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.json") if not p.name.endswith(_SERIES_SUFFIX))
+            found = sorted(p for p in path.glob("*.json") if not p.name.endswith(_SIDE_SUFFIXES))
             if not found:
                 raise UsageError(f"directory {path} holds no journals (*.json)")
             paths += found
-        elif not path.name.endswith(_SERIES_SUFFIX):
+        elif not path.name.endswith(_SIDE_SUFFIXES):
             paths.append(path)
     if not paths:
         raise UsageError("no journals given")

@@ -51,7 +51,9 @@ class DrillRecord:
         if self.expected:
             return [self.journals / f"{name}.json" for name in self.expected]
         return sorted(
-            p for p in self.journals.glob("*.json") if not p.name.endswith(".timeseries.json")
+            p
+            for p in self.journals.glob("*.json")
+            if not p.name.endswith((".timeseries.json", ".alerts.json"))
         )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.deployment import PLATFORMS, DeploymentError, Slo
+from experiments.detection import Detection, judge_detection, load_sidecar
 from experiments.journal import Failure, Verdict, judge
 from experiments.timeseries import (
     DEFAULT_SUSTAIN_S,
@@ -42,6 +43,7 @@ class Outcome:
     series: TimeSeries | None
     series_problem: str | None
     analysis: Analysis | None
+    detection: Detection | None = None
 
 
 def _numbers(block: Any) -> dict[str, float]:
@@ -135,7 +137,8 @@ def evidence_failures(
 
 
 def build_outcome(path: Path, slo_override: SloChoice | None = None) -> Outcome:
-    """Judge the journal and its time series; missing or unrecovered evidence fails."""
+    """Judge the journal, its time series and its alert timeline; missing or unrecovered
+    evidence fails, and so does an expected alert that never fired (or fired too late)."""
     verdict = judge(path)
     choice = slo_for(verdict.journal, slo_override)
     slo = choice.slo
@@ -146,4 +149,6 @@ def build_outcome(path: Path, slo_override: SloChoice | None = None) -> Outcome:
     else:
         problem, analysis = None, analyse(series, verdict.journal, slo)
     verdict.failures += evidence_failures(verdict, slo, series, problem, analysis)
-    return Outcome(verdict, slo, choice.origin, series, problem, analysis)
+    detection = judge_detection(verdict.experiment, verdict.journal, load_sidecar(path))
+    verdict.failures += detection.failures
+    return Outcome(verdict, slo, choice.origin, series, problem, analysis, detection)

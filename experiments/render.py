@@ -38,13 +38,18 @@ def render_one(
     overrides: dict[str, Any] | None = None,
     extensions: list[dict[str, Any]] | None = None,
     validate: bool = True,
+    checked: frozenset[str] = frozenset(),
 ) -> dict:
-    """Build and (unless ``validate`` is off: chaoslib's check is slow) validate one experiment."""
+    """Build and (unless ``validate`` is off: chaoslib's check is slow) validate one experiment.
+
+    ``overrides`` (the drill's measured load, ``--set``) replace configuration keys before
+    the experiment is built; those named in ``checked`` (``--set``) must be keys it has.
+    """
     overrides = overrides or {}
     base = configuration_for(deployment, deployment_file)
-    if overrides:
+    if checked:
         known = catalog.build(name, base)["configuration"]
-        unknown = sorted(set(overrides) - set(known))
+        unknown = sorted(set(checked) - set(known))
         if unknown:
             raise OverrideError(
                 f"--set {', '.join(unknown)}: not a configuration key of {name} "

@@ -22,6 +22,7 @@ LEVELS = ("ok", "thin", "breached", "unknown")
 # measured before the drill (absent until the drill records it).
 LOAD_KEYS = ("ssh_rate_rps", "spike_rate_rps")
 CAPACITY_KEY = "capacity_rps"
+TOTAL_LOAD_KEY = "load_rps"
 DETECT_KEYS = ("detected_s", "time_to_detect_s")
 LOAD_FUNCS = ("measure_window", "spike_traffic")
 
@@ -148,6 +149,8 @@ def load_text(outcome: Outcome) -> str:
     capacity measured before the drill when the journal records one."""
     config = _config(outcome)
     base, spike = (_number(config.get(k)) for k in LOAD_KEYS)
+    total = _number(config.get(TOTAL_LOAD_KEY))  # windows + recorder, as the drill planned it
+    base = total if total is not None else base
     if base is None and spike is None:
         return "not recorded"
     capacity = _number(config.get(CAPACITY_KEY))
@@ -185,7 +188,10 @@ def _outputs(journal: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def detect_seconds(outcome: Outcome) -> float | None:
-    """Time to detect, where a method activity measures it (e.g. an alert firing)."""
+    """Time to detect: the expected alert's firing (the drill's alert timeline), else
+    where a method activity measures it."""
+    if outcome.detection is not None and outcome.detection.detected_s is not None:
+        return outcome.detection.detected_s
     for output in _outputs(outcome.verdict.journal or {}):
         for key in DETECT_KEYS:
             value = _number(output.get(key))
@@ -195,6 +201,8 @@ def detect_seconds(outcome: Outcome) -> float | None:
 
 
 def detect_text(outcome: Outcome) -> str:
+    if outcome.detection is not None and outcome.detection.checked:
+        return outcome.detection.text
     seconds = detect_seconds(outcome)
     return "not checked" if seconds is None else f"{seconds:.1f} s"
 

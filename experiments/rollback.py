@@ -14,7 +14,7 @@ from typing import Any
 from chaoslib.exceptions import ActivityFailed
 
 from experiments import state
-from experiments.faults import file_store, kubernetes, local, model_rollout, s3_store
+from experiments.faults import aws, file_store, kubernetes, local, model_rollout, s3_store
 
 
 def _merge(*tables: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
@@ -27,7 +27,9 @@ def _merge(*tables: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., An
     return merged
 
 
-REVERTERS = _merge(local.UNDO, kubernetes.UNDO, file_store.UNDO, s3_store.UNDO, model_rollout.UNDO)
+REVERTERS = _merge(
+    local.UNDO, kubernetes.UNDO, file_store.UNDO, s3_store.UNDO, aws.UNDO, model_rollout.UNDO
+)
 
 
 def rollback_state(path: str | Path) -> tuple[list[str], list[str]]:

@@ -14,6 +14,7 @@ Layout of the journals directory::
 
     <name>.json              the journal (what the gate reads)
     <name>.timeseries.json   the background recorder's samples
+    <name>.alerts.json       the alert timeline (written by the drill when Prometheus ran)
     <name>.log               chaos's log
     .rendered/<name>.json    the experiment as run, and .rendered/vars.json (0600)
 """
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import state
+from experiments.detection import alerts_path
 from experiments.render import VAR_FILE, render
 from experiments.rollback import rollback_state
 
@@ -141,6 +143,7 @@ def run_catalog(
 ) -> list[RunResult]:
     """Render and run each experiment in turn; every journal lands in ``journals``.
 
+    ``overrides`` are rendered into every configuration (the drill's load, ``--set``);
     ``names`` are run in the order given (``escalation_order`` for ``--escalate``);
     with ``escalate`` the run stops after the first experiment the gate fails.
     """
@@ -153,6 +156,7 @@ def run_catalog(
         journal = journals / f"{name}.json"
         journal.unlink(missing_ok=True)
         journal.with_name(f"{name}.timeseries.json").unlink(missing_ok=True)  # no stale series
+        alerts_path(journal).unlink(missing_ok=True)  # nor a timeline from an earlier drill
         progress(f"[{index}/{len(paths)}] {name}: running")
         started = time.monotonic()
         code = _run_one(

@@ -180,12 +180,21 @@ def select(names: Sequence[str]) -> list[Weakening]:
     return [known[n] for n in names] if names else list(WEAKENINGS)
 
 
-def _real_drill(store: str, model: str) -> DrillFn:
+def _real_drill(store: str, model: str, load_rps: float | None) -> DrillFn:
     from experiments.drill import DrillPaths, run_drill
+    from experiments.drill_conditions import LoadChoice
+
+    load = LoadChoice(rps=load_rps)
 
     def drill(weakening: Weakening, where: Path, names: list[str]) -> int:
         return run_drill(
-            store, model, DrillPaths(where), names, train=False, env_args=weakening.up_args
+            store,
+            model,
+            DrillPaths(where),
+            names,
+            train=False,
+            env_args=weakening.up_args,
+            load=load,
         )
 
     return drill
@@ -199,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full", action="store_true", help="run the whole catalog per weakening (slow)"
     )
+    parser.add_argument(
+        "--load-rps",
+        type=float,
+        help="hold every drill at this load (e.g. half the healthy capacity); by default "
+        "each drill measures its own deployment's capacity and runs at half of it",
+    )
     parser.add_argument("weakenings", nargs="*", help="weakening names (default: all)")
     args = parser.parse_args(argv)
     try:
@@ -207,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    rows = run_matrix(chosen, out, _real_drill(args.store, args.model), full=args.full)
+    drill = _real_drill(args.store, args.model, args.load_rps)
+    rows = run_matrix(chosen, out, drill, full=args.full)
     write_results(rows, out)
     console.print(table(rows))
     missed = [r.weakening.name for r in rows if not r.ok]

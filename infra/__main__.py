@@ -4,6 +4,7 @@ export the deployment description (DESIGN.md contract 2)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -18,21 +19,30 @@ import pulumi_kubernetes as k8s
 
 from contracts.deployment import Deployment, ModelStoreRef, Selectors, Slo
 from infra.aws.buckets import ModelBuckets, ModelBucketsArgs
+from infra.aws.canary import CanaryArgs, RouterCanaries
 from infra.aws.cluster import SERVICE_CIDR, Cluster, ClusterArgs, GpuPoolArgs
 from infra.aws.controllers import ControllerRoles, ControllerRolesArgs
+from infra.aws.fis import ZoneLossArgs, ZoneLossTemplates, ZoneTargets
 from infra.aws.iam import ReplicaRole, ReplicaRoleArgs, StoreReadGrant
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.registry import ImageRepository
 from infra.config import EnvSpec, spec_from_pulumi
 from infra.k8s.manifests import NLB_ANNOTATIONS, NLB_CLASS, PLACEHOLDER_PRIORITY
-from infra.k8s.platform import MONITORING_NAMESPACE, ClusterPlatform, PlatformArgs
+from infra.k8s.monitoring import MonitoringArgs, RecommenderMonitoring
+from infra.k8s.platform import ClusterPlatform, PlatformArgs
 from infra.k8s.pods import PodSettings, replica_labels, router_labels, selector_string
 from infra.k8s.spec import WorkloadSpec
 from infra.k8s.workloads import RecommenderWorkloads
+from monitoring.settings import RuleSettings
 
 
-def deployment_description(spec: EnvSpec, endpoint: pulumi.Input[str]) -> dict[str, Any]:
-    """The contract-2 object, one stack output per key (``pulumi stack output --json``)."""
+def deployment_description(
+    spec: EnvSpec,
+    endpoint: pulumi.Input[str],
+    fis_templates: Mapping[str, pulumi.Input[str]] | None = None,
+) -> dict[str, Any]:
+    """The contract-2 object, one stack output per key (``pulumi stack output --json``);
+    EKS adds its FIS zone-loss template per zone."""
     return Deployment(
         environment=spec.environment,
         platform="kubernetes",
@@ -48,14 +58,38 @@ def deployment_description(spec: EnvSpec, endpoint: pulumi.Input[str]) -> dict[s
         replicas_per_zone=spec.replicas_per_zone,
         standby_replicas=spec.standby_replicas,
         model_store=ModelStoreRef(url=spec.store_url, model=spec.model, dr_url=spec.dr_store_url),
-        slo=Slo(
-            availability=spec.slo_availability,
-            p99_ms=spec.slo_p99_ms,
-            max_degraded_ratio=spec.slo_max_degraded_ratio,
-            quality_floor=spec.slo_quality_floor,
-            rto_s=spec.slo_rto_s,
-        ),
+        slo=stack_slo(spec),
+        fis_templates=fis_templates,
     ).to_json()
+
+
+def stack_slo(spec: EnvSpec) -> Slo:
+    """The SLO the drill checks, and the one the alert rules are built from."""
+    return Slo(
+        availability=spec.slo_availability,
+        p99_ms=spec.slo_p99_ms,
+        max_degraded_ratio=spec.slo_max_degraded_ratio,
+        quality_floor=spec.slo_quality_floor,
+        rto_s=spec.slo_rto_s,
+    )
+
+
+def deploy_monitoring(
+    spec: EnvSpec, name: str, provider: k8s.Provider, workloads: RecommenderWorkloads
+) -> RecommenderMonitoring | None:
+    """The alert rules, PodMonitors and dashboard for the stack's kube-prometheus-stack."""
+    if not spec.monitoring:
+        return None
+    return RecommenderMonitoring(
+        f"{name}-monitoring",
+        MonitoringArgs(
+            spec.namespace,
+            RuleSettings.from_slo(stack_slo(spec).to_json(), zones=tuple(spec.zones)),
+            stack_namespace=spec.monitoring_namespace,
+            stack_release=spec.monitoring_release,
+        ),
+        opts=pulumi.ResourceOptions(provider=provider, depends_on=[workloads]),
+    )
 
 
 def _workload_spec(
@@ -86,7 +120,6 @@ def _workload_spec(
         store_egress_port=_store_port(spec.store_endpoint_url),
         cluster_cidrs=(spec.vpc_cidr, SERVICE_CIDR) if on_eks else (),
         replica_rps_target=spec.hpa_rps_per_replica if on_eks else None,
-        monitoring_namespace=MONITORING_NAMESPACE if on_eks else None,
     )
 
 
@@ -97,8 +130,53 @@ def _store_port(endpoint_url: str | None) -> int:
     return parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
-def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
-    """VPC, EKS, buckets, IRSA, ECR, then the workloads on the new cluster."""
+def deploy_zone_loss_drills(
+    spec: EnvSpec, name: str, network: Network, cluster: Cluster, endpoint: pulumi.Output[str]
+) -> ZoneLossTemplates:
+    """FIS zone-loss templates, each stopping on its zone's router-SLO canary alarm."""
+    tags = {"recdrill:environment": spec.environment, "managed-by": "pulumi"}
+    canaries = RouterCanaries(
+        f"{name}-canary",
+        CanaryArgs(
+            environment=spec.environment,
+            artifact_bucket_name=f"{spec.model_bucket}-canary",
+            vpc_id=network.vpc.id,
+            vpc_cidr=spec.vpc_cidr,
+            private_subnets={z: s.id for z, s in network.private_subnets.items()},
+            router_url=endpoint,
+            availability=spec.slo_availability,
+            p99_ms=spec.slo_p99_ms,
+            tags=tags,
+        ),
+    )
+    return ZoneLossTemplates(
+        f"{name}-zone-loss",
+        ZoneLossArgs(
+            region=spec.region or "",
+            cluster_name=cluster.cluster.name,
+            vpc_arn=network.vpc.arn,
+            zones={
+                zone: ZoneTargets(
+                    node_group_name=cluster.gpu_node_groups[zone].node_group_name,
+                    asg_name=cluster.gpu_asg_names[zone],
+                    subnet_arns=[
+                        network.private_subnets[zone].arn,
+                        network.public_subnets[zone].arn,
+                    ],
+                    stop_alarm_arn=canaries.alarms[zone].arn,
+                )
+                for zone in spec.zones
+            },
+            tags=tags,
+        ),
+    )
+
+
+def deploy_eks(
+    spec: EnvSpec,
+) -> tuple[pulumi.Output[str], dict[str, pulumi.Output[str]]]:
+    """VPC, EKS, buckets, IRSA, ECR, then the workloads on the new cluster and the FIS
+    zone-loss templates against them; returns the endpoint and the template per zone."""
     name = f"recdrill-{spec.environment}"
     tags = {"recdrill:environment": spec.environment, "managed-by": "pulumi"}
     network = Network(
@@ -183,8 +261,8 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
     if not spec.deploy_workloads:
         # Phase one of a first bring-up: infrastructure and the cluster's controllers
         # only, so the image can be pushed and a model published before Pulumi waits on
-        # pods that need both.
-        return pulumi.Output.from_input("")
+        # pods that need both. Nothing to drill yet, so no FIS templates either.
+        return pulumi.Output.from_input(""), {}
     image = spec.image or pulumi.Output.concat(repository.url, ":", spec.image_tag)
     workloads = RecommenderWorkloads(
         name,
@@ -194,24 +272,34 @@ def deploy_eks(spec: EnvSpec) -> pulumi.Output[str]:
             depends_on=[*cluster.gpu_node_groups.values(), *cluster.addons.values(), platform],
         ),
     )
-    return workloads.endpoint
+    # After the workloads, whose dependency on the platform brings the operator's CRDs.
+    deploy_monitoring(spec, name, provider, workloads)
+    drills = deploy_zone_loss_drills(spec, name, network, cluster, workloads.endpoint)
+    return workloads.endpoint, {zone: t.id for zone, t in drills.templates.items()}
 
 
 def deploy_kube(spec: EnvSpec) -> pulumi.Output[str]:
     """Workloads only, into the current kube context (kind, minikube, an existing cluster)."""
-    provider = k8s.Provider(f"recdrill-{spec.environment}-k8s")
+    name = f"recdrill-{spec.environment}"
+    provider = k8s.Provider(f"{name}-k8s")
     workloads = RecommenderWorkloads(
-        f"recdrill-{spec.environment}",
+        name,
         _workload_spec(spec, spec.image or "", None, on_eks=False),
         opts=pulumi.ResourceOptions(provider=provider),
     )
+    # Into the cluster's existing kube-prometheus-stack (monitoring_namespace/_release).
+    deploy_monitoring(spec, name, provider, workloads)
     return workloads.endpoint
 
 
 def main() -> None:
     spec = spec_from_pulumi()
-    endpoint = deploy_eks(spec) if spec.target == "eks" else deploy_kube(spec)
-    for key, value in deployment_description(spec, endpoint).items():
+    if spec.target == "eks":
+        endpoint, fis_templates = deploy_eks(spec)
+        description = deployment_description(spec, endpoint, fis_templates or None)
+    else:
+        description = deployment_description(spec, deploy_kube(spec))
+    for key, value in description.items():
         pulumi.export(key, value)
 
 

@@ -6,6 +6,8 @@ Everything binary is safetensors, so loading a version never unpickles bytes:
     features.safetensors  item_category [I], item_brand [I], user_history [U, N] (0 = padding)
     vocab.json            {"users": [...], "items": [...]}: external ids; index = position + 1
     holdout.json          {"pairs": [[user_id, item_id], ...]} held-out interactions for probes
+    items.faiss           optional: the approximate retrieval index (see ``model/index.py``),
+                          faiss's own binary format, described by the manifest's ``index`` block
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from model.architecture import ModelConfig, TwoTower
+from model.index import INDEX_FILE, IndexParams, build_version_index
 from model.store import Manifest, ModelStore
 
 MODEL_FILE = "model.safetensors"
@@ -43,6 +46,8 @@ class Artifacts:
     item_brand: torch.Tensor
     user_history: torch.Tensor
     holdout: list[tuple[str, str]] = field(default_factory=list)
+    index_path: Path | None = None  # the version's verified index file, when it has one
+    index_info: dict[str, Any] = field(default_factory=dict)  # the manifest's "index" block
 
     def build_model(self) -> TwoTower:
         model = TwoTower(self.config)
@@ -87,6 +92,12 @@ def read_artifacts(directory: str | Path, manifest: Manifest | Mapping[str, Any]
         holdout = json.loads(holdout_path.read_text()) if holdout_path.exists() else {"pairs": []}
     except (OSError, ValueError, safetensors.SafetensorError) as exc:
         raise ValueError(f"{directory}: cannot read model files: {exc}") from exc
+    index_info = data.get("index") or {}
+    index_path = None
+    if index_info:
+        index_path = directory / INDEX_FILE
+        if not isinstance(index_info, dict) or not index_path.is_file():
+            raise ValueError(f"{directory}: manifest names an index, {INDEX_FILE} is missing")
     users, items = vocab.get("users"), vocab.get("items")
     if not isinstance(users, list) or not isinstance(items, list):
         raise ValueError(f"{directory / VOCAB_FILE}: expected lists 'users' and 'items'")
@@ -103,6 +114,8 @@ def read_artifacts(directory: str | Path, manifest: Manifest | Mapping[str, Any]
         item_brand=feats["item_brand"].long(),
         user_history=feats["user_history"].long(),
         holdout=[(str(u), str(i)) for u, i in holdout.get("pairs", [])],
+        index_path=index_path,
+        index_info=dict(index_info),
     )
 
 
@@ -125,9 +138,19 @@ def publish_artifacts(
     data_fingerprint: str,
     parent: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    index: IndexParams | None = None,
 ) -> Manifest:
-    """Write the artifacts locally, then publish them (data first, manifest last)."""
+    """Write the artifacts locally, then publish them (data first, manifest last).
+
+    With ``index`` the approximate retrieval index is built too, its recall@20 against
+    exact search measured on the held-out users, and both go into the version.
+    """
     files = write_artifacts(art, workdir)
+    index_block = {}
+    if index is not None:
+        built = build_index_for(art, workdir, index)
+        files[INDEX_FILE] = built.path
+        index_block = {"index": built.manifest_block}
     manifest = {
         "architecture": art.config.to_dict(),
         "metrics": dict(metrics),
@@ -135,6 +158,22 @@ def publish_artifacts(
         "parent": parent,
         "frameworks": framework_versions(),
         "popular_items": list(popular_items),
+        **index_block,
         **(dict(extra) if extra else {}),
     }
     return store.publish(model_name, files, manifest)
+
+
+def build_index_for(art: Artifacts, workdir: str | Path, params: IndexParams):
+    """The version's index, measured on the users of its held-out pairs."""
+    user_index = {user: i + 1 for i, user in enumerate(art.users)}
+    holdout_users = sorted({user_index[u] for u, _ in art.holdout if u in user_index})
+    return build_version_index(
+        art.build_model(),
+        art.item_category,
+        art.item_brand,
+        art.user_history.long(),
+        holdout_users,
+        workdir,
+        params,
+    )

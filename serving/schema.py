@@ -69,6 +69,8 @@ class ModelInfo(BaseModel):
     popular_items: list[str]
     metrics: dict[str, Any]
     exclude_seen: bool
+    search: Literal["approximate", "exact"]  # approximate: through the version's index
+    index: dict[str, Any] | None  # the manifest's index block (recall@20 vs exact, params)
     zone: str
     replica: str
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from model.artifacts import Artifacts, publish_artifacts
+from model.index import IndexParams
 from model.store import STABLE, Manifest, ModelStore
 from training.dataset import Interactions, popular_items
 from training.evaluate import evaluate, holdout_pairs
@@ -62,9 +63,15 @@ def train_and_publish(
     progress: bool = True,
     max_eval_users: int | None = 10_000,
     holdout_limit: int = 2_000,
+    index: IndexParams | None = IndexParams(),  # noqa: B008 (frozen, so sharing it is safe)
     **train_options: Any,
 ) -> Published:
-    """Train, evaluate against popularity and publish one new version (not promoted)."""
+    """Train, evaluate against popularity and publish one new version (not promoted).
+
+    With ``index`` (the default) the version carries an approximate retrieval index,
+    its recall@20 against exact search measured on the held-out users; ``None`` publishes
+    a version that replicas serve with exact search.
+    """
     with tempfile.TemporaryDirectory(prefix="recdrill-train-") as tmp:
         train_options.setdefault("out_dir", str(Path(tmp) / "checkpoints"))
         result = train(data, progress=progress, **train_options)
@@ -92,5 +99,6 @@ def train_and_publish(
                 },
                 "evaluation": EVALUATION_NOTE,
             },
+            index=index,
         )
     return Published(manifest=manifest, metrics=metrics)

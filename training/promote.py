@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from model.artifacts import Artifacts, read_artifacts
-from model.store import STABLE, ModelStore, StoreError
+from model.store import STABLE, Manifest, ModelStore, StoreError
 from training.dataset import Interactions, leave_last_out, popular_items
 from training.evaluate import holdout_pairs, pair_hitrates
 
@@ -29,6 +29,7 @@ GATE_METRIC = "recall@20"
 DEFAULT_TOLERANCE = 0.02
 DEFAULT_POPULARITY_FACTOR = 1.2
 CLAIM_SLACK = 0.05  # a manifest claim this far above the measured figure is reported
+DEFAULT_INDEX_RECALL_FLOOR = 0.95  # approximate search must find this share of exact's top 20
 
 
 class PromotionRefused(StoreError):
@@ -155,6 +156,24 @@ def check_gate(
     )
 
 
+def index_recall_problem(manifest: Manifest, floor: float = DEFAULT_INDEX_RECALL_FLOOR) -> str:
+    """Why the version's retrieval index is not good enough to serve, or "" when it is.
+
+    A version without an index is served with exact search, so it passes; an index
+    whose recorded recall@20 against exact search is missing or below ``floor`` fails.
+    """
+    index = manifest.data.get("index")
+    if not index:
+        return ""
+    try:
+        recall = float(index["recall@20"])
+    except (KeyError, TypeError, ValueError):
+        return "its index records no recall@20 against exact search"
+    if recall < floor:
+        return f"index recall@20 {recall:.4f} against exact search is below the floor {floor}"
+    return ""
+
+
 def promote(
     store: ModelStore,
     model: str,
@@ -165,6 +184,7 @@ def promote(
     held_out: HeldOut | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
     popularity_factor: float = DEFAULT_POPULARITY_FACTOR,
+    index_recall_floor: float = DEFAULT_INDEX_RECALL_FLOOR,
 ) -> dict[str, Any]:
     """Move ``stable`` to ``version`` if the gate allows it (or ``force``); else raise."""
     try:
@@ -181,6 +201,9 @@ def promote(
         if not force:
             raise
         reasons = [str(exc)]
+    index_problem = index_recall_problem(store.read_manifest(model, version), index_recall_floor)
+    if index_problem:
+        reasons.append(index_problem)
     if reasons and not force:
         raise PromotionRefused(
             f"promotion of {model}/{version} refused (scored on {decision.source}): "

@@ -18,6 +18,7 @@ from experiments.catalog import (
     store_outage,
     zone_loss,
 )
+from experiments.detection import declare_alerts
 
 MODULES: tuple[ModuleType, ...] = (
     replica_loss,
@@ -79,4 +80,6 @@ def build(name: str, configuration: dict[str, Any]) -> dict[str, Any]:
             f"experiment {name!r} has no {platform} rendering (only {', '.join(module.PLATFORMS)})"
         )
     check_blast_radius(configuration)
-    return module.build(configuration)
+    body = module.build(configuration)
+    declare_alerts(body["configuration"], module)
+    return body

@@ -17,6 +17,10 @@ NAME = "load-spike"
 TRAFFIC = "experiments.faults.traffic"
 PLATFORMS = ("local",)
 BLAST_RADIUS = 5  # every replica, ``spike_factor`` times the probe traffic on top
+NO_ALERT = (
+    "a spike of seconds is absorbed or shed cleanly; the p99 and degraded alerts are over "
+    "5 m rates and should not page for it"
+)
 MAX_SHED_RATIO = 0.2
 
 

@@ -12,10 +12,14 @@ from experiments.catalog.common import (
     pause_probe,
     recorder,
 )
+from experiments.detection import ExpectedAlert
 
 NAME = "model-corruption"
 PLATFORMS = ("local", "kubernetes")
 BLAST_RADIUS = 4  # stable weights corrupted; ``blast_replicas`` restart onto them
+# The refused load is counted (verification_failed); the alert keeps firing for the
+# rules' load-failure window after it, so it is not required to resolve within the drill.
+ALERTS = (ExpectedAlert("RecdrillModelLoadFailing", within_s=60.0, resolve=False),)
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:

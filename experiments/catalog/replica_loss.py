@@ -16,6 +16,10 @@ from experiments.catalog.common import (
 NAME = "replica-loss"
 PLATFORMS = ("local", "kubernetes")
 BLAST_RADIUS = 2  # replicas die (``blast_replicas``, default 1); traffic moves
+NO_ALERT = (
+    "one replica of a zone is lost and replaced; the zone keeps at least one healthy active "
+    "replica and the SLO holds, so no page is due"
+)
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:

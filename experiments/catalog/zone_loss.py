@@ -13,10 +13,12 @@ from experiments.catalog.common import (
     recorder,
     recovery_probe,
 )
+from experiments.detection import ExpectedAlert
 
 NAME = "zone-loss"
 PLATFORMS = ("local", "kubernetes")
 BLAST_RADIUS = 7  # a whole zone (``blast_zone``, default the first one)
+ALERTS = (ExpectedAlert("RecdrillZoneActiveCapacityLow", within_s=60.0),)
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:

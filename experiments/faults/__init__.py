@@ -33,6 +33,7 @@ DRIVERS = {
     "kubernetes": "experiments.faults.kubernetes",
     "file": "experiments.faults.file_store",
     "s3": "experiments.faults.s3_store",
+    "aws": "experiments.faults.aws",
 }
 
 

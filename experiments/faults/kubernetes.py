@@ -20,6 +20,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from experiments import state
+from experiments.faults import aws
 from experiments.faults.common import setting, state_file, store_driver, unsupported
 from experiments.faults.kubernetes_api import (
     core,
@@ -251,8 +252,14 @@ def zone_down(
 
     Nodes are those labelled ``zone_label=zone``. Every pod on them matching the
     active, standby or router selector is deleted with grace 0 and no eviction; the
-    ``NoExecute`` taint keeps anything from running there until ``zone_up``.
+    ``NoExecute`` taint keeps anything from running there until ``zone_up``. On EKS,
+    where the deployment names an AWS FIS template per zone (``fis_templates``), the
+    zone's power interruption is started first through the aws driver: its instances
+    stop and its subnets are cut, and the pod deletions stand for what the node
+    lifecycle controller would do only minutes later.
     """
+    if (configuration or {}).get("fis_templates"):
+        aws.zone_down(zone, configuration, secrets)
     v1, ns, label = core(secrets), namespace(configuration), zone_label(configuration)
     nodes = _zone_nodes(v1, zone, label)
     cordoned = [n.metadata.name for n in nodes if not n.spec.unschedulable]
@@ -302,8 +309,12 @@ def undo_zone_down(
 
 
 def zone_up(zone: str, configuration: Configuration = None, secrets: Secrets = None) -> list[str]:
-    """Untaint and uncordon the nodes ``zone_down`` took (idempotent)."""
-    path, restored = state_file(configuration), []
+    """Untaint and uncordon the nodes ``zone_down`` took, and stop its FIS experiment
+    where one was started (idempotent)."""
+    path = state_file(configuration)
+    restored = (
+        aws.zone_up(zone, configuration, secrets) if state.pending(path, aws.ZONE_DOWN) else []
+    )
     for entry in state.pending(path, ZONE_DOWN):
         if entry["params"]["zone"] == zone:
             restored += undo_zone_down(**entry["params"], secrets=secrets)

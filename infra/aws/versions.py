@@ -41,7 +41,15 @@ CLUSTER_AUTOSCALER = Chart(
 LOAD_BALANCER_CONTROLLER = Chart(
     "aws-load-balancer-controller", "1.14.0", "https://aws.github.io/eks-charts"
 )
-PROMETHEUS = Chart("prometheus", "27.39.0", "https://prometheus-community.github.io/helm-charts")
+# The Prometheus Operator with its CRDs, Prometheus, Alertmanager and Grafana: what
+# infra/k8s/monitoring.py's PrometheusRule, PodMonitors and dashboard ConfigMap need.
+KUBE_PROMETHEUS_STACK = Chart(
+    "kube-prometheus-stack", "80.4.1", "https://prometheus-community.github.io/helm-charts"
+)
 PROMETHEUS_ADAPTER = Chart(
     "prometheus-adapter", "5.1.0", "https://prometheus-community.github.io/helm-charts"
 )
+
+# CloudWatch Synthetics runtime of the router canary (infra/aws/router_canary.py: plain
+# Python, no browser); AWS retires old runtimes, so this is bumped like the charts.
+CANARY_RUNTIME = "syn-python-selenium-14.0"

@@ -1,7 +1,14 @@
 """What the cluster itself needs before the recommender can run well: the Cluster
-Autoscaler, the AWS Load Balancer Controller, and Prometheus + prometheus-adapter that
-turn the replicas' request counters into the HPA's load signal. Helm releases, each at
-a pinned chart version (infra/aws/versions.py).
+Autoscaler, the AWS Load Balancer Controller, kube-prometheus-stack (the Prometheus
+Operator, Prometheus, Alertmanager, Grafana) and prometheus-adapter, which turns the
+replicas' request counters into the HPA's load signal. Helm releases, each at a pinned
+chart version (infra/aws/versions.py).
+
+Why kube-prometheus-stack and not the plain ``prometheus`` chart: the recommender's
+alert rules, scrape targets and dashboard are operator objects (PrometheusRule,
+PodMonitor, a Grafana dashboard ConfigMap; infra/k8s/monitoring.py), the same on EKS and
+on a kube cluster that already runs the stack. One Prometheus then serves both the
+alerts and the autoscaling signal.
 
 Why the Cluster Autoscaler and not Karpenter: the design is one managed node group per
 AZ with priority -10 headroom placeholders. The Cluster Autoscaler scales exactly those
@@ -26,15 +33,20 @@ from infra.aws.controllers import (
 )
 from infra.aws.versions import (
     CLUSTER_AUTOSCALER,
+    KUBE_PROMETHEUS_STACK,
     LOAD_BALANCER_CONTROLLER,
-    PROMETHEUS,
     PROMETHEUS_ADAPTER,
     Chart,
 )
 from infra.k8s.spec import RPS_METRIC
 
 MONITORING_NAMESPACE = "monitoring"
-PROMETHEUS_URL = f"http://prometheus-server.{MONITORING_NAMESPACE}.svc"
+# The Helm release name: kube-prometheus-stack's Prometheus selects rules and monitors
+# labelled ``release: <this>`` (MonitoringArgs.stack_release), and names its objects after
+# it (fullnameOverride below), which fixes the Prometheus Service's name.
+MONITORING_RELEASE = "kube-prometheus-stack"
+PROMETHEUS_URL = f"http://{MONITORING_RELEASE}-prometheus.{MONITORING_NAMESPACE}.svc"
+PROMETHEUS_PORT = 9090
 # The replica's own request counter (serving/replica/metrics.py).
 REQUESTS_SERIES = "recdrill_replica_requests_total"
 SYSTEM_NODES = {"recdrill.io/pool": "system"}
@@ -90,18 +102,34 @@ def load_balancer_values(args: PlatformArgs) -> dict[str, Any]:
     }
 
 
-def prometheus_values() -> dict[str, Any]:
-    """A small Prometheus for autoscaling only: an hour of data, no disk, no alerting."""
+def monitoring_stack_values() -> dict[str, Any]:
+    """kube-prometheus-stack on the system nodes, trimmed to what EKS lets it see.
+
+    EKS runs the control plane itself: its scheduler, controller manager and etcd cannot
+    be scraped, and kube-proxy's metrics listen on localhost only, so those jobs (and
+    their alerts, which would fire forever as TargetDown) are off. Two days of data on
+    an emptyDir: alerts and the HPA signal need minutes, not history.
+    """
+    on_system = {"nodeSelector": SYSTEM_NODES}
     return {
-        "alertmanager": {"enabled": False},
-        "prometheus-pushgateway": {"enabled": False},
-        "prometheus-node-exporter": {"enabled": False},
-        "kube-state-metrics": {"enabled": False},
-        "server": {
-            "persistentVolume": {"enabled": False},
-            "retention": "1h",
-            "global": {"scrape_interval": "15s"},
-            "nodeSelector": SYSTEM_NODES,
+        "fullnameOverride": MONITORING_RELEASE,
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeEtcd": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "prometheusOperator": on_system,
+        "kube-state-metrics": on_system,
+        "alertmanager": {"alertmanagerSpec": on_system},
+        # The dashboard sidecar loads ConfigMaps labelled grafana_dashboard=1 from the
+        # monitoring namespace, where RecommenderMonitoring puts the recommender's.
+        "grafana": {**on_system, "sidecar": {"dashboards": {"enabled": True}}},
+        "prometheus": {
+            "prometheusSpec": {
+                **on_system,
+                "retention": "2d",
+                "scrapeInterval": "15s",
+                "evaluationInterval": "15s",
+            }
         },
     }
 
@@ -109,7 +137,7 @@ def prometheus_values() -> dict[str, Any]:
 def adapter_values() -> dict[str, Any]:
     """prometheus-adapter rule: the replicas' request counter as a per-pod rate."""
     return {
-        "prometheus": {"url": PROMETHEUS_URL, "port": 80},
+        "prometheus": {"url": PROMETHEUS_URL, "port": PROMETHEUS_PORT},
         "nodeSelector": SYSTEM_NODES,
         "rules": {
             "default": False,
@@ -147,8 +175,8 @@ class ClusterPlatform(pulumi.ComponentResource):
             "aws-load-balancer-controller": self._release(
                 name, LOAD_BALANCER_CONTROLLER, CONTROLLER_NAMESPACE, load_balancer_values(args)
             ),
-            "prometheus": self._release(
-                name, PROMETHEUS, MONITORING_NAMESPACE, prometheus_values()
+            "kube-prometheus-stack": self._release(
+                name, KUBE_PROMETHEUS_STACK, MONITORING_NAMESPACE, monitoring_stack_values()
             ),
             "prometheus-adapter": self._release(
                 name, PROMETHEUS_ADAPTER, MONITORING_NAMESPACE, adapter_values()

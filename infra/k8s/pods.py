@@ -196,14 +196,6 @@ def replica_command(s: PodSettings) -> list[str]:
     ).argv("python")
 
 
-# Prometheus' kubernetes-pods job scrapes pods annotated so (infra/k8s/platform.py).
-SCRAPE_ANNOTATIONS = {
-    "prometheus.io/scrape": "true",
-    "prometheus.io/port": str(HTTP_PORT),
-    "prometheus.io/path": "/metrics",
-}
-
-
 def zone_pinned_labels(role: str, zone: str) -> dict[str, str]:
     return {**replica_labels(role), ZONE_POD_LABEL: zone}
 
@@ -221,7 +213,7 @@ def replica_pod(s: PodSettings, role: str, zone: str | None = None) -> dict[str,
         }
     )
     return {
-        "metadata": {"labels": labels, "annotations": SCRAPE_ANNOTATIONS},
+        "metadata": {"labels": labels},
         "spec": {
             "serviceAccountName": s.replica_service_account,
             # No Kubernetes API access; IRSA's web identity token is projected separately.

@@ -162,22 +162,6 @@ def network_policies(w: WorkloadSpec) -> list[dict[str, Any]]:
     )
     # Clients reach the router through the internal NLB (IP targets): from the VPC only.
     clients = [{"from": inside, "ports": http}] if w.cluster_cidrs else [{"ports": http}]
-    scrapers = (
-        [
-            {
-                "from": [
-                    {
-                        "namespaceSelector": {
-                            "matchLabels": {"kubernetes.io/metadata.name": w.monitoring_namespace}
-                        }
-                    }
-                ],
-                "ports": http,
-            }
-        ]
-        if w.monitoring_namespace
-        else []
-    )
     objects = [
         _netpol("default-deny", ns, {}, ingress=[], egress=[]),
         _netpol("allow-dns", ns, {}, egress=[dns]),
@@ -204,6 +188,6 @@ def network_policies(w: WorkloadSpec) -> list[dict[str, Any]]:
             ],
         ),
     ]
-    if scrapers:
-        objects.append(_netpol("replicas-from-prometheus", ns, _REPLICAS, ingress=scrapers))
+    # Prometheus' scrape access is RecommenderMonitoring's (infra/k8s/monitoring.py):
+    # from the Prometheus pods only, to replicas and routers alike.
     return objects

@@ -42,7 +42,6 @@ class WorkloadSpec:
     # Per-pod /v1/recommend req/s the replica HPAs aim at (needs prometheus-adapter);
     # None: scale on CPU (kube stack, where no adapter is installed).
     replica_rps_target: int | None = None
-    monitoring_namespace: str | None = None
 
     @property
     def active_replicas(self) -> int:

@@ -23,7 +23,9 @@ from infra.policy.cluster import (
 )
 from infra.policy.disruption import pdbs_allow_disruption, rollouts_fit_spare_gpus
 from infra.policy.exposure import router_egress_inside, router_not_public, tokens_only_where_needed
+from infra.policy.fis import fis_role_scoped, zone_loss_templates
 from infra.policy.iam import irsa_least_privilege
+from infra.policy.monitoring import alert_rules_deployed
 from infra.policy.network import network_policies_enforced, no_zone_spof
 from infra.policy.storage import buckets_hardened, replication_has_rtc
 from infra.policy.view import Resources
@@ -32,9 +34,11 @@ from infra.policy.workloads import workloads_hardened
 __all__ = [
     "INVARIANTS",
     "Resources",
+    "alert_rules_deployed",
     "autoscaling_has_signal",
     "buckets_hardened",
     "cluster_access_locked",
+    "fis_role_scoped",
     "irsa_least_privilege",
     "network_policies_enforced",
     "no_zone_spof",
@@ -50,6 +54,7 @@ __all__ = [
     "versions_pinned",
     "workloads_hardened",
     "zone_loss_keeps_peak",
+    "zone_loss_templates",
     "zones_have_gpu_capacity",
 ]
 
@@ -73,4 +78,7 @@ INVARIANTS = {
     "router-not-public": router_not_public,
     "router-egress-inside": router_egress_inside,
     "tokens-only-where-needed": tokens_only_where_needed,
+    "alert-rules-deployed": alert_rules_deployed,
+    "zone-loss-templates": zone_loss_templates,
+    "fis-role-scoped": fis_role_scoped,
 }

@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from serving.replica.batching import BatcherClosed, MicroBatcher
+from serving.replica.batching import BatcherClosed, MicroBatcher, Overloaded
 from serving.replica.engine import Answer, EngineOptions, Query
 from serving.replica.loading import ModelLoader
 from serving.replica.metrics import ReplicaMetrics
@@ -35,6 +35,7 @@ from serving.schema import (
 )
 
 log = logging.getLogger("recdrill.replica")
+RETRY_AFTER_S = "1"  # whole seconds (RFC 9110); the router retries elsewhere at once anyway
 DRAIN_BYTES = 1 << 20  # how much of an oversized body is read (and dropped) before the 413
 
 
@@ -93,7 +94,9 @@ class ReplicaState:
             alias=settings.alias,
             cache_dir=settings.cache_dir,
             metrics=self.metrics,
-            options=EngineOptions(exclude_seen=settings.exclude_seen, device=settings.device),
+            options=EngineOptions(
+                exclude_seen=settings.exclude_seen, device=settings.device, search=settings.search
+            ),
             poll_interval_s=settings.poll_interval_s,
         )
         self.batcher: MicroBatcher[Query, Answer] = MicroBatcher(
@@ -102,6 +105,9 @@ class ReplicaState:
             max_wait_s=settings.max_wait_s,
             concurrency=settings.batch_concurrency,
             on_batch=self.metrics.observe_batch,
+            max_queue=settings.max_queue,
+            max_queue_s=settings.max_queue_s,
+            on_shed=lambda reason: self.metrics.shed.labels(reason).inc(),
         )
         self.draining = False
         self.metrics.ready.set(0)
@@ -110,7 +116,12 @@ class ReplicaState:
         loaded = self.loader.current  # one read: the whole batch uses one version
         if loaded is None:
             raise RuntimeError("no model loaded")
-        return loaded.serving.recommend_batch(list(queries))
+        serving = loaded.serving
+        fallbacks = serving.exact_fallbacks
+        answers = serving.recommend_batch(list(queries))
+        if serving.exact_fallbacks != fallbacks:
+            self.metrics.exact_fallbacks.inc(serving.exact_fallbacks - fallbacks)
+        return answers
 
     @property
     def ready(self) -> bool:
@@ -173,6 +184,12 @@ def create_app(settings: ReplicaSettings, state: ReplicaState | None = None) -> 
             if state.loader.current is None:
                 return error_response(503, "not_ready", "no verified model is loaded yet")
             answer = await state.batcher.submit(query)
+        except Overloaded as exc:
+            return json_response(
+                {"error": "overloaded", "detail": str(exc), "reason": exc.reason},
+                429,
+                {"retry-after": RETRY_AFTER_S},
+            )
         except BatcherClosed as exc:
             return error_response(503, "shutting_down", str(exc))
         except asyncio.CancelledError:
@@ -219,6 +236,8 @@ def create_app(settings: ReplicaSettings, state: ReplicaState | None = None) -> 
                 "popular_items": cur.serving.popular[:100],
                 "metrics": dict(manifest.data.get("metrics") or {}),
                 "exclude_seen": cur.serving.options.exclude_seen,
+                "search": cur.serving.search,
+                "index": cur.serving.manifest.data.get("index"),
                 "zone": settings.zone,
                 "replica": settings.replica_id,
             }

@@ -18,6 +18,12 @@ Unknown item ids in ``history``/``exclude`` are ignored. ``exclude`` items never
 With ``exclude_seen`` (see :class:`EngineOptions`) the items the user has already
 interacted with (stored history and request history) are excluded too, matching an
 offline evaluation that ranks only unseen items.
+
+Search (``search`` on the model, see :class:`EngineOptions`): ``approximate`` asks the
+version's HNSW index (``model/index.py``) for the top ``k + excluded`` items and drops
+the excluded ones; a query left with fewer than ``k`` items while enough exist is
+re-ranked exactly. A version published without an index is served with ``exact``
+search: one ``[B, d] x [d, items]`` product and a masked top-k.
 """
 
 from __future__ import annotations
@@ -32,12 +38,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from model import index as ann
 from model.architecture import TwoTower
 from model.artifacts import Artifacts
 from model.store import Manifest
 from serving.schema import AnswerSource
 
-_BUILD_CHUNK = 16384
+Search = Literal["exact", "approximate"]
 _USER_CHUNK = 2048  # the user tower holds [chunk, history_len, dim] temporaries
 _NEG_INF = float("-inf")
 
@@ -48,6 +55,7 @@ class EngineOptions:
 
     exclude_seen: bool = True  # drop the user's already-seen items from the top-k
     device: str = "auto"  # "auto" = cuda when available, else cpu
+    search: str = "approximate"  # the version's index when it has one; "exact" never uses it
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,7 @@ def configure_cpu_threads(threads: int | None = None) -> int:
     # RuntimeError: already set, or parallel work already ran in this process
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
+    ann.set_threads(threads)
     return threads
 
 
@@ -116,13 +125,19 @@ class ServingModel:
     item_index: dict[str, int]  # external id -> row in item_vectors
     user_index: dict[str, int]  # external id -> vocabulary index (>= 1)
     item_vectors: torch.Tensor  # [n_items, d], row j is vocabulary index j + 1
-    item_matrix: torch.Tensor  # item_vectors.T made contiguous: [d, n_items]
+    item_matrix: torch.Tensor  # exact search: item_vectors.T made contiguous; approximate: a view
     user_vectors: torch.Tensor  # [n_users + 1, d], row 0 unused
     history_rows: np.ndarray  # [n_users + 1, N] item rows of the stored history, -1 = padding
     popular: list[str]
     options: EngineOptions
     device: torch.device
     info: dict[str, Any] = field(default_factory=dict)
+    index: Any = None  # the version's faiss index, when approximate search is used
+    exact_fallbacks: int = 0  # approximate queries re-ranked exactly (too many exclusions)
+
+    @property
+    def search(self) -> Search:
+        return "exact" if self.index is None else "approximate"
 
     @property
     def version(self) -> str:
@@ -141,17 +156,22 @@ class ServingModel:
         options = options or EngineOptions()
         device = pick_device(options.device)
         model = _model_without_init(art).to(device)
-        n_items = len(art.items)
+        item_vectors = ann.item_vectors(model, art.item_category, art.item_brand)
+        # The item tower's id table (n_items x d) is not needed once its vectors exist:
+        # dropping it saves 256 MB at 1M items.
+        model.item_id.weight = torch.nn.Parameter(
+            torch.empty(0, model.config.dim, device=device), requires_grad=False
+        )
+        index = None
+        if options.search == "approximate" and art.index_path is not None:
+            params = ann.IndexParams.from_dict(art.index_info.get("params") or {})
+            index = ann.read_index(
+                art.index_path,
+                n_items=len(art.items),
+                dim=model.config.dim,
+                ef_search=params.ef_search,
+            )
         with torch.inference_mode():
-            item_vectors = torch.empty(n_items, model.config.dim, device=device)
-            for start in range(0, n_items, _BUILD_CHUNK):  # chunks bound the temporaries
-                stop = min(start + _BUILD_CHUNK, n_items)
-                idx = torch.arange(start + 1, stop + 1)
-                item_vectors[start:stop] = model.item_vectors(
-                    idx.to(device),
-                    art.item_category[idx].to(device),
-                    art.item_brand[idx].to(device),
-                )
             history = art.user_history.to(device)
             user_vectors = torch.zeros(len(art.users) + 1, model.config.dim, device=device)
             for start in range(1, len(art.users) + 1, _USER_CHUNK):
@@ -166,13 +186,15 @@ class ServingModel:
             item_index={item: j for j, item in enumerate(art.items)},
             user_index={user: i + 1 for i, user in enumerate(art.users)},
             item_vectors=item_vectors,
-            # a contiguous [d, n_items] operand: the matmul runs up to 2x faster for small batches
-            item_matrix=item_vectors.T.contiguous(),
+            # a contiguous [d, n_items] operand: the matmul runs up to 2x faster for small
+            # batches; with an index it is only the rare fallback's, so no second copy
+            item_matrix=item_vectors.T if index is not None else item_vectors.T.contiguous(),
             user_vectors=user_vectors,
             history_rows=art.user_history.numpy().astype(np.int64) - 1,
             popular=[str(p) for p in manifest.popular_items],
             options=options,
             device=device,
+            index=index,
         )
         served.warm_up()
         return served
@@ -274,6 +296,41 @@ class ServingModel:
         return torch.cat(list(parts.values()))[order]
 
     def _top_k(
+        self, vectors: torch.Tensor, ranked: list[_Ranked], ks: list[int]
+    ) -> list[tuple[list[str], list[float]]]:
+        if self.index is None:
+            return self._exact_top_k(vectors, ranked, ks)
+        return self._approximate_top_k(vectors, ranked, ks)
+
+    def _approximate_top_k(
+        self, vectors: torch.Tensor, ranked: list[_Ranked], ks: list[int]
+    ) -> list[tuple[list[str], list[float]]]:
+        """The index's top ``k + excluded``, excluded items dropped; short rows go exact."""
+        fetch = min(self.n_items, max(k + len(r.excluded) for k, r in zip(ks, ranked, strict=True)))
+        all_scores, all_rows = ann.search(self.index, vectors, fetch)
+        ids, out, redo = self.item_ids, [], []
+        for pos, (k, plan) in enumerate(zip(ks, ranked, strict=True)):
+            banned = set(plan.excluded)
+            keep = [
+                (int(j), float(s))
+                for j, s in zip(all_rows[pos], all_scores[pos], strict=True)
+                if j >= 0 and j not in banned
+            ][:k]
+            if len(keep) < k and len(keep) < self.n_items - len(banned):
+                redo.append(pos)  # the graph gave too few: rank this one exactly
+            out.append(([ids[j] for j, _ in keep], [s for _, s in keep]))
+        if redo:
+            self.exact_fallbacks += len(redo)
+            exact = self._exact_top_k(
+                vectors[torch.tensor(redo, device=vectors.device)],
+                [ranked[p] for p in redo],
+                [ks[p] for p in redo],
+            )
+            for pos, answer in zip(redo, exact, strict=True):
+                out[pos] = answer
+        return out
+
+    def _exact_top_k(
         self, vectors: torch.Tensor, ranked: list[_Ranked], ks: list[int]
     ) -> list[tuple[list[str], list[float]]]:
         scores = vectors @ self.item_matrix  # [B, n_items]

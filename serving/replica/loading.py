@@ -185,15 +185,18 @@ class ModelLoader:
                 "alias": self.alias,
                 "origin": loaded.origin,
                 "source": loaded.source,
+                "search": loaded.serving.search,
             }
         )
+        self.metrics.observe_search(loaded.serving.search)
         release_free_memory()
         log.info(
-            "serving model %s version %s (%s from %s)",
+            "serving model %s version %s (%s from %s, %s search)",
             self.model,
             loaded.version,
             loaded.origin,
             loaded.source,
+            loaded.serving.search,
             extra={"version": loaded.version, "replaced": old.version if old else None},
         )
 

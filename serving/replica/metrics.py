@@ -73,6 +73,23 @@ class ReplicaMetrics:
             "alias polls that could not read the store",
             registry=r,
         )
+        self.shed = Counter(
+            "recdrill_replica_shed",
+            "requests answered 429 by admission control (queue_full, queue_time)",
+            ["reason"],
+            registry=r,
+        )
+        self.search = Gauge(
+            "recdrill_replica_search",
+            "1 for the search the loaded version uses (approximate or exact)",
+            ["search"],
+            registry=r,
+        )
+        self.exact_fallbacks = Counter(
+            "recdrill_replica_exact_fallbacks",
+            "approximate queries re-ranked exactly (the index gave fewer than k)",
+            registry=r,
+        )
         self.ready = Gauge("recdrill_replica_ready", "1 when /readyz answers 200", registry=r)
         self.draining = Gauge("recdrill_replica_draining", "1 after SIGTERM", registry=r)
 
@@ -96,6 +113,10 @@ class ReplicaMetrics:
             self.cold_start.inc()
         if degraded:
             self.degraded.inc()
+
+    def observe_search(self, search: str) -> None:
+        for mode in ("approximate", "exact"):
+            self.search.labels(mode).set(1 if mode == search else 0)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -38,6 +38,9 @@ class ReplicaSettings:
     torch_threads: int | None = None
     exclude_seen: bool = True
     device: str = "auto"
+    search: str = "approximate"
+    max_queue: int = 256
+    max_queue_s: float = 0.08
     test_delay_s: float = 0.0
     log_level: str = "info"
 
@@ -63,6 +66,9 @@ class ReplicaSettings:
             ("--batch-concurrency", self.batch_concurrency, 1),
             ("--torch-threads", self.torch_threads, None),
             ("--device", self.device, "auto"),
+            ("--search", self.search, "approximate"),
+            ("--max-queue", self.max_queue, 256),
+            ("--max-queue-ms", self.max_queue_s * 1000, 80.0),
             ("--log-level", self.log_level, "info"),
         ]
         for flag, value, default in optional:
@@ -127,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave the user's already-seen items out of answers (default on)",
     )
     p.add_argument("--device", default=_env("DEVICE", "auto"), help="auto, cpu or cuda")
+    p.add_argument(
+        "--search",
+        choices=("approximate", "exact"),
+        default=_env("SEARCH", "approximate"),
+        help="approximate: the version's index when it has one (else exact); exact: never",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=_positive(int, 1),
+        default=_env("MAX_QUEUE", "256"),
+        help="requests queued for a batch before new ones get 429",
+    )
+    p.add_argument(
+        "--max-queue-ms",
+        type=_positive(float, 0.001),
+        default=_env("MAX_QUEUE_MS", "80"),
+        help="a request queued longer than this gets 429 instead of an answer",
+    )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "info"))
     return p
 
@@ -155,6 +179,9 @@ def parse_settings(argv: list[str] | None = None) -> ReplicaSettings:
         torch_threads=args.torch_threads,
         exclude_seen=args.exclude_seen,
         device=args.device,
+        search=args.search,
+        max_queue=args.max_queue,
+        max_queue_s=args.max_queue_ms / 1000,
         test_delay_s=delay,
         log_level=args.log_level,
     )

@@ -114,3 +114,15 @@ def test_load_names_the_file(tmp_path):
         Deployment.load(path)
     path.write_text(json.dumps(local_description()))
     assert Deployment.load(path).platform == "local"
+
+
+def test_eks_fis_templates_round_trip_and_name_only_known_zones():
+    templates = {"us-east-1a": "EXTa1", "us-east-1b": "EXTb2"}
+    d = Deployment.from_json({**kubernetes_description().to_json(), "fis_templates": templates})
+    assert d.fis_templates == templates and d.extras == {}
+    assert tuple(d.to_json()) == (*DESCRIPTION_KEYS, "fis_templates")
+    body = kubernetes_description().to_json()
+    with pytest.raises(DeploymentError, match="'fis_templates' names 'us-east-1c'"):
+        Deployment.from_json({**body, "fis_templates": {"us-east-1c": "EXTc"}})
+    with pytest.raises(DeploymentError, match=r"'fis_templates\.us-east-1a' must be a non-empty"):
+        Deployment.from_json({**body, "fis_templates": {"us-east-1a": 7}})

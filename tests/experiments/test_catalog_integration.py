@@ -1,9 +1,10 @@
 """The whole local catalog, rendered and run with the real ``chaos`` CLI on a real environment.
 
-One environment (controller, router, 3 zones × 2 replicas + standby, tiny model) is shared
-by the module; ``python -m experiments run`` runs every local experiment in turn, and each
-test checks one journal: steady state met before, during (every check) and after, every
-method activity succeeded, the time series written, the rollback state clean.
+One environment (controller, router, 3 zones × 2 replicas + standby, tiny model) runs once
+per session (``catalog_drill`` in conftest): ``python -m experiments run`` runs every local
+experiment in turn, and each test checks one journal: steady state met before, during
+(every check) and after, every method activity succeeded, the time series written, the
+rollback state clean.
 """
 
 from __future__ import annotations
@@ -13,26 +14,15 @@ import json
 import pytest
 
 from experiments import catalog, state
-from tests.experiments.local_env import LocalEnvironment
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 NAMES = catalog.names("local")
 
 
-@pytest.fixture(scope="module")
-def drill(tmp_path_factory):
-    root = tmp_path_factory.mktemp("catalog")
-    # A router whose per-try timeout fits inside the 250 ms p99 budget: with the local
-    # default (0.25 s) a request that meets the frozen replica of slow-replica alone
-    # takes the whole budget (see docs/experiments.md, findings).
-    env = LocalEnvironment(root, "--router-try-timeout", "0.1")
-    try:
-        journals = root / "journals"
-        done = env.run(journals)
-        yield env, journals, done
-    finally:
-        env.close()
+@pytest.fixture
+def drill(catalog_drill):
+    return catalog_drill
 
 
 def test_runner_wrote_every_journal_and_reported_progress(drill):

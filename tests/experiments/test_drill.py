@@ -6,24 +6,50 @@ integration tests' business); the gate step runs the real ``python -m experiment
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from experiments import catalog
+from experiments.capacity import Capacity, CapacityError
+from experiments.detection import ExpectedAlert, alerts_path
 from experiments.drill import EXIT_USAGE, DrillPaths, _step, run_drill
+from experiments.timeseries import fault_window
+from monitoring.alerts_client import AlertEpisode, PrometheusQueryError
 from tests.experiments.fakes import write_deployment
 from tests.experiments.journals import factories as f
 
 TWO = ["replica-loss", "zone-loss"]
+CAPACITY = Capacity(rps=200.0, concurrency=8, p99_budget_ms=250.0, steps=())
+
+
+def _measured(paths: DrillPaths, step_s: float) -> Capacity:
+    return CAPACITY
+
+
+def _no_prometheus(paths: DrillPaths) -> None:
+    return None
+
+
+# The drill's in-process conditions, as small fakes: a measured capacity, no Prometheus.
+NO_LOAD_SEARCH = {"measure": _measured, "monitoring": _no_prometheus}
 
 
 class FakeDrill:
     """Plays every step but the gate; the catalog step writes clean journals for ``write``."""
 
-    def __init__(self, paths: DrillPaths, write: list[str], run_code: int = 0) -> None:
-        self.paths, self.write, self.run_code = paths, write, run_code
+    def __init__(
+        self,
+        paths: DrillPaths,
+        write: list[str],
+        run_code: int = 0,
+        journal: Callable[[], dict[str, Any]] = f.clean_journal,
+    ) -> None:
+        self.paths, self.write, self.run_code, self.journal = paths, write, run_code, journal
         self.steps: list[tuple[str, list[str]]] = []
 
     def __call__(self, title: str, argv: list[str]) -> int:
@@ -33,7 +59,7 @@ class FakeDrill:
         if title.startswith("run the experiment catalog"):
             self.paths.journals.mkdir(parents=True, exist_ok=True)
             for name in self.write:
-                f.write_journal(self.paths.journals, f.clean_journal(), name=name)
+                f.write_journal(self.paths.journals, self.journal(), name=name)
             return self.run_code
         return 0
 
@@ -44,7 +70,9 @@ class FakeDrill:
 def _drill(tmp_path: Path, names: list[str], write: list[str], run_code: int = 0):
     paths = DrillPaths(tmp_path / "drill")
     fake = FakeDrill(paths, write, run_code)
-    code = run_drill("file:///nowhere", "recommender", paths, names, train=False, step=fake)
+    code = run_drill(
+        "file:///nowhere", "recommender", paths, names, train=False, **NO_LOAD_SEARCH, step=fake
+    )
     return code, fake, paths
 
 
@@ -79,7 +107,7 @@ def test_without_names_the_drill_expects_the_whole_local_catalog(tmp_path: Path)
         seen[title] = argv
         return 0
 
-    assert run_drill("file:///x", "m", paths, [], train=False, step=step) == 0
+    assert run_drill("file:///x", "m", paths, [], train=False, **NO_LOAD_SEARCH, step=step) == 0
     gated = [Path(a).stem for a in seen["gate the journals"] if a.endswith(".json")]
     assert gated == catalog.names("local")
     assert seen["run the experiment catalog"][-len(gated) :] == gated
@@ -90,7 +118,7 @@ def test_stale_journals_do_not_stand_in_for_this_run(tmp_path: Path) -> None:
     paths.journals.mkdir(parents=True)
     f.write_journal(paths.journals, f.clean_journal(), name="zone-loss")
     fake = FakeDrill(paths, ["replica-loss"], run_code=1)
-    assert run_drill("file:///x", "m", paths, TWO, train=False, step=fake) == 1
+    assert run_drill("file:///x", "m", paths, TWO, train=False, **NO_LOAD_SEARCH, step=fake) == 1
     assert "zone-loss.json does not exist" in paths.summary.read_text()
 
 
@@ -99,7 +127,10 @@ def test_unknown_experiment_is_a_usage_error_before_anything_starts(
 ) -> None:
     paths = DrillPaths(tmp_path / "drill")
     fake = FakeDrill(paths, [])
-    assert run_drill("file:///x", "m", paths, ["zone-los"], train=False, step=fake) == EXIT_USAGE
+    assert (
+        run_drill("file:///x", "m", paths, ["zone-los"], train=False, **NO_LOAD_SEARCH, step=fake)
+        == EXIT_USAGE
+    )
     assert fake.steps == []
     assert "zone-los" in capsys.readouterr().err
 
@@ -145,3 +176,106 @@ def test_environment_options_reach_the_up_step_only(tmp_path: Path) -> None:
     up = seen["bring the local environment up"]
     assert up[-2:] == ["--standby", "0"]
     assert "--standby" not in seen["bring the local environment down"]
+
+
+def test_the_catalog_runs_at_half_the_measured_capacity_and_the_summary_says_so(
+    tmp_path: Path,
+) -> None:
+    code, fake, paths = _drill(tmp_path, TWO, write=TWO)
+    assert code == 0
+    run = dict(fake.steps)["run the experiment catalog"]
+    assert run[run.index("--load-rps") + 1] == "100.0"
+    assert run[run.index("--capacity-rps") + 1] == "200.0"
+    summary = paths.summary.read_text()
+    assert "load: 100 rps = 50% of 200 rps capacity" in summary
+    assert "detection: not checked: prometheus is not on the PATH" in summary
+    sidecar = json.loads(alerts_path(paths.journals / "zone-loss.json").read_text())
+    assert sidecar == {"checked": False, "reason": "prometheus is not on the PATH"}
+
+
+def test_a_capacity_that_cannot_be_measured_fails_before_the_catalog(tmp_path: Path) -> None:
+    def unmeasurable(paths: DrillPaths, step_s: float) -> Capacity:
+        raise CapacityError("no load step stayed within the 250 ms p99 budget")
+
+    paths = DrillPaths(tmp_path / "drill")
+    fake = FakeDrill(paths, TWO)
+    conditions = {**NO_LOAD_SEARCH, "measure": unmeasurable}
+    assert run_drill("file:///x", "m", paths, TWO, train=False, **conditions, step=fake) == 1
+    assert fake.titles() == ["bring the local environment up", "bring the local environment down"]
+
+
+class FakeMonitor:
+    """A Prometheus that saw ``episodes`` (shifted to each journal's fault start)."""
+
+    url = "http://127.0.0.1:9090"
+
+    def __init__(self, after_fault_s: list[float]) -> None:
+        self.after_fault_s = after_fault_s
+        self.stopped = False
+        self.quiet_waits = 0
+
+    def wait_quiet(self, timeout_s: float = 60.0) -> float:
+        self.quiet_waits += 1
+        return 0.0
+
+    def timeline(self, since: float, until: float | None = None) -> list[AlertEpisode]:
+        window = fault_window(f.clean_journal(), 0.0)
+        assert window is not None
+        start, end = window
+        alert = "RecdrillZoneActiveCapacityLow"
+        return [
+            AlertEpisode(alert, {"zone": "a"}, start, start + s, end + 2)
+            for s in self.after_fault_s
+        ]
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def _expecting_capacity_alert() -> dict[str, Any]:
+    journal = f.clean_journal()
+    expected = ExpectedAlert("RecdrillZoneActiveCapacityLow", within_s=60.0)
+    journal["experiment"]["configuration"]["expected_alerts"] = [expected.to_json()]
+    return journal
+
+
+@pytest.mark.parametrize(("fired_after_s", "passed"), [([0.5], True), ([], False)])
+def test_with_prometheus_an_expected_alert_that_never_fired_fails_the_drill(
+    tmp_path: Path, fired_after_s: list[float], passed: bool
+) -> None:
+    paths = DrillPaths(tmp_path / "drill")
+    fake = FakeDrill(paths, ["zone-loss"], journal=_expecting_capacity_alert)
+    monitor = FakeMonitor(fired_after_s)
+    conditions = {"measure": _measured, "monitoring": lambda _: monitor}
+    code = run_drill("file:///x", "m", paths, ["zone-loss"], train=False, **conditions, step=fake)
+    assert (code == 0) is passed
+    assert monitor.stopped and monitor.quiet_waits == 2  # before the first fault, and after
+    summary = paths.summary.read_text()
+    assert f"detection: checked with Prometheus at {monitor.url}" in summary
+    if not passed:
+        assert "RecdrillZoneActiveCapacityLow" in summary and "never fired" in summary
+
+
+def test_the_drill_command_refuses_a_load_fraction_over_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from experiments.drill import main
+
+    argv = ["--store", "file:///x", "--out", str(tmp_path), "--load-fraction", "1.5"]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_an_unreadable_alert_timeline_fails_the_drill_and_says_so(tmp_path: Path) -> None:
+    class DeadPrometheus(FakeMonitor):
+        def timeline(self, since: float, until: float | None = None) -> list[AlertEpisode]:
+            raise PrometheusQueryError("GET /api/v1/query_range: connection refused")
+
+    paths = DrillPaths(tmp_path / "drill")
+    fake = FakeDrill(paths, ["zone-loss"], journal=_expecting_capacity_alert)
+    conditions = {"measure": _measured, "monitoring": lambda _: DeadPrometheus([])}
+    code = run_drill("file:///x", "m", paths, ["zone-loss"], train=False, **conditions, step=fake)
+    assert code == 1
+    assert "not checked: the alert timeline could not be read" in paths.summary.read_text()

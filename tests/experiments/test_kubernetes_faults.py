@@ -17,10 +17,7 @@ from experiments.deployment import configuration_for
 from experiments.faults import kubernetes as k8s
 from experiments.faults.kubernetes_network import STORE_POLICY
 from experiments.rollback import rollback_state
-from infra.k8s.pods import PodSettings
-from infra.k8s.policies import network_policies
-from infra.k8s.spec import WorkloadSpec
-from tests.experiments.fake_kubernetes import ACTIVE, ZONE, default_cluster, fake_kubernetes, pod
+from tests.experiments.fake_kubernetes import ACTIVE, ZONE, pod
 from tests.experiments.fakes import deployment
 from tests.experiments.netpol import Peer, egress_allowed
 
@@ -32,39 +29,6 @@ DNS = Peer(
     pod_labels={"k8s-app": "kube-dns"},
     namespace_labels={"kubernetes.io/metadata.name": "kube-system"},
 )
-
-
-def _stack_policies() -> dict[str, dict]:
-    """The NetworkPolicies the Pulumi program renders for an EKS-like stack (S3 on 443)."""
-    pods = PodSettings(
-        namespace="recdrill",
-        image="recdrill:test",
-        store_url="s3://models/recdrill",
-        model="recommender",
-        zone_label=ZONE,
-        gpus_per_replica=0,
-    )
-    spec = WorkloadSpec(
-        pods=pods,
-        zones=("eu-west-1a", "eu-west-1b"),
-        replicas_per_zone=1,
-        standby_replicas=1,
-        peak_replicas=3,
-        max_replicas=4,
-        router_replicas=2,
-    )
-    return {p["metadata"]["name"]: p for p in network_policies(spec)}
-
-
-@pytest.fixture
-def cluster(tmp_path, monkeypatch):
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-kubeconfig"))
-    monkeypatch.delenv("CHAOSTOOLKIT_IN_POD", raising=False)
-    fake = default_cluster()
-    fake.policies = _stack_policies()
-    with fake_kubernetes(fake) as running:
-        monkeypatch.setenv("KUBERNETES_HOST", running.server.url)
-        yield running
 
 
 @pytest.fixture

@@ -110,7 +110,10 @@ class _Mocks(pulumi.runtime.Mocks):
                 identities=[{"oidcs": [{"issuer": f"https://oidc.eks.example/id/{name}"}]}],
             )
         if args.typ == "aws:eks/nodeGroup:NodeGroup":
+            state.setdefault("nodeGroupName", name)
             state["resources"] = [{"autoscalingGroups": [{"name": f"eks-{name}-asg"}]}]
+        if args.typ == "aws:s3/bucketObjectv2:BucketObjectv2":
+            state["versionId"] = "v1"
         if args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             state["latestVersion"] = 1
         if args.typ == "aws:ecr/repository:Repository":

@@ -67,6 +67,10 @@ BAD = [
     ({"dr_region": "eu-west-1"}, "dr_region", "must differ"),
     ({"replicas_per_zone": "two"}, "replicas_per_zone", "expected an integer"),
     ({"slo_availability": "1.5"}, "slo_availability", "within [0, 1]"),
+    ({"monitoring": False}, "monitoring", "always deploy their alert rules"),
+    ({"monitoring_release": "prom"}, "monitoring_release", "for target kube only"),
+    ({"monitoring_namespace": "obs"}, "monitoring_namespace", "for target kube only"),
+    ({"model_bucket": "b" * 57}, "model_bucket", "its -canary bucket: 63"),
 ]
 
 
@@ -102,3 +106,9 @@ def test_pulumi_string_values_are_coerced() -> None:
     assert spec.zones == ("eu-west-1a", "eu-west-1b")
     assert spec.api_public_cidrs == ("198.51.100.0/24",)
     assert spec.gpu_nodes_max == 3 and spec.slo_p99_ms == 250.0 and spec.nat_per_zone is True
+
+
+def test_eks_environment_names_must_fit_the_canary_names() -> None:
+    assert spec_from_dict({**_raw("staging"), "environment": "e" * 15}).environment == "e" * 15
+    with pytest.raises(ConfigError, match="environment: too long for the canary names"):
+        spec_from_dict({**_raw("staging"), "environment": "e" * 16})

@@ -64,6 +64,18 @@ def _prefix_limited_list(policy: str) -> str:
     return json.dumps(document)
 
 
+def _fis_statement(sid: str, change: Callable[[dict[str, Any]], None]) -> Callable:
+    """Change one statement of the FIS role's policy (found by its Sid)."""
+
+    def apply(props: dict[str, Any]) -> None:
+        document = json.loads(props["policy"])
+        (statement,) = [s for s in document["Statement"] if s["Sid"] == sid]
+        change(statement)
+        props["policy"] = json.dumps(document)
+
+    return apply
+
+
 def _without_list(policy: str) -> str:
     document = json.loads(policy)
     document["Statement"] = [s for s in document["Statement"] if s["Action"] != "s3:ListBucket"]
@@ -260,9 +272,30 @@ CASES = [
     ),
     (
         "versions_pinned",
-        _release("prometheus"),
+        _release("kube-prometheus-stack"),
         lambda p: p.pop("version"),
-        "Helm release prometheus: chart version not pinned",
+        "Helm release kube-prometheus-stack: chart version not pinned",
+    ),
+    (
+        "alert_rules_deployed",
+        _k8s("PrometheusRule", "recdrill-rules"),
+        lambda p: p["metadata"]["labels"].update(release="prometheus"),
+        "label release='prometheus' selects no installed kube-prometheus-stack",
+    ),
+    (
+        "alert_rules_deployed",
+        _k8s("PrometheusRule", "recdrill-rules"),
+        lambda p: p["spec"].update(
+            groups=[g for g in p["spec"]["groups"] if not any("alert" in r for r in g["rules"])]
+        ),
+        "no PrometheusRule with alert rules",
+    ),
+    (
+        "alert_rules_deployed",
+        _release("prometheus-adapter"),
+        # The plain prometheus chart's Service, as before kube-prometheus-stack.
+        lambda p: p["values"]["prometheus"].update(url="http://prometheus-server.monitoring.svc"),
+        "prometheus-adapter reads 'http://prometheus-server.monitoring.svc', not the stack's",
     ),
     (
         "cluster_access_locked",
@@ -363,6 +396,82 @@ CASES = [
 ]
 
 
+FIS_POLICY = _typ("aws:iam/rolePolicy:RolePolicy", "zone-loss-policy")
+FIS_TEMPLATE = _typ("aws:fis/experimentTemplate:ExperimentTemplate", "eu-west-1a")
+
+CASES += [
+    (
+        "zone_loss_templates",
+        FIS_TEMPLATE,
+        lambda p: p.update(stopConditions=[{"source": "none"}]),
+        "FIS template for eu-west-1a: no CloudWatch alarm stop condition",
+    ),
+    (
+        "zone_loss_templates",
+        FIS_TEMPLATE,
+        lambda p: p["stopConditions"][0].update(value="arn:aws:cloudwatch:::alarm:someone-elses"),
+        "stop alarm arn:aws:cloudwatch:::alarm:someone-elses is not of this stack",
+    ),
+    (
+        "zone_loss_templates",
+        FIS_TEMPLATE,
+        lambda p: p["stopConditions"][0].update(
+            value=p["stopConditions"][0]["value"].replace("eu-west-1a", "eu-west-1b")
+        ),
+        "stops on the alarm for eu-west-1b, whose canary runs in the zone this template cuts",
+    ),
+    (
+        "zone_loss_templates",
+        FIS_TEMPLATE,
+        lambda p: p.update(
+            actions=[a for a in p["actions"] if a["actionId"] != "aws:network:disrupt-connectivity"]
+        ),
+        "lacks ['aws:network:disrupt-connectivity'] (not a power interruption)",
+    ),
+    (
+        "zone_loss_templates",
+        FIS_TEMPLATE,
+        lambda p: p.update(roleArn="arn:aws:iam::123456789012:role/Admin"),
+        "its role is not a FIS role of this stack",
+    ),
+    (
+        "fis_role_scoped",
+        FIS_POLICY,
+        _fis_statement("StopStartThisClustersGpuNodes", lambda s: s.pop("Condition")),
+        "may stop instances not tagged eks:cluster-name of this stack's cluster",
+    ),
+    (
+        "fis_role_scoped",
+        FIS_POLICY,
+        _fis_statement(
+            "StopStartThisClustersGpuNodes",
+            lambda s: s["Condition"]["StringEquals"].update(
+                {"aws:ResourceTag/eks:cluster-name": "another-cluster"}
+            ),
+        ),
+        "may stop instances not tagged eks:cluster-name of this stack's cluster",
+    ),
+    (
+        "fis_role_scoped",
+        FIS_POLICY,
+        _fis_statement(
+            "StopStartThisClustersGpuNodes", lambda s: s["Action"].append("ec2:TerminateInstances")
+        ),
+        "grants more than zone loss needs: ['ec2:TerminateInstances']",
+    ),
+    (
+        "fis_role_scoped",
+        FIS_POLICY,
+        _fis_statement(
+            "SwapAclsOfThisStacksSubnets",
+            lambda s: (s.update(Resource="*"), s.pop("Condition")),
+        ),
+        "SwapAclsOfThisStacksSubnets allows ['ec2:ReplaceNetworkAclAssociation'] on * with no "
+        "condition",
+    ),
+]
+
+
 REMOVALS = [
     (
         "node_autoscaler_installed",
@@ -385,6 +494,26 @@ REMOVALS = [
         "router_not_public",
         _release("aws-load-balancer-controller"),
         "without the AWS Load Balancer Controller installed do nothing",
+    ),
+    (
+        "alert_rules_deployed",
+        _release("kube-prometheus-stack"),
+        "EKS stack without kube-prometheus-stack",
+    ),
+    (
+        "alert_rules_deployed",
+        lambda r: r.props.get("kind") == "PrometheusRule",
+        "no PrometheusRule with alert rules",
+    ),
+    (
+        "alert_rules_deployed",
+        lambda r: r.props.get("kind") == "PodMonitor",
+        "no PodMonitor",
+    ),
+    (
+        "zone_loss_templates",
+        _typ("aws:fis/experimentTemplate:ExperimentTemplate", "eu-west-1b"),
+        "zone eu-west-1b: no FIS zone-loss experiment template",
     ),
 ]
 
@@ -446,3 +575,15 @@ def test_router_with_an_aws_role_is_caught(prod: StackRun) -> None:
     )
     problems = invariants.irsa_least_privilege(bad)
     assert any("router must not get an AWS role" in p for p in problems)
+
+
+def test_fis_role_with_a_managed_policy_is_caught(prod: StackRun) -> None:
+    (role,) = [r for r in prod.of_type("aws:iam/role:Role") if "zone-loss-role" in r.name]
+    assert invariants.fis_role_scoped(prod.resources) == []
+    admin = Resource(
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "admin",
+        {"role": role.props["name"], "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"},
+    )
+    problems = invariants.fis_role_scoped([*prod.resources, admin])
+    assert problems == [f"FIS role {role.props['name']}: managed policies are attached"]

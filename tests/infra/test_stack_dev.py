@@ -60,8 +60,10 @@ def test_one_gpu_node_group_per_zone(run: StackRun) -> None:
 
 
 def test_no_dr_bucket_without_replication(run: StackRun) -> None:
-    assert [b.props["bucket"] for b in run.of_type("aws:s3/bucket:Bucket")] == [
-        "recdrill-models-dev-eu-west-1"
+    # The model bucket, and the router canary's artifacts (no DR copy either).
+    assert sorted(b.props["bucket"] for b in run.of_type("aws:s3/bucket:Bucket")) == [
+        "recdrill-models-dev-eu-west-1",
+        "recdrill-models-dev-eu-west-1-canary",
     ]
     assert run.of_type("aws:s3/bucketReplicationConfig:BucketReplicationConfig") == []
     assert run.outputs["model_store"]["dr_url"] is None
@@ -75,7 +77,9 @@ def test_workloads_and_description(run: StackRun) -> None:
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
-    assert stack_checks.validate_manifests(run) == 28
+    # + the monitoring's scrape NetworkPolicy and dashboard ConfigMap (operator kinds are
+    # skipped), - the namespace-wide replicas-from-prometheus policy they replace.
+    assert stack_checks.validate_manifests(run) == 29
 
 
 def test_invariants_hold(run: StackRun) -> None:
@@ -90,4 +94,8 @@ def test_first_bring_up_can_stop_before_the_workloads() -> None:
     assert {t for t in types if t.startswith("kubernetes:")} == {"kubernetes:helm.sh/v3:Release"}
     assert {"aws:eks/cluster:Cluster", "aws:ecr/repository:Repository"} <= types
     assert infra_only.outputs["endpoint"] == ""
+    # Nothing to drill yet: no canaries, no FIS templates, no fis_templates output.
+    assert not infra_only.of_type("aws:fis/experimentTemplate:ExperimentTemplate")
+    assert not infra_only.of_type("aws:synthetics/canary:Canary")
+    assert "fis_templates" not in infra_only.outputs
     stack_checks.assert_invariants_hold(infra_only)

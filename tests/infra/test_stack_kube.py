@@ -81,7 +81,40 @@ def test_cpu_replicas_scale_on_cpu_without_an_adapter(run: StackRun) -> None:
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
-    assert stack_checks.validate_manifests(run) == len(run.resources)
+    # Everything but the operator kinds (PrometheusRule, two PodMonitors).
+    assert stack_checks.validate_manifests(run) == len(run.resources) - 3
+
+
+def test_monitoring_goes_into_the_clusters_existing_kube_prometheus_stack(
+    run: StackRun,
+) -> None:
+    """kube installs no Helm chart: the rules carry the configured release label and the
+    dashboard goes to the configured namespace of the stack that is already there."""
+    assert not run.of_type("kubernetes:helm.sh/v3:Release")
+    (rule,) = run.k8s("PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert {m["metadata"]["labels"]["release"] for m in run.k8s("PodMonitor")} == {
+        "kube-prometheus-stack"
+    }
+    (dashboard,) = run.k8s("ConfigMap", "recdrill-dashboard")
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+
+
+def test_monitoring_follows_the_configured_release_or_is_left_out() -> None:
+    elsewhere = run_stack(
+        "kube",
+        {"recdrill:monitoring_release": "prom", "recdrill:monitoring_namespace": "observability"},
+    )
+    (rule,) = elsewhere.k8s("PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    (dashboard,) = elsewhere.k8s("ConfigMap", "recdrill-dashboard")
+    assert dashboard["metadata"]["namespace"] == "observability"
+    (scrape,) = elsewhere.k8s("NetworkPolicy", "metrics-from-prometheus")
+    assert scrape["spec"]["ingress"][0]["from"][0]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "observability"}
+    }
+    without = run_stack("kube", {"recdrill:monitoring": False})
+    assert not without.k8s("PrometheusRule") and not without.k8s("PodMonitor")
 
 
 def test_invariants_hold(run: StackRun) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from infra.aws.versions import ADDON_VERSIONS
+from monitoring.rules import ALERT_NAMES
 from tests.infra import stack_checks
 from tests.infra.harness import StackRun, run_stack
 
@@ -135,7 +136,7 @@ def test_replicas_scale_on_request_rate_through_prometheus_adapter(run: StackRun
     assert set(charts) == {
         "cluster-autoscaler",
         "aws-load-balancer-controller",
-        "prometheus",
+        "kube-prometheus-stack",
         "prometheus-adapter",
     }
     assert all(c["version"] for c in charts.values())
@@ -149,12 +150,37 @@ def test_replicas_scale_on_request_rate_through_prometheus_adapter(run: StackRun
         assert metric["pods"]["target"] == {"type": "AverageValue", "averageValue": "300"}
         # After losing a zone the other two must carry the peak (3) between them.
         assert hpa["spec"]["minReplicas"] == 1 and hpa["spec"]["maxReplicas"] >= 2
-    pod = stack_checks.active(run, "eu-west-1a")["spec"]["template"]
-    assert pod["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
-    (scrape,) = run.k8s("NetworkPolicy", "replicas-from-prometheus")
-    assert scrape["spec"]["ingress"][0]["from"][0]["namespaceSelector"] == {
-        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+    # The adapter reads the Prometheus kube-prometheus-stack runs (fullnameOverride).
+    stack = charts["kube-prometheus-stack"]
+    assert stack["namespace"] == "monitoring" and stack["name"] == "kube-prometheus-stack"
+    assert stack["values"]["fullnameOverride"] == "kube-prometheus-stack"
+    assert charts["prometheus-adapter"]["values"]["prometheus"] == {
+        "url": "http://kube-prometheus-stack-prometheus.monitoring.svc",
+        "port": 9090,
     }
+    # Scraping is through the PodMonitors, let in from the Prometheus pods only.
+    assert not run.k8s("NetworkPolicy", "replicas-from-prometheus")
+    (scrape,) = run.k8s("NetworkPolicy", "metrics-from-prometheus")
+    assert scrape["spec"]["ingress"][0]["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+
+
+def test_alert_rules_pod_monitors_and_dashboard_are_deployed(run: StackRun) -> None:
+    (rule,) = run.k8s("PrometheusRule")
+    assert rule["metadata"]["namespace"] == "recdrill"
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r}
+    assert set(ALERT_NAMES) <= alerts
+    # The capacity rules are per zone of this stack, thresholds from its SLO block.
+    assert all(zone in json.dumps(rule["spec"]) for zone in ZONES)
+    monitors = {m["metadata"]["name"] for m in run.k8s("PodMonitor")}
+    assert monitors == {"recdrill-replica", "recdrill-router"}
+    (dashboard,) = run.k8s("ConfigMap", "recdrill-dashboard")
+    assert dashboard["metadata"]["namespace"] == "monitoring"
 
 
 def test_router_is_internal_and_its_egress_stays_in_the_vpc(run: StackRun) -> None:
@@ -198,8 +224,102 @@ def test_workloads_and_description(run: StackRun) -> None:
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
-    assert stack_checks.validate_manifests(run) == 33
+    # + the scrape NetworkPolicy and dashboard ConfigMap of the monitoring (operator
+    # kinds are skipped), - the namespace-wide replicas-from-prometheus it replaces.
+    assert stack_checks.validate_manifests(run) == 34
 
 
 def test_invariants_hold(run: StackRun) -> None:
     stack_checks.assert_invariants_hold(run)
+
+
+def _templates(run: StackRun) -> dict[str, dict]:
+    return {
+        t.props["tags"]["recdrill:zone"]: t.props
+        for t in run.of_type("aws:fis/experimentTemplate:ExperimentTemplate")
+    }
+
+
+def test_a_fis_power_interruption_template_per_zone(run: StackRun) -> None:
+    templates = _templates(run)
+    assert sorted(templates) == ZONES
+    assert run.outputs["fis_templates"] == {
+        zone: f"recdrill-staging-zone-loss-{zone}-id" for zone in ZONES
+    }
+    subnets = {s.name: s.props["arn"] for s in run.of_type("aws:ec2/subnet:Subnet")}
+    for zone, template in templates.items():
+        targets = {t["name"]: t for t in template["targets"]}
+        nodes = targets["gpu-nodes"]
+        assert nodes["resourceType"] == "aws:ec2:instance"
+        assert nodes["resourceTags"] == [
+            {"key": "eks:nodegroup-name", "value": f"recdrill-staging-gpu-{zone}"}
+        ]
+        assert {"path": "Placement.AvailabilityZone", "values": [zone]} in nodes["filters"]
+        assert sorted(targets["zone-subnets"]["resourceArns"]) == sorted(
+            [
+                subnets[f"recdrill-staging-private-{zone}"],
+                subnets[f"recdrill-staging-public-{zone}"],
+            ]
+        )
+        actions = {a["actionId"]: a for a in template["actions"]}
+        assert set(actions) == {
+            "aws:ec2:stop-instances",
+            "aws:ec2:asg-insufficient-instance-capacity-error",
+            "aws:network:disrupt-connectivity",
+        }
+        params = {p["key"]: p["value"] for p in actions["aws:ec2:stop-instances"]["parameters"]}
+        # Stopped nodes come back when the experiment ends or is stopped (zone_up).
+        assert params == {"startInstancesAfterDuration": "PT20M"}
+        (stop,) = template["stopConditions"]
+        assert stop == {
+            "source": "aws:cloudwatch:alarm",
+            "value": f"arn:aws:mock:::MetricAlarm/recdrill-staging-canary-{zone}-slo",
+        }
+
+
+def test_each_stop_alarm_watches_the_routers_slo_from_the_other_zones(run: StackRun) -> None:
+    canaries = {
+        c.props["tags"]["recdrill:zone"]: c.props
+        for c in run.of_type("aws:synthetics/canary:Canary")
+    }
+    alarms = {
+        a.props["tags"]["recdrill:zone"]: a.props
+        for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    assert sorted(canaries) == sorted(alarms) == ZONES
+    for zone in ZONES:
+        canary, alarm = canaries[zone], alarms[zone]
+        # A canary in the zone being cut would fail because of the fault itself.
+        assert sorted(canary["vpcConfig"]["subnetIds"]) == [
+            f"recdrill-staging-private-{z}-id" for z in ZONES if z != zone
+        ]
+        env = canary["runConfig"]["environmentVariables"]
+        assert env["ROUTER_URL"] == run.outputs["endpoint"]
+        assert float(env["MAX_ERROR_RATIO"]) == pytest.approx(1 - 0.999)
+        assert float(env["P99_MS"]) == run.outputs["slo"]["p99_ms"]
+        assert canary["handler"] == "router_canary.handler"
+        assert alarm["namespace"] == "CloudWatchSynthetics"
+        assert alarm["metricName"] == "SuccessPercent"
+        assert alarm["dimensions"] == {"CanaryName": canary["name"]}
+        assert alarm["treatMissingData"] == "breaching"
+
+
+def test_the_fis_role_is_trusted_by_fis_only_and_scoped_to_the_cluster(run: StackRun) -> None:
+    (role,) = [r.props for r in run.of_type("aws:iam/role:Role") if "zone-loss" in r.name]
+    (trust,) = json.loads(role["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "fis.amazonaws.com"}
+    (policy,) = [
+        p.props for p in run.of_type("aws:iam/rolePolicy:RolePolicy") if "zone-loss" in p.name
+    ]
+    statements = {s["Sid"]: s for s in json.loads(policy["policy"])["Statement"]}
+    stop = statements["StopStartThisClustersGpuNodes"]["Condition"]["StringEquals"]
+    assert stop["aws:ResourceTag/eks:cluster-name"] == "recdrill-staging"
+    assert sorted(stop["aws:ResourceTag/eks:nodegroup-name"]) == [
+        f"recdrill-staging-gpu-{z}" for z in ZONES
+    ]
+    inject = statements["NoCapacityForTheGpuGroups"]["Condition"]
+    assert sorted(inject["ForAllValues:ArnLike"]["ec2:FisTargetArns"]) == [
+        f"arn:aws:autoscaling:eu-west-1:*:autoScalingGroup:*:autoScalingGroupName/"
+        f"eks-recdrill-staging-gpu-{z}-asg"
+        for z in ZONES
+    ]

@@ -71,7 +71,8 @@ def test_a_malformed_store_url_exits_2_with_one_line(capsys, url):
 
 def _clean_env(monkeypatch) -> None:
     for name in ("ADMIN_TOKEN", "MAX_BATCH", "MAX_WAIT_MS", "BATCH_CONCURRENCY",
-                 "TORCH_THREADS", "EXCLUDE_SEEN", "DEVICE", "LOG_LEVEL"):  # fmt: skip
+                 "TORCH_THREADS", "EXCLUDE_SEEN", "DEVICE", "LOG_LEVEL", "SEARCH",
+                 "MAX_QUEUE", "MAX_QUEUE_MS"):  # fmt: skip
         monkeypatch.delenv(f"RECDRILL_{name}", raising=False)
     monkeypatch.delenv(TEST_DELAY_ENV, raising=False)
 
@@ -80,7 +81,8 @@ EVERY_FLAG_SET = ReplicaSettings(
     store="s3://b/p", model="m", cache_dir=Path("/var/cache/m"), alias="canary",
     host="0.0.0.0", port=9100, zone="$(RECDRILL_ZONE)", replica_id="$(POD_NAME)",
     poll_interval_s=0.5, drain_grace_s=15.0, max_batch=32, max_wait_s=0.004,
-    batch_concurrency=2, torch_threads=3, exclude_seen=False, device="cpu", log_level="debug",
+    batch_concurrency=2, torch_threads=3, exclude_seen=False, device="cpu", search="exact",
+    max_queue=32, max_queue_s=0.125, log_level="debug",
 )  # fmt: skip
 
 

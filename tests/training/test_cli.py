@@ -65,7 +65,7 @@ def test_train_publish_promote_and_if_no_stable(capsys, tmp_path):
     code, out, _ = _run(capsys, "versions", "--store", url, "--model", MODEL)
     assert code == 0 and out.startswith(version) and "stable" in out
     code, out, _ = _run(capsys, "verify", "--store", url, "--model", MODEL)
-    assert code == 0 and "4 files verified" in out
+    assert code == 0 and "5 files verified" in out  # 4 artifacts + the index
 
     before = store_snapshot(store)
     code, out, _ = _run(capsys, "train", "--store", url, "--model", MODEL, "--if-no-stable", *data)

@@ -1,0 +1,136 @@
+"""The conditions a drill runs under: the load it sends and the Prometheus that watches.
+
+Kept apart from ``experiments.drill`` (which sequences the steps) because both talk to
+the running environment in-process: the capacity search sends closed-loop load through
+the router, and the monitoring keeps a Prometheus and its target watcher alive for the
+whole catalog, then writes each journal's alert timeline beside it for the gate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from experiments.capacity import Capacity, closed_loop_step, load_configuration, search_capacity
+from experiments.deployment import load_deployment
+from experiments.detection import sidecar_for, write_sidecar
+from infra.local.monitoring import LocalMonitoring
+from monitoring.alerts_client import PrometheusQueryError
+from monitoring.local import AlertEpisode, prometheus_available
+
+__all__ = [
+    "LoadChoice",
+    "Monitor",
+    "load_line",
+    "measure_capacity",
+    "plan_load",
+    "record_alerts",
+    "start_monitoring",
+]
+
+RESOLVE_WAIT_S = 30.0
+Say = Callable[[str], None]
+
+
+class Monitor(Protocol):
+    """What the drill needs of a running Prometheus (``LocalMonitoring`` in production)."""
+
+    @property
+    def url(self) -> str: ...
+
+    def wait_quiet(self, timeout_s: float = ...) -> float: ...
+
+    def timeline(self, since: float, until: float | None = None) -> list[AlertEpisode]: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoadChoice:
+    """The drill's load: ``fraction`` of the measured capacity, or ``rps`` as given."""
+
+    fraction: float = 0.5
+    rps: float | None = None
+    step_s: float = 3.0
+
+
+def measure_capacity(deployment_file: Path, step_s: float, say: Say = print) -> Capacity:
+    """Closed-loop load through the deployment's router, within its p99 budget."""
+    deployment = load_deployment(deployment_file)
+    measure = closed_loop_step(deployment["endpoint"], step_s)
+    return search_capacity(measure, float(deployment["slo"]["p99_ms"]), progress=say)
+
+
+def plan_load(
+    choice: LoadChoice, measure: Callable[[float], Capacity], say: Say = print
+) -> dict[str, float]:
+    """The configuration every experiment's traffic is rendered with; says the load."""
+    if choice.rps is not None:
+        say(f"load: {choice.rps:g} rps as given (capacity not measured)")
+        return load_configuration(choice.rps)
+    capacity = measure(choice.step_s)
+    rps = capacity.rps * choice.fraction
+    say(
+        f"load: {rps:.0f} rps = {choice.fraction:.0%} of {capacity.rps:.0f} rps capacity "
+        f"({capacity.concurrency} clients within the {capacity.p99_budget_ms:g} ms p99 budget)"
+    )
+    return load_configuration(rps, capacity.rps)
+
+
+def load_line(load: dict[str, float]) -> str:
+    """One line for the console and the summary: "N rps = 50% of C rps capacity (…)"."""
+    share = load.get("load_fraction")
+    of = f" = {share:.0%} of {load['capacity_rps']:g} rps capacity" if share else ""
+    return (
+        f"{load['load_rps']:g} rps{of} (windows {load['ssh_rate_rps']:g} rps, "
+        f"recorder {load['recorder_rate_rps']:g} rps)"
+    )
+
+
+def start_monitoring(deployment_file: Path, workdir: Path) -> Monitor | None:
+    """A real Prometheus on the environment, or None when it is not installed."""
+    if not prometheus_available():
+        return None
+    return LocalMonitoring.for_deployment(deployment_file, workdir).start()
+
+
+def _epoch(stamp: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def record_alerts(
+    monitor: Monitor | None, since: float, journals: list[Path], not_checked: str
+) -> str | None:
+    """Write each journal's alert timeline beside it (or why detection was not checked).
+    A missing or unreadable journal gets nothing: the gate fails it by name. Returns what
+    went wrong when Prometheus ran but its timeline could not be read (the drill fails)."""
+    episodes: list[AlertEpisode] | None = None
+    problem = None
+    if monitor is not None:
+        try:
+            with contextlib.suppress(TimeoutError):  # let the last fault's alerts resolve
+                monitor.wait_quiet(RESOLVE_WAIT_S)
+            time.sleep(2.0)  # one more evaluation step, so the timeline sees the resolution
+            episodes = monitor.timeline(since)
+        except PrometheusQueryError as exc:
+            problem = not_checked = f"the alert timeline could not be read: {exc}"
+    for journal in journals:
+        try:
+            body = json.loads(journal.read_text())
+        except (OSError, ValueError):
+            continue
+        start, end = _epoch(body.get("start")), _epoch(body.get("end"))
+        if monitor is None or episodes is None or start is None:
+            write_sidecar(journal, {"checked": False, "reason": not_checked})
+        else:
+            write_sidecar(journal, sidecar_for(episodes, start, end or time.time(), monitor.url))
+    return problem

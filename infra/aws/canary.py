@@ -1,0 +1,225 @@
+"""Stop conditions for the AWS zone-loss drills: a CloudWatch alarm per zone on a
+Synthetics canary that checks the router's SLO from the *other* zones.
+
+Why a canary: the router sits behind an internal NLB, which is layer 4 (no status codes,
+no latency) and whose ARN the AWS Load Balancer Controller picks; Container Insights
+counts pods, not answers. A canary in the VPC sees what a shop frontend sees, and its
+``SuccessPercent`` metric has a name Pulumi knows (CanaryName). Why one per zone: the
+zone-loss template cuts its zone's subnets, so a canary running there would fail because
+of the fault itself and stop every drill; the alarm for zone Z is judged from the zones
+Z does not touch. A missing datapoint counts as breaching: no drill starts, and a running
+one stops, while nobody can see the router.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.aws.buckets import HardenedBucket
+from infra.aws.versions import CANARY_RUNTIME
+from infra.policy.storage import REGENERATED
+
+SCRIPT = Path(__file__).with_name("router_canary.py")
+HANDLER = "router_canary.handler"
+METRIC_NAMESPACE = "CloudWatchSynthetics"
+METRIC_NAME = "SuccessPercent"
+ROUTER_PORT = 80
+# Two failed runs in a row (two minutes) trip the alarm: one lost request is noise.
+FAILED_MINUTES = 2
+
+
+def canary_name(environment: str, zone: str) -> str:
+    """Synthetics names: at most 21 characters of [a-z0-9_-]."""
+    name = f"rd-{environment}-{zone.rsplit('-', 1)[-1]}".lower()
+    if len(name) > 21:
+        raise ValueError(f"canary name {name!r} is longer than 21 characters")
+    return name
+
+
+@dataclass
+class CanaryArgs:
+    environment: str
+    artifact_bucket_name: str
+    vpc_id: pulumi.Input[str]
+    vpc_cidr: str
+    # zone -> that zone's private subnet id; each zone's canary runs in the others.
+    private_subnets: dict[str, pulumi.Input[str]]
+    router_url: pulumi.Input[str]
+    availability: float
+    p99_ms: float
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def canary_role_policy(bucket_arn: str, key_arn: str) -> str:
+    """Write its artifacts, publish its metrics, run inside the VPC; nothing else."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "Artifacts",
+                    "Effect": "Allow",
+                    "Action": ["s3:PutObject", "s3:GetBucketLocation"],
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                },
+                {
+                    "Sid": "ArtifactKey",
+                    "Effect": "Allow",
+                    "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                    "Resource": key_arn,
+                },
+                {
+                    "Sid": "Metrics",
+                    "Effect": "Allow",
+                    "Action": "cloudwatch:PutMetricData",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
+                },
+                {
+                    "Sid": "Logs",
+                    "Effect": "Allow",
+                    "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": "arn:aws:logs:*:*:log-group:/aws/lambda/cwsyn-*",
+                },
+                {
+                    "Sid": "VpcNetworkInterfaces",
+                    "Effect": "Allow",
+                    "Action": [
+                        "ec2:CreateNetworkInterface",
+                        "ec2:DescribeNetworkInterfaces",
+                        "ec2:DeleteNetworkInterface",
+                    ],
+                    "Resource": "*",
+                },
+            ],
+        }
+    )
+
+
+class RouterCanaries(pulumi.ComponentResource):
+    """One canary and one alarm per zone; ``alarms[zone]`` is that zone's stop condition."""
+
+    def __init__(
+        self, name: str, args: CanaryArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("recdrill:aws:RouterCanaries", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        artifacts = HardenedBucket(
+            f"{name}-artifacts",
+            args.artifact_bucket_name,
+            14,
+            # Regenerated every minute: exempt from DR replication (infra/policy/storage.py).
+            {**args.tags, **REGENERATED},
+            opts=child,
+        )
+        code = aws.s3.BucketObjectv2(
+            f"{name}-code",
+            bucket=artifacts.bucket.bucket,
+            key="code/router_canary.zip",
+            source=pulumi.AssetArchive({"python/router_canary.py": pulumi.FileAsset(str(SCRIPT))}),
+            tags=args.tags,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=args.tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.name,
+            policy=artifacts.key.arn.apply(lambda key: canary_role_policy(artifacts.arn, key)),
+            opts=child,
+        )
+        group = aws.ec2.SecurityGroup(
+            f"{name}-sg",
+            vpc_id=args.vpc_id,
+            description="recdrill router canary: the router inside the VPC, AWS APIs on 443",
+            egress=[
+                {
+                    "protocol": "tcp",
+                    "from_port": ROUTER_PORT,
+                    "to_port": ROUTER_PORT,
+                    "cidr_blocks": [args.vpc_cidr],
+                },
+                {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": ["0.0.0.0/0"]},
+            ],
+            tags=args.tags,
+            opts=child,
+        )
+        self.canaries: dict[str, aws.synthetics.Canary] = {}
+        self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        for zone in args.private_subnets:
+            others = [s for z, s in args.private_subnets.items() if z != zone]
+            canary = aws.synthetics.Canary(
+                f"{name}-{zone}",
+                name=canary_name(args.environment, zone),
+                runtime_version=CANARY_RUNTIME,
+                handler=HANDLER,
+                s3_bucket=code.bucket,
+                s3_key=code.key,
+                s3_version=code.version_id,
+                execution_role_arn=role.arn,
+                artifact_s3_location=pulumi.Output.concat("s3://", artifacts.bucket.bucket, "/"),
+                artifact_config={
+                    "s3_encryption": {
+                        "encryption_mode": "SSE_KMS",
+                        "kms_key_arn": artifacts.key.arn,
+                    }
+                },
+                schedule={"expression": "rate(1 minute)"},
+                run_config={
+                    "timeout_in_seconds": 50,
+                    "environment_variables": {
+                        "ROUTER_URL": args.router_url,
+                        "REQUESTS": "20",
+                        "TIMEOUT_S": "2",
+                        "MAX_ERROR_RATIO": f"{1.0 - args.availability:.6f}",
+                        "P99_MS": f"{args.p99_ms:g}",
+                    },
+                },
+                vpc_config={"subnet_ids": others, "security_group_ids": [group.id]},
+                start_canary=True,
+                success_retention_period=2,
+                failure_retention_period=14,
+                tags={**args.tags, "recdrill:zone": zone},
+                opts=child,
+            )
+            self.canaries[zone] = canary
+            self.alarms[zone] = aws.cloudwatch.MetricAlarm(
+                f"{name}-{zone}-slo",
+                alarm_description=(
+                    f"router outside its SLO seen from outside {zone}: stops the "
+                    f"{zone} zone-loss drill"
+                ),
+                namespace=METRIC_NAMESPACE,
+                metric_name=METRIC_NAME,
+                dimensions={"CanaryName": canary.name},
+                statistic="Average",
+                period=60,
+                evaluation_periods=FAILED_MINUTES,
+                datapoints_to_alarm=FAILED_MINUTES,
+                comparison_operator="LessThanThreshold",
+                threshold=100,
+                treat_missing_data="breaching",
+                tags={**args.tags, "recdrill:zone": zone},
+                opts=child,
+            )
+        self.register_outputs({"alarms": {z: a.arn for z, a in self.alarms.items()}})
