@@ -19,10 +19,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from contracts.drill_window import DrillWindow, DrillWindowError
+
 __all__ = [
     "DESCRIPTION_KEYS",
+    "ENVIRONMENT_KINDS",
     "PLATFORMS",
     "RTO_S",
+    "SAFETY_KEYS",
     "Control",
     "Deployment",
     "DeploymentError",
@@ -48,6 +52,11 @@ DESCRIPTION_KEYS = (
     "model_store",
     "slo",
 )
+# Optional keys that make a drill safe to run (written only when set): what kind of
+# environment this is (``production`` turns on windows and pre-flight), when drills may
+# run there, and how many requests per second a drill may add on top of real traffic.
+SAFETY_KEYS = ("environment_kind", "drill_windows", "traffic_ceiling_rps")
+ENVIRONMENT_KINDS = ("production", "staging", "development", "test")
 _REQUIRED = ("platform", "endpoint", "zones", "selectors", "model_store")
 
 
@@ -194,6 +203,15 @@ class Control:
         return {"url": self.url, "token": self.token}
 
 
+def _windows(data: Any) -> tuple[DrillWindow, ...]:
+    if not isinstance(data, list):
+        raise _fail("drill_windows", f"must be a list of windows, got {type(data).__name__}")
+    try:
+        return tuple(DrillWindow.from_json(w, f"drill_windows[{i}]") for i, w in enumerate(data))
+    except DrillWindowError as exc:
+        raise DeploymentError(f"deployment description: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Deployment:
     """One running environment. ``endpoint`` is the router's URL; in a Pulumi program it
@@ -211,6 +229,9 @@ class Deployment:
     replicas_per_zone: int = 1
     standby_replicas: int = 0
     control: Control | None = None
+    environment_kind: str | None = None
+    drill_windows: tuple[DrillWindow, ...] = ()
+    traffic_ceiling_rps: float | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
     # EKS only: the FIS zone-loss experiment template id per zone (infra/aws/fis.py),
     # what the aws fault driver starts. None where the platform has none.
@@ -242,6 +263,21 @@ class Deployment:
                     raise _fail("fis_templates", f"names {zone!r}, not one of the zones")
                 if isinstance(template, str) or not hasattr(template, "apply"):
                     _text(template, f"fis_templates.{zone}")
+        if self.environment_kind is not None and self.environment_kind not in ENVIRONMENT_KINDS:
+            raise _fail(
+                "environment_kind",
+                f"must be one of {', '.join(ENVIRONMENT_KINDS)}, got {self.environment_kind!r}",
+            )
+        if (
+            self.traffic_ceiling_rps is not None
+            and not _number(self.traffic_ceiling_rps, "traffic_ceiling_rps") > 0
+        ):
+            raise _fail("traffic_ceiling_rps", f"must be above 0, got {self.traffic_ceiling_rps}")
+
+    @property
+    def production(self) -> bool:
+        """Drills here must respect windows and a healthy pre-flight unless forced."""
+        return self.environment_kind == "production"
 
     @property
     def active_replicas(self) -> int:
@@ -265,6 +301,12 @@ class Deployment:
         }
         if self.control is not None:
             body["control"] = self.control.to_json()
+        if self.environment_kind is not None:
+            body["environment_kind"] = self.environment_kind
+        if self.drill_windows:
+            body["drill_windows"] = [w.to_json() for w in self.drill_windows]
+        if self.traffic_ceiling_rps is not None:
+            body["traffic_ceiling_rps"] = self.traffic_ceiling_rps
         if self.fis_templates is not None:
             body["fis_templates"] = dict(self.fis_templates)
         body.update(self.extras)
@@ -280,7 +322,8 @@ class Deployment:
         platform = body["platform"]
         if platform not in PLATFORMS:
             raise _fail("platform", f"must be one of {', '.join(PLATFORMS)}, got {platform!r}")
-        known = {*DESCRIPTION_KEYS, "control", "fis_templates"}
+        known = {*DESCRIPTION_KEYS, *SAFETY_KEYS, "control", "fis_templates"}
+        ceiling = body.get("traffic_ceiling_rps")
         return cls(
             platform=platform,
             endpoint=_text(body["endpoint"], "endpoint"),
@@ -294,6 +337,11 @@ class Deployment:
             replicas_per_zone=body.get("replicas_per_zone", 1),
             standby_replicas=body.get("standby_replicas", 0),
             control=Control.from_json(body["control"]) if "control" in body else None,
+            environment_kind=_text(body.get("environment_kind"), "environment_kind", True),
+            drill_windows=_windows(body.get("drill_windows", [])),
+            traffic_ceiling_rps=None
+            if ceiling is None
+            else _number(ceiling, "traffic_ceiling_rps"),
             extras={k: v for k, v in body.items() if k not in known},
             fis_templates=body.get("fis_templates"),
         )

@@ -1,16 +1,59 @@
-"""``python -m experiments``: render, run, rollback and gate the chaos experiments."""
+"""``python -m experiments``: render, run, rollback and gate the chaos experiments.
+
+``run`` exit codes: 0 every journal written; 1 a journal is missing, a run was killed,
+or ``--escalate`` stopped at a failed experiment; 2 bad input; 3 refused by the
+pre-flight (outside a drill window, unhealthy steady state, over the traffic ceiling).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 
 from chaoslib.exceptions import ChaosException
 
-from experiments.catalog import UnknownExperiment
+from experiments.catalog import BlastRadiusError, UnknownExperiment
 from experiments.deployment import DeploymentError
+from experiments.preflight import PreflightRefused
+from experiments.render import OverrideError
 from experiments.state import StateFileError
+
+EXIT_REFUSED = 3
+
+
+class UsageProblem(ValueError):
+    """A run flag that cannot be understood."""
+
+
+def parse_sets(pairs: list[str]) -> dict[str, object]:
+    """``key=value`` pairs; values are read as JSON (numbers, true, null) else as text."""
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageProblem(f"--set {pair!r}: expected key=value, e.g. --set blast_replicas=2")
+        try:
+            overrides[key.strip()] = json.loads(text)
+        except ValueError:
+            overrides[key.strip()] = text
+    return overrides
+
+
+def _order(platform: str, names: list[str], escalate: bool) -> list[str]:
+    from experiments import catalog
+
+    available = catalog.names(platform)
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise UnknownExperiment(
+            f"unknown experiment(s) {', '.join(unknown)} for {platform}; known: "
+            f"{', '.join(available)}"
+        )
+    if not escalate:
+        return names or available
+    return [n for n in catalog.escalation_order(platform) if not names or n in names]
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -22,19 +65,46 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from contracts.deployment import Deployment
     from experiments.capacity import load_configuration
+    from experiments.dry_run import plan_lines
+    from experiments.preflight import enforce, preflight
+    from experiments.render import render_one
     from experiments.runner import run_catalog
 
     if args.capacity_rps is not None and args.load_rps is None:
         print("error: --capacity-rps needs --load-rps", file=sys.stderr)
         return 2
-    load = load_configuration(args.load_rps, args.capacity_rps) if args.load_rps else None
+    load = load_configuration(args.load_rps, args.capacity_rps) if args.load_rps else {}
+    deployment = Deployment.load(args.deployment)
+    sets = parse_sets(args.set)
+    overrides = {**load, **sets}
+    order = _order(deployment.platform, args.names, args.escalate)
+    description = deployment.to_json()
+    bodies = {  # validated when run_catalog renders them; a dry run validates here
+        n: render_one(
+            n,
+            description,
+            args.deployment,
+            overrides,
+            validate=args.dry_run,
+            checked=frozenset(sets),
+        )
+        for n in order
+    }
+    found = preflight(deployment, bodies, probe=not args.dry_run)
+    if args.dry_run:
+        print("\n".join(plan_lines(bodies, found)))
+        return 0
+    extensions = enforce(found, args.force)
     results = run_catalog(
         args.deployment,
         args.journals,
-        args.names or None,
+        order,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
-        overrides=load,
+        overrides=overrides,
+        extensions=extensions,
+        escalate=args.escalate,
     )
     missing = [r.name for r in results if not r.journal.exists()]
     killed = [r.name for r in results if r.exit_code is None]
@@ -43,6 +113,10 @@ def _run(args: argparse.Namespace) -> int:
     if killed:
         print(f"error: killed at the run timeout: {', '.join(killed)}", file=sys.stderr)
     if missing or killed:
+        return 1
+    stopped = [r.name for r in results if r.passed is False]
+    if stopped:
+        print(f"escalation stopped at {stopped[0]}: run the gate for why", file=sys.stderr)
         return 1
     print(f"{len(results)} journal(s) in {args.journals}; run the gate for the verdict")
     return 0
@@ -106,6 +180,30 @@ def _parser() -> argparse.ArgumentParser:
         "--capacity-rps", type=_positive, help="measured capacity the load is a share of"
     )
     run.add_argument("names", nargs="*", help="experiment names (default: all)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a configuration key (blast_replicas, blast_zone, spike_factor, "
+        "safeguard_max_p99_ms, …); repeatable",
+    )
+    run.add_argument(
+        "--escalate",
+        action="store_true",
+        help="run from the smallest blast radius to the largest; stop at the first failure",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what would be injected where; change nothing",
+    )
+    run.add_argument(
+        "--force",
+        metavar="REASON",
+        help="run against production outside a window or from an unhealthy steady state; "
+        "the reason is recorded in every journal",
+    )
     run.set_defaults(func=_run)
     rollback = sub.add_parser("rollback", help="undo what a crashed run left pending")
     rollback.add_argument("--state", required=True, help="rollback state file")
@@ -135,6 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)
-    except (DeploymentError, UnknownExperiment, StateFileError, ChaosException, OSError) as exc:
+    except PreflightRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except (
+        DeploymentError,
+        UnknownExperiment,
+        BlastRadiusError,
+        OverrideError,
+        UsageProblem,
+        StateFileError,
+        ChaosException,
+        OSError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -31,6 +31,14 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule(
+        "check-failed:safeguard",
+        "the safeguard stopped the experiment: real users suffered beyond its line",
+        (
+            "the system cannot absorb this fault at this blast radius: fix that first",
+            "rerun with a smaller blast radius (--set blast_replicas=1, --escalate)",
+        ),
+    ),
+    Rule(
         "check-failed:before",
         "the steady state did not hold before the fault was injected",
         ("fix the environment first: readiness, warm-up, or a load level above capacity",),
@@ -179,7 +187,10 @@ def readable_detail(detail: str) -> str:
 def _failed_checks(outcome: Outcome) -> list[Finding]:
     found = []
     failures = outcome.verdict.failures
-    if any(f.phase == "before" for f in failures):
+    if any(f.phase == "safeguard" for f in failures):
+        # The method was interrupted: skipped activities and the status follow from it.
+        failures = [f for f in failures if f.phase == "safeguard"]
+    elif any(f.phase == "before" for f in failures):
         # The method and the after-check were skipped: those failures are consequences.
         failures = [f for f in failures if f.phase == "before"]
     for failure in failures:

@@ -16,6 +16,10 @@ verdict, so the gate reads the journal and demands all of:
   declares it), during checks started at least every window + frequency (+ slack)
   seconds across the method, and every one was met.
 
+A tripped safeguard (the ``recdrill-safeguard`` extension the control writes) is a
+failure of its own kind, phase ``safeguard``, listed first with the figure that tripped
+it: the interrupted status and skipped activities that follow are its consequences.
+
 The recorder's time series is judged in ``experiments.outcome``.
 
 Journals are untrusted input: anything missing or of the wrong shape is a failure in
@@ -39,11 +43,12 @@ from experiments.coverage import (
     name_mismatch,
 )
 
-PHASES = ("journal", "before", "during", "method", "after", "rollbacks", "recovery")
+PHASES = ("safeguard", "journal", "before", "during", "method", "after", "rollbacks", "recovery")
 _SECRET_KEY = re.compile(
     r"token|secret|passw|credential|auth|api[_-]?key|private|cookie|session", re.I
 )
 REDACTED = "***"
+SAFEGUARD_EXTENSION = "recdrill-safeguard"
 _MAX_DETAIL = 400
 
 
@@ -229,6 +234,7 @@ class _Judge:
         return []
 
     def run(self) -> list[Failure]:
+        self.check_safeguard()
         self.check_header()
         self.check_identity()
         probes = _declared_probes(self.experiment)
@@ -262,6 +268,29 @@ class _Judge:
         self.check_activities("rollbacks", "rollbacks", self.experiment.get("rollbacks", []))
         order = {phase: i for i, phase in enumerate(PHASES)}
         return sorted(self.failures, key=lambda f: order.get(f.phase, len(order)))
+
+    def check_safeguard(self) -> None:
+        """A tripped safeguard fails on its own; a declared one that left no record
+        means chaoslib did not load it, so nobody watched the users."""
+        extensions = self.experiment.get("extensions") if self.experiment else None
+        extensions = extensions if isinstance(extensions, list) else []
+        controls = self.experiment.get("controls") if self.experiment else None
+        declared = any(
+            isinstance(c, dict) and c.get("name") == SAFEGUARD_EXTENSION
+            for c in (controls if isinstance(controls, list) else [])
+        )
+        recorded = any(
+            isinstance(e, dict) and e.get("name") == SAFEGUARD_EXTENSION for e in extensions
+        )
+        if declared and not recorded:
+            detail = "declared but left no record: it did not run, so users were not watched"
+            self.fail("journal", "safeguard", detail)
+        for entry in extensions:
+            tripped = isinstance(entry, dict) and entry.get("tripped") is True
+            if tripped and entry.get("name") == SAFEGUARD_EXTENSION:
+                figures = summarize(entry.get("figures") or {})
+                why = summarize(entry.get("reason") or "no reason recorded")
+                self.fail("safeguard", "stopped by safeguard", f"{why} (window: {figures})")
 
     def check_header(self) -> None:
         if not self.experiment:

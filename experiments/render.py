@@ -5,6 +5,11 @@ non-secret value of the deployment description and the path of the description, 
 which activities read the control token at run time. ``DIR/vars.json`` (mode 0600) is
 the same deployment as a chaoslib var file (``{"configuration": …, "secrets": …}``),
 for ``chaos run DIR/<name>.json --var-file DIR/vars.json`` to override with.
+
+``overrides`` (``run --set key=value``) change configuration keys before the catalog
+builds, so blast-radius parameters shape the experiment; a key the experiment does not
+have is refused rather than silently ignored. ``extensions`` (the ``--force`` record)
+are added to every experiment and so land in its journal.
 """
 
 from __future__ import annotations
@@ -22,17 +27,40 @@ from experiments.deployment import configuration_for, load_deployment, var_file_
 VAR_FILE = "vars.json"
 
 
+class OverrideError(ValueError):
+    """A ``--set`` key that the experiment's configuration does not have."""
+
+
 def render_one(
     name: str,
     deployment: dict[str, Any],
     deployment_file: str | Path,
     overrides: dict[str, Any] | None = None,
+    extensions: list[dict[str, Any]] | None = None,
+    validate: bool = True,
+    checked: frozenset[str] = frozenset(),
 ) -> dict:
-    """Build and validate one experiment for ``deployment``; ``overrides`` (such as the
-    drill's measured load) replace configuration keys before the experiment is built."""
-    config = {**configuration_for(deployment, deployment_file), **(overrides or {})}
-    body = catalog.build(name, config)
-    ensure_experiment_is_valid(json.loads(json.dumps(body)))
+    """Build and (unless ``validate`` is off: chaoslib's check is slow) validate one experiment.
+
+    ``overrides`` (the drill's measured load, ``--set``) replace configuration keys before
+    the experiment is built; those named in ``checked`` (``--set``) must be keys it has.
+    """
+    overrides = overrides or {}
+    base = configuration_for(deployment, deployment_file)
+    if checked:
+        known = catalog.build(name, base)["configuration"]
+        unknown = sorted(set(checked) - set(known))
+        if unknown:
+            raise OverrideError(
+                f"--set {', '.join(unknown)}: not a configuration key of {name} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+    body = catalog.build(name, {**base, **overrides})
+    body["configuration"].update(overrides)
+    if extensions:
+        body["extensions"] = [*body.get("extensions", []), *extensions]
+    if validate:
+        ensure_experiment_is_valid(json.loads(json.dumps(body)))
     return body
 
 
@@ -50,6 +78,7 @@ def render(
     out: str | Path,
     names: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
+    extensions: list[dict[str, Any]] | None = None,
 ) -> list[Path]:
     """Write ``out/<name>.json`` for each experiment (default: all for the platform)."""
     deployment = load_deployment(deployment_file)
@@ -59,7 +88,9 @@ def render(
     written = []
     for name in wanted:
         path = out / f"{name}.json"
-        _write(path, render_one(name, deployment, deployment_file, overrides))
+        _write(path, render_one(name, deployment, deployment_file, overrides, extensions))
         written.append(path)
-    _write(out / VAR_FILE, var_file_for(deployment, deployment_file), mode=0o600)
+    var_file = var_file_for(deployment, deployment_file)
+    var_file["configuration"].update(overrides or {})
+    _write(out / VAR_FILE, var_file, mode=0o600)
     return written

@@ -5,6 +5,11 @@ runs in its own ``chaos run`` process with ``--rollback-strategy always`` and th
 continuous steady-state strategy. ``chaos run``'s exit code is reported but not trusted
 (it is 0 for several failures); the gate judges the journals.
 
+After each run the experiment's rollback state file is checked: anything still pending
+(a safeguard trip or a crash that skipped a rollback) is reverted there and then, so the
+next experiment starts from a whole environment. With ``escalate`` each journal is
+judged as soon as it is written and the run stops at the first failed experiment.
+
 Layout of the journals directory::
 
     <name>.json              the journal (what the gate reads)
@@ -16,6 +21,7 @@ Layout of the journals directory::
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,8 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from experiments import state
 from experiments.detection import alerts_path
 from experiments.render import VAR_FILE, render
+from experiments.rollback import rollback_state
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 600.0
@@ -38,6 +46,8 @@ class RunResult:
     journal: Path
     exit_code: int | None  # None: the run was killed after RUN_TIMEOUT_S
     seconds: float
+    passed: bool | None = None  # judged only when escalating
+    backstop: tuple[str, ...] = ()  # what the state file still held and was reverted
 
 
 def chaos_binary() -> Path:
@@ -98,6 +108,29 @@ def _run_one(argv: list[str], timeout_s: float) -> int | None:
         raise
 
 
+def state_backstop(experiment: Path, progress: Callable[[str], None]) -> tuple[str, ...]:
+    """Revert whatever the experiment's state file still holds pending."""
+    path = json.loads(experiment.read_text())["configuration"].get("state_file")
+    if not path or not state.pending(path):
+        return ()
+    reverted, failed = rollback_state(path)
+    for line in reverted:
+        progress(f"  state backstop reverted: {line}")
+    for line in failed:
+        progress(
+            f"  state backstop FAILED: {line} (run: python -m experiments rollback --state {path})"
+        )
+    return tuple(reverted) + tuple(f"FAILED {line}" for line in failed)
+
+
+def _passed(journal: Path) -> tuple[bool, str]:
+    from experiments.outcome import build_outcome
+
+    verdict = build_outcome(journal).verdict
+    first = verdict.failures[0] if verdict.failures else None
+    return verdict.passed, (f"{first.phase}: {first.subject}: {first.detail}" if first else "")
+
+
 def run_catalog(
     deployment_file: str | Path,
     journals: str | Path,
@@ -105,12 +138,18 @@ def run_catalog(
     progress: Callable[[str], None] = print,
     timeout_s: float = RUN_TIMEOUT_S,
     overrides: dict[str, Any] | None = None,
+    extensions: list[dict[str, Any]] | None = None,
+    escalate: bool = False,
 ) -> list[RunResult]:
     """Render and run each experiment in turn; every journal lands in ``journals``.
-    ``overrides`` are rendered into every configuration (e.g. the drill's load)."""
+
+    ``overrides`` are rendered into every configuration (the drill's load, ``--set``);
+    ``names`` are run in the order given (``escalation_order`` for ``--escalate``);
+    with ``escalate`` the run stops after the first experiment the gate fails.
+    """
     journals = Path(journals)
     rendered = journals / ".rendered"
-    paths = render(deployment_file, rendered, names, overrides)
+    paths = render(deployment_file, rendered, names, overrides, extensions)
     results = []
     for index, experiment in enumerate(paths, 1):
         name = experiment.stem
@@ -129,5 +168,13 @@ def run_catalog(
         if not journal.exists():
             outcome += ", no journal written"
         progress(f"[{index}/{len(paths)}] {name}: {outcome} after {took:.1f} s")
-        results.append(RunResult(name, journal, code, took))
+        backstop = state_backstop(experiment, progress)
+        passed = None
+        if escalate:
+            passed, why = _passed(journal) if journal.exists() else (False, "no journal")
+            if not passed:
+                progress(f"escalation stopped at {name} (blast radius {index}): {why}")
+        results.append(RunResult(name, journal, code, took, passed, backstop))
+        if passed is False:
+            break
     return results

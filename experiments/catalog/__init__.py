@@ -1,4 +1,8 @@
-"""The experiment catalog (DESIGN.md contract 5): name → module with ``build(configuration)``."""
+"""The experiment catalog (DESIGN.md contract 5): name → module with ``build(configuration)``.
+
+Each module declares ``BLAST_RADIUS``, a rank from the smallest harm to the largest, so
+``run --escalate`` can stop on one pod before it ever takes down a zone.
+"""
 
 from __future__ import annotations
 
@@ -32,9 +36,37 @@ class UnknownExperiment(ValueError):
     """An experiment name that is not in the catalog (or not for this platform)."""
 
 
+class BlastRadiusError(ValueError):
+    """A blast-radius parameter outside what the deployment has."""
+
+
 def names(platform: str) -> list[str]:
     """The experiments with a rendering for ``platform``, in drill order."""
     return [m.NAME for m in MODULES if platform in m.PLATFORMS]
+
+
+def escalation_order(platform: str) -> list[str]:
+    """The experiments for ``platform`` from the smallest blast radius to the largest."""
+    return sorted(names(platform), key=lambda name: CATALOG[name].BLAST_RADIUS)
+
+
+def check_blast_radius(configuration: dict[str, Any]) -> None:
+    """Blast-radius parameters must fit the deployment: a clear error, never a surprise."""
+    active = int(configuration.get("active_replicas") or 0)
+    count = configuration.get("blast_replicas", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= max(active, 1):
+        raise BlastRadiusError(
+            f"blast_replicas must be a whole number from 1 to {active} (the active "
+            f"replicas), got {count!r}"
+        )
+    zone = configuration.get("blast_zone")
+    if zone is not None and zone not in configuration.get("zones", []):
+        raise BlastRadiusError(
+            f"blast_zone {zone!r} is not one of the deployment's zones {configuration.get('zones')}"
+        )
+    factor = configuration.get("spike_factor", 1.0)
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 0:
+        raise BlastRadiusError(f"spike_factor must be a number above 0, got {factor!r}")
 
 
 def build(name: str, configuration: dict[str, Any]) -> dict[str, Any]:
@@ -47,6 +79,7 @@ def build(name: str, configuration: dict[str, Any]) -> dict[str, Any]:
         raise UnknownExperiment(
             f"experiment {name!r} has no {platform} rendering (only {', '.join(module.PLATFORMS)})"
         )
+    check_blast_radius(configuration)
     body = module.build(configuration)
     declare_alerts(body["configuration"], module)
     return body

@@ -8,6 +8,7 @@ from experiments.catalog.common import action, experiment, hypothesis, pause_pro
 
 NAME = "bad-model-rollout"
 PLATFORMS = ("local",)
+BLAST_RADIUS = 3  # a candidate model; the canary sees a fraction of traffic
 NO_ALERT = "the promotion gate refuses the candidate before it serves; users never notice"
 MODULE = "experiments.faults.model_rollout"
 

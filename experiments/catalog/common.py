@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from experiments.controls import safeguard
 from experiments.deployment import SECRET_SCOPE
 from experiments.faults import driver_for
 
@@ -21,6 +22,21 @@ SLO = "experiments.probes.slo"
 QUALITY = "experiments.probes.quality"
 CAPACITY = "experiments.probes.capacity"
 RECORDER = "experiments.probes.recorder"
+
+# The safeguard's lines: far looser than the SLO (the hypothesis judges the SLO), they
+# mark real harm, where the drill must stop. Overridable like every knob.
+SAFEGUARD: dict[str, Any] = {
+    "safeguard_window_s": 1.0,
+    "safeguard_min_availability": 0.8,
+    "safeguard_trip_windows": 2,
+    "safeguard_prometheus_query": 'sum(rate(recdrill_router_requests_total{code=~"5.."}[1m]))',
+    "safeguard_prometheus_max": 1.0,
+    "prometheus_url": "",  # set (--set prometheus_url=…) to also watch a Prometheus query
+}
+
+# Blast radius: every experiment's size, smallest by default. ``blast_zone`` (zone-loss)
+# defaults to the first zone; ``run --set key=value`` overrides any of them.
+BLAST_DEFAULTS: dict[str, Any] = {"blast_replicas": 1, "blast_zone": None, "spike_factor": 3.0}
 
 # Per-platform drill knobs, rendered into the configuration (overridable with --var).
 KNOBS: dict[str, dict[str, Any]] = {
@@ -32,6 +48,8 @@ KNOBS: dict[str, dict[str, Any]] = {
         "fault_hold_s": 6.0,
         "zone_return_timeout_s": 120.0,
         "max_shed_ratio": 0.0,
+        "safeguard_max_p99_ms": 2000.0,
+        "safeguard_rate_rps": 5.0,  # 2 cores: keep the watcher's own load small
         "quality_pairs": 100,
         "record_s": {
             "replica-loss": 18.0,
@@ -51,6 +69,8 @@ KNOBS: dict[str, dict[str, Any]] = {
         "fault_hold_s": 60.0,
         "zone_return_timeout_s": 600.0,
         "max_shed_ratio": 0.0,
+        "safeguard_max_p99_ms": 3000.0,
+        "safeguard_rate_rps": 10.0,
         "quality_pairs": 200,
         "record_s": {
             "replica-loss": 90.0,
@@ -226,10 +246,12 @@ def experiment(
     method: list[dict[str, Any]],
     rollbacks: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Assemble one experiment with its configuration and run-time defaults."""
+    """Assemble one experiment with its configuration, run-time defaults and safeguard."""
     platform = config["platform"]
     state_dir = Path(config["deployment_file"]).parent / "chaos-state"
     configuration = {
+        **SAFEGUARD,
+        **BLAST_DEFAULTS,
         **{k: v for k, v in KNOBS[platform].items() if k != "record_s"},
         **config,
         "record_s": KNOBS[platform]["record_s"][name],
@@ -246,6 +268,7 @@ def experiment(
         "steady-state-hypothesis": steady_state,
         "method": method,
         "rollbacks": rollbacks,
+        "controls": [safeguard.control(config)],
         "secrets": {SECRET_SCOPE: {}},
         "runtime": {
             "hypothesis": {"strategy": "continuously"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from experiments.catalog.common import (
+    BLAST_DEFAULTS,
     action,
     experiment,
     hypothesis,
@@ -15,15 +16,16 @@ from experiments.catalog.common import (
 NAME = "load-spike"
 TRAFFIC = "experiments.faults.traffic"
 PLATFORMS = ("local",)
+BLAST_RADIUS = 5  # every replica, ``spike_factor`` times the probe traffic on top
 NO_ALERT = (
     "a spike of seconds is absorbed or shed cleanly; the p99 and degraded alerts are over "
     "5 m rates and should not page for it"
 )
-SPIKE_FACTOR = 3
 MAX_SHED_RATIO = 0.2
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
+    factor = float(config.get("spike_factor", BLAST_DEFAULTS["spike_factor"]))
     config = {
         **config,
         "spike_rate_rps": None,
@@ -33,9 +35,9 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
     body = experiment(
         NAME,
         config,
-        title=f"{SPIKE_FACTOR}x normal traffic keeps p99 in budget or sheds cleanly",
+        title=f"{factor:g}x normal traffic keeps p99 in budget or sheds cleanly",
         description=(
-            f"Add {SPIKE_FACTOR} times the steady-state window's rate on top of normal "
+            f"Add {factor:g} times the steady-state window's rate on top of normal "
             "traffic, while the steady-state windows keep probing. "
             "Every request gets either an answer within the p99 budget or a clean 429, "
             f"shedding stays under {MAX_SHED_RATIO:.0%}, and nothing crashes (capacity "
@@ -64,5 +66,5 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         rollbacks=[],
     )
     conf = body["configuration"]
-    conf["spike_rate_rps"] = SPIKE_FACTOR * float(conf["ssh_rate_rps"])
+    conf["spike_rate_rps"] = float(conf["spike_factor"]) * float(conf["ssh_rate_rps"])
     return body

@@ -16,6 +16,7 @@ from experiments.detection import ExpectedAlert
 
 NAME = "model-corruption"
 PLATFORMS = ("local", "kubernetes")
+BLAST_RADIUS = 4  # stable weights corrupted; ``blast_replicas`` restart onto them
 # The refused load is counted (verification_failed); the alert keeps firing for the
 # rules' load-failure window after it, so it is not required to resolve within the drill.
 ALERTS = (ExpectedAlert("RecdrillModelLoadFailing", within_s=60.0, resolve=False),)
@@ -53,7 +54,11 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
                 config,
                 "restart-one-replica",
                 "restart_replicas",
-                {"selector": "${active_selector}", "count": 1, "wait_ready": False},
+                {
+                    "selector": "${active_selector}",
+                    "count": "${blast_replicas}",
+                    "wait_ready": False,
+                },
             ),
             driver_probe(
                 config,

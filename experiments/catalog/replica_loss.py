@@ -15,6 +15,7 @@ from experiments.catalog.common import (
 
 NAME = "replica-loss"
 PLATFORMS = ("local", "kubernetes")
+BLAST_RADIUS = 2  # replicas die (``blast_replicas``, default 1); traffic moves
 NO_ALERT = (
     "one replica of a zone is lost and replaced; the zone keeps at least one healthy active "
     "replica and the SLO holds, so no page is due"
@@ -25,7 +26,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
     return experiment(
         NAME,
         config,
-        title="Losing one active replica does not break the SLO",
+        title="Losing active replicas (blast_replicas, default one) does not break the SLO",
         description=(
             "SIGKILL one active replica (Kubernetes: delete its pod with grace 0). The router "
             "retries on the others, so availability, p99 and the degraded ratio stay within "
@@ -42,7 +43,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
                 config,
                 "kill-one-active-replica",
                 "kill_replicas",
-                {"selector": "${active_selector}", "count": 1},
+                {"selector": "${active_selector}", "count": "${blast_replicas}"},
             ),
             driver_probe(
                 config,

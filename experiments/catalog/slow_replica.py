@@ -8,6 +8,7 @@ from experiments.catalog.common import experiment, fault, hypothesis, pause_prob
 
 NAME = "slow-replica"
 PLATFORMS = ("local",)  # the Kubernetes API cannot pause a container
+BLAST_RADIUS = 1  # ``blast_replicas`` hang (default 1); nothing is lost
 NO_ALERT = (
     "the router ejects the hung replica and its zone keeps a healthy one; p99 and degraded "
     "alerts are over 5 m rates, which a few seconds of fault cannot and should not move"
@@ -35,7 +36,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
                 config,
                 "freeze-one-replica",
                 "freeze_replicas",
-                {"selector": "${active_selector}", "count": 1},
+                {"selector": "${active_selector}", "count": "${blast_replicas}"},
             ),
             pause_probe("hold-frozen", "${fault_hold_s}"),
             thaw,

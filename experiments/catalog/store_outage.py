@@ -8,6 +8,7 @@ from experiments.catalog.common import experiment, fault, hypothesis, pause_prob
 
 NAME = "store-outage"
 PLATFORMS = ("local", "kubernetes")
+BLAST_RADIUS = 6  # the model store for every replica; one zone's worth restarts
 NO_ALERT = "replicas restart from their verified cache and keep serving; users never notice"
 
 

@@ -17,11 +17,13 @@ from experiments.detection import ExpectedAlert
 
 NAME = "zone-loss"
 PLATFORMS = ("local", "kubernetes")
+BLAST_RADIUS = 7  # a whole zone (``blast_zone``, default the first one)
 ALERTS = (ExpectedAlert("RecdrillZoneActiveCapacityLow", within_s=60.0),)
 
 
 def build(config: dict[str, Any]) -> dict[str, Any]:
-    zone = config["zones"][0]
+    zone = config.get("blast_zone") or config["zones"][0]
+    config = {**config, "blast_zone": zone}
     up = fault(config, "zone-up", "zone_up", {"zone": zone})
     return experiment(
         NAME,

@@ -106,7 +106,8 @@ def test_run_passes_load_rps_to_the_catalog(
         return []
 
     monkeypatch.setattr(runner, "run_catalog", fake_run_catalog)
-    argv = ["run", "--deployment", "d.json", "--journals", str(tmp_path)]
+    deployment = str(write_deployment(tmp_path))  # run reads it for the pre-flight
+    argv = ["run", "--deployment", deployment, "--journals", str(tmp_path)]
     assert cli.main([*argv, "--load-rps", "90", "--capacity-rps", "180"]) == 0
     assert seen["overrides"] == load_configuration(90.0, 180.0)
 

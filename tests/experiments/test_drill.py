@@ -20,6 +20,7 @@ from experiments.detection import ExpectedAlert, alerts_path
 from experiments.drill import EXIT_USAGE, DrillPaths, _step, run_drill
 from experiments.timeseries import fault_window
 from monitoring.alerts_client import AlertEpisode, PrometheusQueryError
+from tests.experiments.fakes import write_deployment
 from tests.experiments.journals import factories as f
 
 TWO = ["replica-loss", "zone-loss"]
@@ -142,7 +143,8 @@ def test_run_command_exits_1_when_a_run_was_killed_at_its_timeout(
     journal = f.write_journal(tmp_path, f.clean_journal(), name="zone-loss")
     killed = runner.RunResult("zone-loss", journal, None, 600.0)
     monkeypatch.setattr(runner, "run_catalog", lambda *a, **k: [killed])
-    assert cli.main(["run", "--deployment", "d.json", "--journals", str(tmp_path)]) == 1
+    deployment = str(write_deployment(tmp_path))  # run reads it for the pre-flight
+    assert cli.main(["run", "--deployment", deployment, "--journals", str(tmp_path)]) == 1
     assert "killed at the run timeout: zone-loss" in capsys.readouterr().err
 
 

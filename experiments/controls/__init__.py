@@ -1,0 +1,1 @@
+"""Chaos Toolkit controls that every rendered experiment declares (see the safeguard)."""
