@@ -80,6 +80,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections for as long as the block runs.
+
+    The socket stays bound without listening, so nothing else (not even the process under
+    test, picking its own free port) can take the port and answer on it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
 @dataclass
 class ReplicaProcess:
     proc: subprocess.Popen

@@ -15,6 +15,7 @@ import pytest
 from infra.local.procs import free_port
 from model.store import open_store
 from tests.factories import publish_tiny_model
+from tests.serving.conftest import refused_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -49,10 +50,14 @@ def test_bad_flags_exit_with_a_message(args, message):
 
 
 def test_router_with_dead_upstreams_serves_store_popular_items(tmp_path):
+    with refused_port() as dead:
+        _check_router_with_dead_upstream(tmp_path, dead)
+
+
+def _check_router_with_dead_upstream(tmp_path: Path, dead: int) -> None:
     store_url = f"file://{tmp_path / 'store'}"
     manifest = publish_tiny_model(open_store(store_url), "recommender")
     port = free_port()
-    dead = free_port()
     proc = subprocess.Popen(
         router_cmd(
             "--port",
