@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.drill_window import DrillWindow, DrillWindowError
+from contracts.regions import Region, RegionError, check_regions, regions_from_json
 
 __all__ = [
     "DESCRIPTION_KEYS",
@@ -212,6 +213,13 @@ def _windows(data: Any) -> tuple[DrillWindow, ...]:
         raise DeploymentError(f"deployment description: {exc}") from None
 
 
+def _regions(data: Any) -> tuple[Region, ...]:
+    try:
+        return regions_from_json(data)
+    except RegionError as exc:
+        raise DeploymentError(f"deployment description: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Deployment:
     """One running environment. ``endpoint`` is the router's URL; in a Pulumi program it
@@ -236,6 +244,9 @@ class Deployment:
     # EKS only: the FIS zone-loss experiment template id per zone (infra/aws/fis.py),
     # what the aws fault driver starts. None where the platform has none.
     fis_templates: Mapping[str, Any] | None = None
+    # Multi-region only (contracts/regions.py): the primary and its warm-standby region(s);
+    # ``endpoint`` is then the global front door in front of their routers.
+    regions: tuple[Region, ...] = ()
 
     def __post_init__(self) -> None:
         if self.platform not in PLATFORMS:
@@ -273,6 +284,14 @@ class Deployment:
             and not _number(self.traffic_ceiling_rps, "traffic_ceiling_rps") > 0
         ):
             raise _fail("traffic_ceiling_rps", f"must be above 0, got {self.traffic_ceiling_rps}")
+        try:
+            object.__setattr__(self, "regions", check_regions(self.regions))
+        except RegionError as exc:
+            raise DeploymentError(f"deployment description: {exc}") from None
+
+    def region(self, role: str) -> Region | None:
+        """The first region with ``role`` (``primary`` or ``dr``), None when single-region."""
+        return next((r for r in self.regions if r.role == role), None)
 
     @property
     def production(self) -> bool:
@@ -309,6 +328,8 @@ class Deployment:
             body["traffic_ceiling_rps"] = self.traffic_ceiling_rps
         if self.fis_templates is not None:
             body["fis_templates"] = dict(self.fis_templates)
+        if self.regions:
+            body["regions"] = [r.to_json() for r in self.regions]
         body.update(self.extras)
         return body
 
@@ -322,7 +343,7 @@ class Deployment:
         platform = body["platform"]
         if platform not in PLATFORMS:
             raise _fail("platform", f"must be one of {', '.join(PLATFORMS)}, got {platform!r}")
-        known = {*DESCRIPTION_KEYS, *SAFETY_KEYS, "control", "fis_templates"}
+        known = {*DESCRIPTION_KEYS, *SAFETY_KEYS, "control", "fis_templates", "regions"}
         ceiling = body.get("traffic_ceiling_rps")
         return cls(
             platform=platform,
@@ -344,6 +365,7 @@ class Deployment:
             else _number(ceiling, "traffic_ceiling_rps"),
             extras={k: v for k, v in body.items() if k not in known},
             fis_templates=body.get("fis_templates"),
+            regions=_regions(body.get("regions", [])),
         )
 
     @classmethod
