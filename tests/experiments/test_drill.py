@@ -24,7 +24,7 @@ from tests.experiments.fakes import write_deployment
 from tests.experiments.journals import factories as f
 
 TWO = ["replica-loss", "zone-loss"]
-CAPACITY = Capacity(rps=200.0, concurrency=8, p99_budget_ms=250.0, steps=())
+CAPACITY = Capacity(rps=200.0, p99_budget_ms=250.0, steps=())
 
 
 def _measured(paths: DrillPaths, step_s: float) -> Capacity:
