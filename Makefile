@@ -26,8 +26,8 @@ $(STAMP): requirements.txt pyproject.toml extension/pyproject.toml
 # Unit tests on both cores; the integration tests (real processes held to SLO timings) alone.
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -m "not integration" -n 2
-	$(PY) -m pytest -m integration
+	$(PY) -m pytest -m "not integration" -n 2 --durations=10
+	$(PY) -m pytest -m integration --durations=25
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
