@@ -256,6 +256,19 @@ def test_with_prometheus_an_expected_alert_that_never_fired_fails_the_drill(
         assert "RecdrillZoneActiveCapacityLow" in summary and "never fired" in summary
 
 
+def test_env_args_on_the_command_line_reach_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import experiments.drill as drill
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(drill, "run_drill", lambda *a, **kw: seen.update(kw) or 0)
+    argv = ["--store", "file:///x", "--out", str(tmp_path), "--no-train"]
+    argv += ["--env-arg=--reschedule-delay=8", "--env-arg=--standby=0", "zone-loss"]
+    assert drill.main(argv) == 0
+    assert seen["env_args"] == ("--reschedule-delay=8", "--standby=0")
+
+
 def test_the_drill_command_refuses_a_load_fraction_over_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
