@@ -212,6 +212,9 @@ def _validate_drill_tooling_on_eks(spec: EnvSpec) -> None:
         raise ConfigError("model_bucket", "at most 56 characters (its -canary bucket: 63)")
     if len(f"rd-{spec.environment}-") + max(len(z.rsplit("-", 1)[-1]) for z in spec.zones) > 21:
         raise ConfigError("environment", "too long for the canary names (21 characters)")
+    region_pair = spec.region_role == "dr" or spec.dr_replication
+    if region_pair and len(f"rd-{spec.environment}-ready") > 21:
+        raise ConfigError("environment", "too long for the readiness canary name (21 characters)")
     if not spec.monitoring:
         raise ConfigError("monitoring", "EKS stacks always deploy their alert rules; remove it")
     for key in ("monitoring_namespace", "monitoring_release"):
