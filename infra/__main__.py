@@ -28,6 +28,7 @@ from infra.aws.network import Network, NetworkArgs
 from infra.aws.region_pair import (
     deploy_steering,
     dr_grants,
+    is_region_pair,
     own_readiness_alarm,
     primary_extras,
     regions_output,
@@ -94,6 +95,8 @@ def deploy_monitoring(
             RuleSettings.from_slo(stack_slo(spec).to_json(), zones=tuple(spec.zones)),
             stack_namespace=spec.monitoring_namespace,
             stack_release=spec.monitoring_release,
+            region=spec.region if is_region_pair(spec) else None,
+            region_role=spec.region_role if is_region_pair(spec) else None,
         ),
         opts=pulumi.ResourceOptions(provider=provider, depends_on=[workloads]),
     )

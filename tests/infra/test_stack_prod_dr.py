@@ -89,3 +89,15 @@ def test_workloads_and_invariants(run: StackRun) -> None:
     stack_checks.assert_replica_pods(run, gpus=1)
     stack_checks.assert_policies(run)
     stack_checks.assert_invariants_hold(run)
+
+
+def test_scraped_series_carry_the_region(run: StackRun) -> None:
+    """The stale-DR alert (monitoring/rules.py) tells the regions apart by these labels."""
+    for monitor in run.k8s("PodMonitor"):
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        labels = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
+        assert labels == {"region": "eu-central-1", "region_role": "dr"}
+    prod = shared_run("prod")
+    for monitor in prod.k8s("PodMonitor"):
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert {r["replacement"] for r in endpoint["relabelings"]} == {"eu-west-1", "primary"}
