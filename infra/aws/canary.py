@@ -9,6 +9,10 @@ zone-loss template cuts its zone's subnets, so a canary running there would fail
 of the fault itself and stop every drill; the alarm for zone Z is judged from the zones
 Z does not touch. A missing datapoint counts as breaching: no drill starts, and a running
 one stops, while nobody can see the router.
+
+A region pair's stacks add one more canary, from every zone, on the router's readiness
+path: its named alarm is what the Route 53 failover health check of the region reads
+(infra/aws/steering.py, docs/dr.md).
 """
 
 from __future__ import annotations
@@ -208,20 +212,7 @@ class RouterCanaries(pulumi.ComponentResource):
             canary = aws.synthetics.Canary(
                 f"{name}-{zone}",
                 name=canary_name(args.environment, zone),
-                runtime_version=CANARY_RUNTIME,
                 handler=HANDLER,
-                s3_bucket=code.bucket,
-                s3_key=code.key,
-                s3_version=code.version_id,
-                execution_role_arn=role.arn,
-                artifact_s3_location=pulumi.Output.concat("s3://", artifacts.bucket.bucket, "/"),
-                artifact_config={
-                    "s3_encryption": {
-                        "encryption_mode": "SSE_KMS",
-                        "kms_key_arn": artifacts.key.arn,
-                    }
-                },
-                schedule={"expression": "rate(1 minute)"},
                 run_config={
                     "timeout_in_seconds": 50,
                     "environment_variables": {
@@ -233,11 +224,9 @@ class RouterCanaries(pulumi.ComponentResource):
                     },
                 },
                 vpc_config={"subnet_ids": others, "security_group_ids": [group.id]},
-                start_canary=True,
-                success_retention_period=2,
-                failure_retention_period=14,
                 tags={**args.tags, "recdrill:zone": zone},
                 opts=child,
+                **common,
             )
             self.canaries[zone] = canary
             self.alarms[zone] = aws.cloudwatch.MetricAlarm(
