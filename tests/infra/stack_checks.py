@@ -46,10 +46,11 @@ def assert_invariants_hold(run: StackRun) -> None:
         assert invariant(run.resources) == [], f"{run.stack}: invariant {name} fails"
 
 
-def assert_description(run: StackRun) -> None:
+def assert_description(run: StackRun, extra: tuple[str, ...] = ()) -> None:
+    """``extra``: a region pair's keys (prod: dr_handoff; prod-dr: regions)."""
     # fis_templates only on EKS, where the stack defines the FIS zone-loss templates.
     eks = run.config["recdrill:target"] == "eks"
-    assert tuple(run.outputs) == DESCRIPTION_KEYS + (("fis_templates",) if eks else ())
+    assert tuple(run.outputs) == DESCRIPTION_KEYS + (("fis_templates",) if eks else ()) + extra
     spec_zones = run.config["recdrill:zones"]
     assert run.outputs["zones"] == spec_zones
     assert run.outputs["platform"] == "kubernetes"
