@@ -21,7 +21,7 @@ from experiments import state
 from experiments.deployment import control_token
 from experiments.faults.common import setting, state_file, store_driver
 from experiments.faults.refusal import corrupted_version, refusal
-from experiments.probes.capacity import shortfall
+from experiments.probes.capacity import wait_until_capacity
 from infra.local.client import ControlClient, ControlError
 
 __all__ = [
@@ -336,16 +336,13 @@ def wait_for_capacity(
     Returns the capacity and the seconds it took; fails when ``timeout_s`` (the RTO)
     passes first, naming what is still short.
     """
-    started = time.monotonic()
-    while True:
-        capacity = ready_capacity(selector, configuration, secrets)
-        took = time.monotonic() - started
-        short = shortfall(capacity, int(min_per_zone), int(min_total))
-        if not short:
-            return {**capacity, "recovered_after_s": round(took, 2)}
-        if took >= float(timeout_s):
-            raise ActivityFailed(f"capacity not back within {float(timeout_s):.0f} s: {short}")
-        time.sleep(POLL_S)
+    return wait_until_capacity(
+        lambda: ready_capacity(selector, configuration, secrets),
+        int(min_per_zone),
+        int(min_total),
+        float(timeout_s),
+        lambda: time.sleep(POLL_S),
+    )
 
 
 UNDO = {ZONE_DOWN: undo_zone_down, STOPPED: undo_freeze}
