@@ -6,7 +6,7 @@ from typing import Any
 
 import kubernetes_validate
 
-from contracts.deployment import DESCRIPTION_KEYS
+from contracts.deployment import DESCRIPTION_KEYS, SAFETY_KEYS
 from infra.policy.invariants import INVARIANTS
 from tests.infra.harness import StackRun
 
@@ -47,9 +47,11 @@ def assert_invariants_hold(run: StackRun) -> None:
 
 
 def assert_description(run: StackRun) -> None:
-    # fis_templates only on EKS, where the stack defines the FIS zone-loss templates.
+    # fis_templates only on EKS, where the stack defines the FIS zone-loss templates; the
+    # drill-safety keys exactly where the stack file sets them.
     eks = run.config["recdrill:target"] == "eks"
-    assert tuple(run.outputs) == DESCRIPTION_KEYS + (("fis_templates",) if eks else ())
+    safety = tuple(k for k in SAFETY_KEYS if f"recdrill:{k}" in run.config)
+    assert tuple(run.outputs) == DESCRIPTION_KEYS + safety + (("fis_templates",) if eks else ())
     spec_zones = run.config["recdrill:zones"]
     assert run.outputs["zones"] == spec_zones
     assert run.outputs["platform"] == "kubernetes"
