@@ -34,6 +34,7 @@ from chaoslib import substitute
 from chaoslib.exit import exit_gracefully
 
 from experiments.controls.cloudwatch import AlarmSource, alarm_names
+from experiments.controls.interrupt import ActionGuard
 from experiments.probes import recorder
 from experiments.probes.slo import measure_window
 
@@ -76,10 +77,18 @@ def prometheus_value(url: str, query: str, timeout_s: float = 2.0) -> float | No
     return float(result[0]["value"][1])
 
 
+def _exit_gracefully() -> None:
+    exit_gracefully()  # looked up at call time, so tests can stand in for the signal
+
+
+_guard = ActionGuard(_exit_gracefully)
+
+
 def stop_the_run() -> None:
-    """End the recording first, so nothing holds the rollbacks back, then interrupt."""
+    """End the recording first, so nothing holds the rollbacks back, then interrupt
+    (after the fault action in progress, if any: see ``experiments.controls.interrupt``)."""
     recorder.stop_recording()
-    exit_gracefully()
+    _guard.request()
 
 
 class Watcher:
@@ -249,8 +258,18 @@ def before_method_control(context: Any, **arguments: Any) -> None:
     global _watcher
     _stop()
     recorder.reset_stop()
+    _guard.reset()
     _watcher = watcher_from({**_arguments, **arguments})
     _watcher.start()
+
+
+def before_activity_control(context: Any, **arguments: Any) -> None:
+    _guard.started(context)
+
+
+def after_activity_control(context: Any, state: Any = None, **arguments: Any) -> None:
+    """A trip during a fault action interrupts here, once its rollback state is written."""
+    _guard.ended(context)
 
 
 def after_method_control(context: Any, state: Any = None, **arguments: Any) -> None:
@@ -268,6 +287,8 @@ def after_experiment_control(context: Any, state: Any = None, **arguments: Any) 
     experiment = state.get("experiment") if isinstance(state, dict) else None
     if isinstance(experiment, dict):
         record = _watcher.record() if _watcher is not None else _unwatched()
+        if _guard.deferred_for:
+            record["interrupt_deferred_until_end_of"] = _guard.deferred_for
         extensions = [e for e in experiment.get("extensions", []) if e.get("name") != EXTENSION]
         experiment["extensions"] = [*extensions, record]
 
