@@ -24,6 +24,9 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 NODE_GROUP_ZONE_LABEL = "recdrill.io/zone"
 RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 TARGETS = ("eks", "kube")
+# A stack stands up the primary region, or the warm-standby DR region next to it (a
+# ``prod-dr`` stack that reads the primary's outputs; docs/dr.md says why two stacks).
+REGION_ROLES = ("primary", "dr")
 # EKS support types: STANDARD lets EKS upgrade the control plane when standard support
 # ends; EXTENDED keeps the version 12 more months at 6x the cluster price.
 SUPPORT_TYPES = ("STANDARD", "EXTENDED")
@@ -77,6 +80,14 @@ class EnvSpec:
     dr_replication: bool = False
     dr_region: str | None = None
     dr_bucket: str | None = None
+    # Multi-region (docs/dr.md): this stack's role; for "dr", the primary's stack name
+    # (org/project/stack) and region, and the private hosted zone and record name that
+    # Route 53 failover steers between the two regions' routers.
+    region_role: str = "primary"
+    primary_stack: str | None = None
+    primary_region: str | None = None
+    steering_zone_id: str | None = None
+    steering_record: str | None = None
     image: str | None = None
     image_tag: str = "0.1.0"
     deploy_workloads: bool = True

@@ -46,12 +46,14 @@ def assert_invariants_hold(run: StackRun) -> None:
         assert invariant(run.resources) == [], f"{run.stack}: invariant {name} fails"
 
 
-def assert_description(run: StackRun) -> None:
+def assert_description(run: StackRun, extra: tuple[str, ...] = ()) -> None:
+    """``extra``: a region pair's keys (prod: dr_handoff; prod-dr: regions)."""
     # fis_templates only on EKS, where the stack defines the FIS zone-loss templates; the
     # drill-safety keys exactly where the stack file sets them.
     eks = run.config["recdrill:target"] == "eks"
     safety = tuple(k for k in SAFETY_KEYS if f"recdrill:{k}" in run.config)
-    assert tuple(run.outputs) == DESCRIPTION_KEYS + safety + (("fis_templates",) if eks else ())
+    fis = ("fis_templates",) if eks else ()
+    assert tuple(run.outputs) == DESCRIPTION_KEYS + safety + fis + extra
     spec_zones = run.config["recdrill:zones"]
     assert run.outputs["zones"] == spec_zones
     assert run.outputs["platform"] == "kubernetes"
