@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from experiments.controls import safeguard
@@ -33,6 +35,18 @@ def test_during_a_fault_action_it_waits_for_the_action_to_end():
     guard.ended(FREEZE)
     assert fired == ["interrupt"] and guard.deferred_for == "freeze-one-replica"
     guard.ended(FREEZE)  # once only
+    assert fired == ["interrupt"]
+
+
+def test_an_action_that_outlasts_the_deferral_is_interrupted_anyway():
+    fired: list[str] = []
+    done = threading.Event()
+    guard = ActionGuard(lambda: (fired.append("interrupt"), done.set()), max_defer_s=0.05)
+    guard.started(FREEZE)
+    guard.request()
+    assert done.wait(5)
+    assert fired == ["interrupt"] and "still acting after 0.05 s" in guard.deferred_for
+    guard.ended(FREEZE)
     assert fired == ["interrupt"]
 
 
