@@ -94,11 +94,13 @@ def _run(args: argparse.Namespace) -> int:
         )
         for n in order
     }
-    for body in bodies.values():  # a safeguard that cannot read its alarms must not run
-        check_sources(body)
+    # A safeguard that cannot read its alarms must not run; read them once, up front.
+    alarms = {source for body in bodies.values() if (source := check_sources(body))}
     found = preflight(deployment, bodies, probe=not args.dry_run)
     if args.dry_run:
         print("\n".join(plan_lines(bodies, found)))
+        for source in sorted(alarms):
+            print(f"safeguard also stops on: {source} in ALARM (all exist now)")
         return 0
     extensions = enforce(found, args.force)
     results = run_catalog(

@@ -6,6 +6,7 @@ a canary fails twice); the safeguard reads them through the real boto3 client.
 
 from __future__ import annotations
 
+import json
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -143,7 +144,7 @@ def test_set_alarms_reach_the_control_and_an_unknown_one_stops_run_with_one_line
     cloudwatch, tmp_path, capsys
 ):
     path = write_deployment(tmp_path)
-    deployment = __import__("json").loads(path.read_text())
+    deployment = json.loads(path.read_text())
     plain = render_one("slow-replica", deployment, path, validate=False)
     assert safeguard.check_sources(plain) is None
     watched = render_one(
@@ -158,3 +159,8 @@ def test_set_alarms_reach_the_control_and_an_unknown_one_stops_run_with_one_line
     assert code == 2
     assert err == f"error: CloudWatch safeguard: no alarm named nope, also-nope in {REGION}\n"
     assert not (tmp_path / "j").exists()
+    dry = [*argv, "--dry-run", "slow-replica", "--set", f"safeguard_cloudwatch_alarms={IN_OK}"]
+    assert cli.main(dry) == 0
+    assert (
+        f"safeguard also stops on: CloudWatch alarm(s) {IN_OK} in ALARM" in capsys.readouterr().out
+    )
