@@ -49,8 +49,9 @@ def deployment_description(
     endpoint: pulumi.Input[str],
     fis_templates: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> dict[str, Any]:
-    """The contract-2 object, one stack output per key (``pulumi stack output --json``);
-    EKS adds its FIS zone-loss template per zone."""
+    """The contract-2 object, one stack output per key (``pulumi stack output --json``),
+    with the stack's drill windows, kind and traffic ceiling; EKS adds its FIS zone-loss
+    template per zone."""
     return Deployment(
         environment=spec.environment,
         platform="kubernetes",
@@ -68,6 +69,9 @@ def deployment_description(
         model_store=ModelStoreRef(url=spec.store_url, model=spec.model, dr_url=spec.dr_store_url),
         slo=stack_slo(spec),
         fis_templates=fis_templates,
+        environment_kind=spec.environment_kind,
+        drill_windows=spec.windows,
+        traffic_ceiling_rps=spec.traffic_ceiling_rps,
     ).to_json()
 
 

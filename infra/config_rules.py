@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from contracts.deployment import ENVIRONMENT_KINDS
 from infra.config import (
     _FIELDS,
     GPUS_PER_INSTANCE,
@@ -17,6 +18,7 @@ from infra.config import (
     TARGETS,
     ConfigError,
     EnvSpec,
+    drill_window,
 )
 
 
@@ -36,6 +38,7 @@ def validate(spec: EnvSpec) -> None:
     if spec.is_prod:
         _validate_prod(spec)
     _validate_slo(spec)
+    _validate_drill_safety(spec)
 
 
 def _validate_counts(spec: EnvSpec) -> None:
@@ -258,3 +261,32 @@ def _validate_slo(spec: EnvSpec) -> None:
     for key in ("slo_p99_ms", "slo_rto_s"):
         if getattr(spec, key) <= 0:
             raise ConfigError(key, f"must be positive, got {getattr(spec, key)}")
+
+
+def _validate_drill_safety(spec: EnvSpec) -> None:
+    """What ``experiments run`` reads from the description must parse, and prod must be
+    marked production with a window and a ceiling, or drills there would run unguarded."""
+    kind = spec.environment_kind
+    if kind is not None and kind not in ENVIRONMENT_KINDS:
+        raise ConfigError(
+            "environment_kind", f"must be one of {', '.join(ENVIRONMENT_KINDS)}, got {kind!r}"
+        )
+    for text in spec.drill_windows:
+        drill_window(text)  # raises naming the key and the window
+    ceiling = spec.traffic_ceiling_rps
+    if ceiling is not None and not 0 < ceiling < float("inf"):
+        raise ConfigError("traffic_ceiling_rps", f"must be a positive number, got {ceiling}")
+    if spec.is_prod and kind != "production":
+        raise ConfigError(
+            "environment_kind",
+            f"prod must be 'production' so drills keep to its windows, got {kind!r}",
+        )
+    if kind == "production":
+        if not spec.drill_windows:
+            raise ConfigError(
+                "drill_windows", "production needs at least one window (low-traffic hours)"
+            )
+        if ceiling is None:
+            raise ConfigError(
+                "traffic_ceiling_rps", "production needs a ceiling on the load a drill adds"
+            )

@@ -32,6 +32,11 @@ SAFEGUARD: dict[str, Any] = {
     "safeguard_prometheus_query": 'sum(rate(recdrill_router_requests_total{code=~"5.."}[1m]))',
     "safeguard_prometheus_max": 1.0,
     "prometheus_url": "",  # set (--set prometheus_url=…) to also watch a Prometheus query
+    # On AWS: trip when any of these CloudWatch alarms (names, or a name prefix) is in
+    # ALARM; the region defaults to the AWS chain's (experiments/controls/cloudwatch.py).
+    "safeguard_cloudwatch_alarms": [],
+    "safeguard_cloudwatch_alarm_prefix": "",
+    "safeguard_cloudwatch_region": "",
 }
 
 # Blast radius: every experiment's size, smallest by default. ``blast_zone`` (zone-loss)

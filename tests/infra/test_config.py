@@ -71,6 +71,16 @@ BAD = [
     ({"monitoring_release": "prom"}, "monitoring_release", "for target kube only"),
     ({"monitoring_namespace": "obs"}, "monitoring_namespace", "for target kube only"),
     ({"model_bucket": "b" * 57}, "model_bucket", "its -canary bucket: 63"),
+    ({"drill_windows": ["weekdays 2am-5am"]}, "drill_windows", "'weekdays 2am-5am'"),
+    ({"drill_windows": ["mon-fri 02:00"]}, "drill_windows", "is not 'DAYS HH:MM-HH:MM TZ'"),
+    ({"drill_windows": ["mon-fri 02:00-05:00 Mars/Olympus"]}, "drill_windows", "timezone"),
+    ({"drill_windows": ["mon-fri 02:00-25:00 UTC"]}, "drill_windows", "24-hour HH:MM"),
+    ({"drill_windows": []}, "drill_windows", "production needs at least one window"),
+    ({"environment_kind": "staging"}, "environment_kind", "prod must be 'production'"),
+    ({"environment_kind": "prod"}, "environment_kind", "must be one of production"),
+    ({"traffic_ceiling_rps": ""}, "traffic_ceiling_rps", "production needs a ceiling"),
+    ({"traffic_ceiling_rps": "-5"}, "traffic_ceiling_rps", "positive number"),
+    ({"traffic_ceiling_rps": "lots"}, "traffic_ceiling_rps", "expected a number"),
 ]
 
 
@@ -101,8 +111,12 @@ def test_pulumi_string_values_are_coerced() -> None:
             "api_public_cidrs": '["198.51.100.0/24"]',
             "gpu_nodes_max": "3",
             "slo_p99_ms": "250",
+            "drill_windows": '["daily 22:00-04:00 UTC"]',
+            "traffic_ceiling_rps": "50",
         }
     )
+    assert [w.describe() for w in spec.windows] == ["daily 22:00-04:00 UTC"]
+    assert spec.traffic_ceiling_rps == 50.0
     assert spec.zones == ("eu-west-1a", "eu-west-1b")
     assert spec.api_public_cidrs == ("198.51.100.0/24",)
     assert spec.gpu_nodes_max == 3 and spec.slo_p99_ms == 250.0 and spec.nat_per_zone is True

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from contracts.deployment import Deployment
 from tests.infra import stack_checks
 from tests.infra.harness import StackRun, shared_run
 
@@ -157,6 +160,21 @@ def test_workloads_and_description(run: StackRun) -> None:
     stack_checks.assert_policies(run)
     stack_checks.assert_description(run, extra=("dr_handoff",))
     assert run.outputs["model_store"]["dr_url"] == "s3://recdrill-models-prod-eu-central-1/models"
+
+
+def test_description_carries_the_drill_windows_and_reads_back(run: StackRun) -> None:
+    assert run.outputs["environment_kind"] == "production"
+    assert run.outputs["drill_windows"] == [
+        {"days": "mon-fri", "start": "02:00", "end": "05:00", "tz": "Europe/Berlin"}
+    ]
+    assert run.outputs["traffic_ceiling_rps"] == 100
+    described = Deployment.from_json(run.outputs)
+    assert described.production and described.traffic_ceiling_rps == 100.0
+    (window,) = described.drill_windows
+    berlin = ZoneInfo("Europe/Berlin")
+    assert window.contains(datetime(2026, 12, 1, 2, 30, tzinfo=berlin))  # a Tuesday
+    assert not window.contains(datetime(2026, 12, 1, 5, 0, tzinfo=berlin))
+    assert not window.contains(datetime(2026, 12, 5, 3, 0, tzinfo=berlin))  # a Saturday
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:
