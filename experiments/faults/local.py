@@ -131,21 +131,20 @@ def freeze_replicas(
     """Freeze ``count`` replicas matching ``selector`` with SIGSTOP (a hung replica).
 
     They keep their sockets open and answer nothing. ``thaw_replicas`` resumes them.
+    The intent is recorded before the signal, by selector: an experiment interrupted
+    between the SIGSTOP and its answer still has a record, and the undo resumes every
+    replica the selector matches (SIGCONT to a running process changes nothing).
     """
-    affected = _signal(selector, "STOP", count, configuration, secrets)
-    ids = [a["id"] for a in affected]
-    state.record(state_file(configuration), STOPPED, replicas=ids, **_where(configuration))
-    return affected
+    state.record(state_file(configuration), STOPPED, selector=selector, **_where(configuration))
+    return _signal(selector, "STOP", count, configuration, secrets)
 
 
-def undo_freeze(replicas: list[str], control_url: str, deployment_file: str | None) -> list[str]:
-    """SIGCONT the recorded replicas (used by the thaw and by ``experiments rollback``)."""
+def undo_freeze(selector: str, control_url: str, deployment_file: str | None) -> list[str]:
+    """SIGCONT every replica ``selector`` matches (used by the thaw and by
+    ``experiments rollback``)."""
     config = {"control_url": control_url, "deployment_file": deployment_file}
-    resumed: list[str] = []
     with _control(config, None) as control:
-        for replica in replicas:
-            resumed += [a["id"] for a in control.signal_replicas(f"replica={replica}", "CONT")]
-    return resumed
+        return [a["id"] for a in control.signal_replicas(selector, "CONT")]
 
 
 def thaw_replicas(configuration: Configuration = None, secrets: Secrets = None) -> list[str]:
@@ -154,9 +153,9 @@ def thaw_replicas(configuration: Configuration = None, secrets: Secrets = None) 
     resumed = []
     for entry in state.pending(path, STOPPED):
         with _control(configuration, secrets) as control:
-            for replica in entry["params"]["replicas"]:
-                hit = control.signal_replicas(f"replica={replica}", "CONT")
-                resumed += [a["id"] for a in hit]
+            resumed += [
+                a["id"] for a in control.signal_replicas(entry["params"]["selector"], "CONT")
+            ]
         state.mark_reverted(path, entry["id"])
     return resumed
 
