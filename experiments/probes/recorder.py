@@ -27,7 +27,9 @@ from chaoslib.types import Configuration, Secrets
 from contracts.timeseries import INTERVAL_S, Sample, TimeSeries, write_timeseries
 from experiments.probes.load import RequestResult, open_loop, percentile
 
-__all__ = ["bucket", "record_timeseries", "recording_stopped", "reset_stop", "stop_recording"]
+# The activities ``chaos discover`` lists. The stop switch below is for the safeguard
+# control, not for experiments, so it is importable but not listed.
+__all__ = ["bucket", "record_timeseries"]
 
 _POLL_S = 0.05
 _stop = threading.Event()
@@ -44,6 +46,7 @@ def reset_stop() -> None:
 
 
 def recording_stopped() -> bool:
+    """Whether the safeguard has ended the recordings (they stop within ``_POLL_S``)."""
     return _stop.is_set()
 
 
