@@ -12,6 +12,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from infra.local import regions
 from infra.local.config import DEPLOYMENT_FILE
 from infra.local.lifecycle import (
     CliError,
@@ -27,8 +28,10 @@ from infra.local.lifecycle import (
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.regions == 2:
+        return regions.up_regions(args)
     workdir = Path(args.workdir).resolve()
-    if controller_pid(workdir):
+    if controller_pid(workdir) or regions.regions_up(workdir):
         raise CliError(f"an environment is already up in {workdir}; run `down` first")
     if "://" not in args.store:
         raise CliError(f"--store {args.store!r} has no scheme: use file:///path or s3://…")
@@ -55,6 +58,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir).resolve()
+    if regions.regions_up(workdir):
+        return _status_regions(workdir, args.json)
     if not controller_pid(workdir):
         raise CliError(f"no controller is running for {workdir}")
     deployment = read_deployment(workdir)
@@ -75,14 +80,86 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status_regions(workdir: Path, as_json: bool) -> int:
+    view = regions.status_regions(workdir)
+    if as_json:
+        print(json.dumps(view, indent=2))
+        return 0
+    out = Console()
+    for name, region in view["regions"].items():
+        if "replicas" not in region:
+            out.print(f"region {name} ({region['role']}): controller down")
+            continue
+        table = Table(title=f"region {name} ({region['role']})")
+        columns = ("id", "zone", "role", "pid", "port", "state", "restarts")
+        for col in columns:
+            table.add_column(col)
+        for r in region["replicas"]:
+            table.add_row(*(str(r[c]) for c in columns))
+        out.print(table)
+        out.print(f"router: {region['router']['url']} pid {region['router']['pid']}")
+    door, rep = view["front_door"], view["replication"]
+    out.print(f"front door: serving {door.get('serving')}, failovers {door.get('failovers')}")
+    out.print(f"replication: pending {rep.get('pending')}, behind {rep.get('behind_s')} s")
+    return 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
-    return down_region(Path(args.workdir).resolve())
+    workdir = Path(args.workdir).resolve()
+    if (workdir / regions.REGIONS_FILE).is_file():
+        return regions.down_regions(workdir)
+    return down_region(workdir)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from infra.local.daemon import serve
 
     return serve(Path(args.workdir).resolve())
+
+
+def _region_flags(up: argparse.ArgumentParser) -> None:
+    """``--regions 2``: a DR region, the replicator and the front door (infra/local/regions.py)."""
+    up.add_argument(
+        "--regions",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: a primary and a smaller warm-standby DR region behind a front door",
+    )
+    up.add_argument("--dr-store", help="the DR store, file:///… (default: WORKDIR/dr-store)")
+    up.add_argument("--dr-zones", type=int, default=2)
+    up.add_argument("--dr-replicas-per-zone", type=int, default=1)
+    up.add_argument("--dr-standby", type=int, default=0)
+    up.add_argument(
+        "--replication-lag",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds before a new object is copied to the DR store",
+    )
+    up.add_argument(
+        "--replication-spread",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="plus up to this many seconds at random, so objects land out of order",
+    )
+    up.add_argument(
+        "--front-door-interval",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="seconds between the front door's health checks of each region",
+    )
+    up.add_argument(
+        "--front-door-threshold",
+        type=int,
+        default=3,
+        metavar="N",
+        help="consecutive checks that flip a region's health (Route 53's default)",
+    )
+    up.add_argument("--front-door-retry", choices=("on", "off"), default="on",
+                    help="send a request its region failed on to the next region")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--router-fallback", choices=("on", "off"), help="popular-items fallback")
     up.add_argument("--router-ejection", choices=("on", "off"), help="passive ejection")
     up.add_argument("--router-hedge-after", type=float, help="router --hedge-after (seconds)")
+    _region_flags(up)
     up.set_defaults(func=cmd_up)
     for name, func in (("status", cmd_status), ("down", cmd_down), ("serve", cmd_serve)):
         cmd = sub.add_parser(name)
