@@ -4,7 +4,8 @@ Brings a fresh two-region local environment up (``infra.local up --regions 2``),
 ``--rps`` open-loop load through the front door (``experiments.probes.load``, timed from
 each request's intended send time) and at ``--fault-at`` s SIGKILLs every process of the
 primary region (controller, replicas, router, warm pool) and moves its store directory
-away, so nothing of the region is left to answer or to read. Prints, next to the targets:
+away (``infra.local.regions.lose_region``), so nothing of the region is left to answer or
+to read. Prints, next to the targets:
 
 - failover time: from the kill until the first moment after which 99% of the requests
   were answered (200) by the DR region (target <= 10 s);
@@ -21,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,8 +36,7 @@ import orjson
 
 from bench.fixtures import drill_model_store, known_users, model_size
 from experiments.probes.load import RequestResult, open_loop, percentile
-from infra.local import procs
-from infra.local.config import MARKER_ENV
+from infra.local.regions import lose_region
 
 TARGETS = {"failover_s": 10.0, "failed_ratio": 0.01, "errors_5xx_after": 0}
 DR_REPLICA_PREFIX = "dr-"
@@ -92,6 +91,7 @@ def figures(
         "errors_5xx_after": sum(r.status >= 500 for r in after),
         "failed_after": sum(r.failed for r in after),
         "failed_total": sum(r.failed for r in results),
+        "shed_in_window": sum(r.shed for r in window),
         "degraded_in_window": sum(r.degraded for r in window),
         "degraded_after": sum(r.degraded for r in after),
         "p99_ms_before": _ms(percentile([r.latency_s for r in before if r.ok], 99)),
@@ -132,19 +132,6 @@ def _tiny_store(root: Path) -> str:
     return url
 
 
-def _lose_primary(top: Path, store_url: str) -> tuple[float, Path]:
-    """SIGKILL every process of the primary region and move its store directory away;
-    returns the moment of the kill (after the slow /proc scan that finds the processes)."""
-    victims = procs.pids_with_marker(f"{MARKER_ENV}={top / 'regions' / 'primary'}\0")
-    killed_at = time.time()
-    for pid in victims:
-        procs.signal_group(pid, signal.SIGKILL)
-    root = Path(store_url.removeprefix("file://"))
-    away = root.with_name(f".{root.name}.region-lost")
-    os.rename(root, away)
-    return killed_at, away
-
-
 def _watch_steering(front_door: str, since: list[float], stop: threading.Event) -> list[float]:
     """Polls the front door; the wall time it first served the DR region after ``since``."""
     seen: list[float] = []
@@ -175,11 +162,11 @@ async def _run(args: argparse.Namespace, top: Path, store: str, users: list[str]
                   bodies=bodies, max_in_flight=args.concurrency)
     )  # fmt: skip
     await asyncio.sleep(args.fault_at)
-    killed_at, away = await asyncio.to_thread(_lose_primary, top, store)
-    killed.append(killed_at)
+    lost = await asyncio.to_thread(lose_region, top, "primary")
+    killed.append(lost["killed_at"])
     results = await load
     stop.set()
-    os.rename(away, Path(store.removeprefix("file://")))
+    os.rename(lost["store"], Path(store.removeprefix("file://")))
     steer = steering[0] - killed[0] if steering else None
     return figures(results, killed[0], steer)
 
@@ -214,8 +201,9 @@ def _print(result: dict[str, Any]) -> None:
     ]  # fmt: skip
     for label, value, target, key in rows:
         print(f"{label:24} {value!s:>18}   target {target:8} {'met' if ok[key] else 'MISSED'}")
-    for key in ("steering_s", "failed_total", "failed_after", "degraded_in_window",
-                "degraded_after", "p99_ms_before", "p99_ms_after", "dr_versions"):  # fmt: skip
+    for key in ("steering_s", "failed_total", "failed_after", "shed_in_window",
+                "degraded_in_window", "degraded_after", "p99_ms_before", "p99_ms_after",
+                "dr_versions"):  # fmt: skip
         print(f"{key:24} {result[key]!s:>18}")
     print(f"settings: {result['settings']} (figures from a loaded shared machine)")
 

@@ -104,6 +104,20 @@ def _status_regions(workdir: Path, as_json: bool) -> int:
     return 0
 
 
+def cmd_region(args: argparse.Namespace) -> int:
+    """``region-down``/``region-up``: lose a region whole, or bring it back (the drill's
+    fault and its rollback; the front door fails over and back by itself)."""
+    workdir = Path(args.workdir).resolve()
+    if not (workdir / regions.REGIONS_FILE).is_file():
+        raise CliError(f"{workdir} holds no two-region environment (up --regions 2)")
+    if args.command == "region-down":
+        result = regions.lose_region(workdir, args.role)
+    else:
+        result = regions.restore_region(workdir, args.role, args.timeout)
+    print(json.dumps(result))
+    return 0
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir).resolve()
     if (workdir / regions.REGIONS_FILE).is_file():
@@ -223,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "status":
             cmd.add_argument("--json", action="store_true")
         cmd.set_defaults(func=func)
+    for name in ("region-down", "region-up"):
+        cmd = sub.add_parser(name, help="lose a region whole / bring it back (--regions 2)")
+        cmd.add_argument("--workdir", required=True)
+        cmd.add_argument("--role", choices=tuple(regions.ROLES), default="primary")
+        cmd.add_argument("--timeout", type=float, default=120.0, help="region-up: readiness")
+        cmd.set_defaults(func=cmd_region)
     return parser
 
 

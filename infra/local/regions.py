@@ -33,7 +33,13 @@ import httpx
 from contracts.deployment import Deployment, ModelStoreRef
 from contracts.regions import Region
 from infra.local import procs
-from infra.local.config import DEPLOYMENT_FILE, MARKER_ENV, TOKEN_ENV, write_private
+from infra.local.config import (
+    DEPLOYMENT_FILE,
+    MARKER_ENV,
+    TOKEN_ENV,
+    ControllerConfig,
+    write_private,
+)
 from infra.local.lifecycle import (
     CliError,
     config_from_args,
@@ -238,6 +244,44 @@ def down_regions(top: Path, quiet: bool = False) -> int:
     if not quiet:
         console.print("[green]down[/green]" if was_up else f"nothing running in {top}")
     return 0
+
+
+def _store_dir(top: Path, role: str) -> Path:
+    store = json.loads((region_dir(top, role) / "controller.json").read_text())["store"]
+    return Path(store.removeprefix("file://"))
+
+
+def lose_region(top: Path, role: str = "primary") -> dict[str, Any]:
+    """A region lost whole: SIGKILL every process of it (found by its marker) and move its
+    store directory away. Returns the pids, when they were killed and where the store went;
+    :func:`restore_region` undoes it."""
+    if role not in ROLES:
+        raise CliError(f"no region role {role!r}; roles are {', '.join(ROLES)}")
+    victims = procs.pids_with_marker(f"{MARKER_ENV}={region_dir(top, role)}\0")
+    killed_at = time.time()
+    for pid in victims:
+        procs.signal_group(pid, signal.SIGKILL)
+    root = _store_dir(top, role)
+    away = root.with_name(f".{root.name}.region-lost")
+    if root.is_dir():
+        os.rename(root, away)
+    return {"region": ROLES[role], "killed": victims, "killed_at": killed_at, "store": str(away)}
+
+
+def restore_region(top: Path, role: str = "primary", timeout: float = 120.0) -> dict[str, Any]:
+    """Bring a lost region back: its store directory, then its controller on the same ports
+    (the front door knows its router by address), until every replica is ready."""
+    root = _store_dir(top, role)
+    away = root.with_name(f".{root.name}.region-lost")
+    if away.is_dir() and not root.exists():
+        os.rename(away, root)
+    sub = region_dir(top, role)
+    if controller_pid(sub):
+        return {"region": ROLES[role], "restarted": False}
+    config = ControllerConfig.load(sub)
+    proc = spawn_controller(config)
+    wait_ready(sub, proc, _expected(config), timeout)
+    return {"region": ROLES[role], "restarted": True, "pid": proc.pid}
 
 
 def status_regions(top: Path) -> dict[str, Any]:
