@@ -43,6 +43,8 @@ from serving.schema import MAX_BODY_BYTES
 log = logging.getLogger("infra.local.front_door")
 JSON = [(b"content-type", b"application/json")]
 REGION_HEADER = b"x-recdrill-region"
+# The serving region's router answers these (the quality probe reads the served model).
+PASSED_THROUGH = ("/v1/model", "/v1/upstreams")
 
 
 @dataclass
@@ -174,8 +176,11 @@ class FrontDoor:
             await self.session.close()
 
     # ---- requests -----------------------------------------------------------------------
-    async def forward(self, body: bytes, content_type: str | None) -> tuple[int, bytes, str]:
-        """(status, body, region that answered); the next region after a failed try."""
+    async def forward(
+        self, body: bytes | None, content_type: str | None, path: str = "/v1/recommend"
+    ) -> tuple[int, bytes, str]:
+        """(status, body, region that answered); the next region after a failed try.
+        A ``body`` is POSTed to ``path``; without one, ``path`` is a GET."""
         assert self.session is not None
         first = self.serving
         order = [first] + (
@@ -186,8 +191,9 @@ class FrontDoor:
             if attempt:
                 self.metrics.other_region.inc()
             try:
-                async with self.session.post(
-                    f"{region.url}/v1/recommend",
+                async with self.session.request(
+                    "GET" if body is None else "POST",
+                    f"{region.url}{path}",
                     data=body,
                     headers={"Content-Type": content_type or "application/json"},
                     timeout=aiohttp.ClientTimeout(total=self.try_timeout_s),
@@ -264,6 +270,9 @@ def build_app(door: FrontDoor):
             return 200, body, [(b"content-type", CONTENT_TYPE_LATEST.encode())]
         if path == "/v1/regions":
             return 200, orjson.dumps(door.view()), JSON
+        if path in PASSED_THROUGH:
+            status, payload, region = await door.forward(None, None, path)
+            return status, payload, [*JSON, (REGION_HEADER, region.encode())]
         return 404, orjson.dumps({"error": "not_found", "detail": f"no route {path}"}), JSON
 
     async def app(scope, receive, send) -> None:

@@ -93,6 +93,8 @@ class Replicator:
 
     def __post_init__(self) -> None:
         self.source, self.target = Path(self.source), Path(self.target)
+        # a version promoted before replication started is late from the start, not before
+        self.started_at = self.wall()
         self.rng = random.Random(self.seed)
         self.set_lag(self.lag_s, self.spread_s)
 
@@ -152,7 +154,7 @@ class Replicator:
             model = alias.parent.parent.name
             key = (model, data["version"])
             if key not in self.promotions:
-                promoted = _epoch(data.get("updated"), self.wall())
+                promoted = max(_epoch(data.get("updated"), self.wall()), self.started_at)
                 self.promotions[key] = Promotion(model, key[1], promoted, len(self.promotions))
         if len(self.promotions) > _KEEP_PROMOTIONS:
             for key in sorted(self.promotions, key=lambda k: self.promotions[k].order)[

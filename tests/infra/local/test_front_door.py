@@ -84,12 +84,16 @@ async def fake_router(name: str, ready: bool = True) -> AsyncIterator[tuple[str,
     async def recommend(_: web.Request) -> web.Response:
         return web.json_response({"items": ["i1"], "replica": f"{name}-a-0"})
 
+    async def model(_: web.Request) -> web.Response:
+        return web.json_response({"version": f"{name}-v1"})
+
     async def readyz(_: web.Request) -> web.Response:
         return web.json_response({"ready": ready}, status=200 if ready else 503)
 
     app = web.Application()
     app.router.add_post("/v1/recommend", recommend)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/v1/model", model)
     runner = web.AppRunner(app)
     await runner.setup()
     port = procs.free_port()
@@ -138,6 +142,8 @@ def test_a_dead_primary_costs_no_request_and_checks_move_the_traffic():
         assert d.serving.name == "dr" and d.failovers == 1
         view = (await client.get("http://front/v1/regions")).json()
         assert view["serving"] == "dr" and not view["regions"][0]["healthy"]
+        model = await client.get("http://front/v1/model")  # the serving region's router's
+        assert model.status_code == 200 and model.json()["version"] == "dr-v1"
 
     run_with_regions(test)
 

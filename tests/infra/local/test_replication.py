@@ -4,6 +4,7 @@ whole objects only, a lost source, and the lag of each promoted version."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -169,3 +170,16 @@ def test_the_http_side_needs_the_token_and_refuses_bad_bodies(tmp_path: Path):
         assert 'recdrill_replication_version_lag_seconds{model="recommender"' in metrics
 
     asyncio.run(go())
+
+
+def test_a_version_promoted_before_replication_started_is_not_counted_late_from_before(
+    tmp_path: Path,
+):
+    publish_tiny_model(open_store(f"file://{tmp_path / 'primary'}"), MODEL, seed=0)
+    wall = Clock()
+    wall.now = time.time() + 3600  # replication starts an hour after the promotion
+    rep = Replicator(tmp_path / "primary", tmp_path / "dr", clock=Clock(), wall=wall)
+    rep.scan(immediate=True)
+    rep.step()
+    [promo] = rep.state()["promotions"]
+    assert promo["replicated"] and promo["lag_s"] == 0.0
