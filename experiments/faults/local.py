@@ -20,6 +20,7 @@ from chaoslib.types import Configuration, Secrets
 from experiments import state
 from experiments.deployment import control_token
 from experiments.faults.common import setting, state_file, store_driver
+from experiments.faults.local_regions import REGION_DOWN, region_down, region_up, undo_region_down
 from experiments.faults.refusal import corrupted_version, refusal
 from experiments.probes.capacity import wait_until_capacity
 from infra.local.client import ControlClient, ControlError
@@ -30,6 +31,8 @@ __all__ = [
     "freeze_replicas",
     "kill_replicas",
     "ready_capacity",
+    "region_down",
+    "region_up",
     "restart_replicas",
     "restore_model",
     "restore_store",
@@ -344,4 +347,4 @@ def wait_for_capacity(
     )
 
 
-UNDO = {ZONE_DOWN: undo_zone_down, STOPPED: undo_freeze}
+UNDO = {ZONE_DOWN: undo_zone_down, STOPPED: undo_freeze, REGION_DOWN: undo_region_down}
