@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -145,7 +146,10 @@ def run(args: argparse.Namespace) -> dict:
     threads = torch.get_num_threads()
     work = Path(tempfile.mkdtemp(prefix="recdrill-bench-"))
     store_url = f"file://{work}/store"
-    params = IndexParams(m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef)
+    params = IndexParams(
+        m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef,
+        ivf_from=args.ivf_from, nlist=args.nlist, nprobe=args.nprobe,
+    )  # fmt: skip
     flags = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
              "--torch-threads", str(args.torch_threads)]  # fmt: skip
     art = synthetic_artifacts(args.items, args.users)
@@ -198,6 +202,8 @@ def run(args: argparse.Namespace) -> dict:
         del large
         report["large"] = {
             "items": args.large_items,
+            "index_kind": large_manifest.data["index"]["kind"],
+            "index_params": large_manifest.data["index"]["params"],
             "index_build_seconds": large_manifest.data["index"]["build_seconds"],
             "recall_at_20": large_manifest.data["index"]["recall@20"],
             "publish_seconds": round(large_publish_s, 1),
@@ -249,7 +255,8 @@ def print_report(r: dict) -> None:
           f"{over['p99_ms']} ms")  # fmt: skip
     if "large" in r:
         big = r["large"]
-        print(f"{big['items']} items: index build {big['index_build_seconds']} s, recall@20 "
+        print(f"{big['items']} items: {big['index_kind']} index build "
+              f"{big['index_build_seconds']} s, recall@20 "
               f"{big['recall_at_20']:.4f}, {big['rps']:.0f} rec/s, p99 {big['p99_ms']} ms, "
               f"peak RSS {big['peak_rss_mb']:.0f} MB")  # fmt: skip
     for name, met in r["targets"].items():
@@ -270,11 +277,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hnsw-m", type=int, default=IndexParams.m)
     p.add_argument("--ef-construction", type=int, default=IndexParams.ef_construction)
     p.add_argument("--ef", type=int, default=IndexParams.ef_search, help="HNSW efSearch")
+    p.add_argument("--ivf-from", type=int, default=IndexParams.ivf_from, help="items for IVF")
+    p.add_argument("--nlist", type=int, default=IndexParams.nlist, help="IVF lists; 0: sqrt(n)")
+    p.add_argument("--nprobe", type=int, default=IndexParams.nprobe, help="IVF lists scanned")
     p.add_argument("--json", action="store_true", help="last line: the report as one JSON object")
     args = p.parse_args(argv)
     sizes = (args.items, args.users, args.concurrency, args.max_batch, args.torch_threads)
     if min(sizes) < 1 or args.large_items < 0 or args.duration <= 0 or args.overload <= 0:
         p.error("sizes, --duration and --overload must be positive (--large-items may be 0)")
+    # the index build's steps (vectors, k-means, add, recall) as progress on stderr
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="[%(name)s] %(message)s")
+    logging.getLogger("recdrill.index").setLevel(logging.INFO)
     report = run(args)
     print_report(report)
     if args.json:

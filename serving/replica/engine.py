@@ -169,7 +169,7 @@ class ServingModel:
                 art.index_path,
                 n_items=len(art.items),
                 dim=model.config.dim,
-                ef_search=params.ef_search,
+                params=params,
             )
         with torch.inference_mode():
             history = art.user_history.to(device)
