@@ -152,6 +152,8 @@ def run(args: argparse.Namespace) -> dict:
     )  # fmt: skip
     flags = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
              "--torch-threads", str(args.torch_threads)]  # fmt: skip
+    if args.max_in_flight:
+        flags += ["--max-in-flight", str(args.max_in_flight)]
     art = synthetic_artifacts(args.items, args.users)
     manifest, publish_s = publish(store_url, "bench", art, work / "build", params)
     progress("publish", {"seconds": round(publish_s, 1), "index": manifest.data["index"]})
@@ -274,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-batch", type=int, default=64)
     p.add_argument("--max-wait-ms", type=float, default=2.0)
     p.add_argument("--torch-threads", type=int, default=1)
+    p.add_argument("--max-in-flight", type=int, default=0, help="0: the replica's default")
     p.add_argument("--hnsw-m", type=int, default=IndexParams.m)
     p.add_argument("--ef-construction", type=int, default=IndexParams.ef_construction)
     p.add_argument("--ef", type=int, default=IndexParams.ef_search, help="HNSW efSearch")
