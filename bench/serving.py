@@ -25,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -142,9 +143,17 @@ def with_replica(store_url: str, model: str, cache: Path, flags: list[str], work
 
 
 def run(args: argparse.Namespace) -> dict:
+    """Every phase, in a temporary store that is removed afterwards (1M items: ~1 GB)."""
+    work = Path(tempfile.mkdtemp(prefix="recdrill-bench-"))
+    try:
+        return run_in(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_in(args: argparse.Namespace, work: Path) -> dict:
     set_index_threads(os.cpu_count() or 1)  # publish builds with every core, as training does
     threads = torch.get_num_threads()
-    work = Path(tempfile.mkdtemp(prefix="recdrill-bench-"))
     store_url = f"file://{work}/store"
     params = IndexParams(
         m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef,
