@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import orjson
 import torch
 
@@ -110,8 +111,10 @@ async def capacity(replica: Replica, bodies: list[bytes], args: argparse.Namespa
 
 async def overload(replica: Replica, bodies: list[bytes], rate: float, seconds: float) -> dict:
     """Open loop at ``rate``: every request is answered in time, shed with 429, or failed."""
+    before = await shed_by_reason(replica)
     results = await open_loop(replica.url, rate, seconds, 1.0, bodies=bodies)
     s = summarise(results)
+    after = await shed_by_reason(replica)
     return {
         "rate_rps": round(rate, 1),
         "requests": s["requests"],
@@ -120,10 +123,23 @@ async def overload(replica: Replica, bodies: list[bytes], rate: float, seconds: 
         "failed": s["errors"],
         "late": s["late"],
         "failed_kinds": s["error_kinds"],
+        "shed_by_reason": {k: after[k] - before.get(k, 0) for k in after},
         "answered_or_shed_ratio": round((s["ok"] + s["shed"]) / max(s["requests"], 1), 4),
         "p50_ms": s["p50_ms"],
         "p99_ms": s["p99_ms"],
     }
+
+
+async def shed_by_reason(replica: Replica) -> dict[str, int]:
+    """The replica's 429s so far by reason (in_flight, queue_full, queue_time)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{replica.url}/metrics") as resp:
+        text = await resp.text()
+    shed = {}
+    for line in text.splitlines():
+        if line.startswith("recdrill_replica_shed_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            shed[reason] = int(float(line.rsplit(" ", 1)[1]))
+    return shed
 
 
 def progress(phase: str, figures: dict) -> None:
@@ -263,7 +279,7 @@ def print_report(r: dict) -> None:
           f"{r['vs_naive']}x naive")  # fmt: skip
     print(f"overload at {over['rate_rps']:.0f} req/s: {over['answered']} answered, {over['shed']} "
           f"shed (429), {over['failed']} failed {over['failed_kinds']}, answered p99 "
-          f"{over['p99_ms']} ms")  # fmt: skip
+          f"{over['p99_ms']} ms; shed by reason {over['shed_by_reason']}")  # fmt: skip
     if "large" in r:
         big = r["large"]
         print(f"{big['items']} items: {big['index_kind']} index build "
