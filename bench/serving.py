@@ -133,9 +133,13 @@ async def overload(replica: Replica, bodies: list[bytes], rate: float, seconds: 
 async def shed_by_reason(replica: Replica) -> dict[str, int]:
     """The replica's 429s so far by reason (in_flight, queue_full, queue_time)."""
     async with aiohttp.ClientSession() as session, session.get(f"{replica.url}/metrics") as resp:
-        text = await resp.text()
+        return shed_counts(await resp.text())
+
+
+def shed_counts(metrics: str) -> dict[str, int]:
+    """``recdrill_replica_shed_total{reason=…}`` from a Prometheus text exposition."""
     shed = {}
-    for line in text.splitlines():
+    for line in metrics.splitlines():
         if line.startswith("recdrill_replica_shed_total{"):
             reason = line.split('reason="', 1)[1].split('"', 1)[0]
             shed[reason] = int(float(line.rsplit(" ", 1)[1]))
