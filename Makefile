@@ -10,6 +10,8 @@ MODEL ?= recommender
 # also regenerates the docs' screenshot of the report's first screen (when chromium is here).
 HISTORY ?= $(VAR)/history
 DRILL_PNG ?= docs/drill-report.png
+# Extra drill flags, e.g. DRILL_ARGS=--env-arg=--reschedule-delay=8 (a deliberately slowed run).
+DRILL_ARGS ?=
 
 .PHONY: venv test lint drill train sensitivity bench clean
 
@@ -26,8 +28,8 @@ $(STAMP): requirements.txt pyproject.toml extension/pyproject.toml
 # Unit tests on both cores; the integration tests (real processes held to SLO timings) alone.
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -m "not integration" -n 2
-	$(PY) -m pytest -m integration
+	$(PY) -m pytest -m "not integration" -n 2 --durations=10
+	$(PY) -m pytest -m integration --durations=25
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -38,7 +40,7 @@ train: $(STAMP)
 
 drill: $(STAMP)
 	DRILL_HISTORY=$(HISTORY) DRILL_SCREENSHOT=$(DRILL_PNG) \
-		$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill
+		$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill $(DRILL_ARGS)
 
 # Each resilience mechanism switched off in turn: which experiments catch it (slow: ~20 min).
 sensitivity: $(STAMP) train

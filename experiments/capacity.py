@@ -1,120 +1,147 @@
-"""Representative drill load: measure what the router serves within the p99 budget, then
-run the experiments' traffic at a set fraction of it.
+"""Representative drill load: measure what the router serves within the SLO, then run the
+experiments' traffic at a set fraction of it.
 
 A drill at a trickle of traffic proves little (DESIGN.md contract 4), so before the
-catalog the drill steps closed-loop concurrency up (1, 2, 4, …) through the router, a few
-seconds a step, and keeps the highest throughput whose p99 stayed within the SLO's
-budget with no failed request. The experiments then get ``fraction`` of that, split
-between the steady-state windows and the background recorder as the catalog's defaults
-split it, and every journal records the capacity, the fraction and the rates.
+catalog the drill offers open-loop load through the router at rising rates (doubling,
+then bisecting between the last rate that held and the first that did not), a few seconds
+a step, and keeps the highest rate whose p99 stayed within the SLO's budget at the SLO's
+availability. Open loop, because the drill's own traffic is open loop: a closed-loop
+search waits for answers before it sends, so it reports the throughput of a queue, not
+the rate users can be served at, and overstated the local capacity about 2x (1,093 rps
+closed loop against a drill that failed its p99 at half that). The experiments then get
+``fraction`` of the capacity, split between the steady-state windows and the background
+recorder as the catalog's defaults split it, and every journal records the capacity, the
+fraction and the rates.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from experiments.probes.load import closed_loop, summarise
+from contracts.deployment import Slo
+from experiments.probes.load import open_loop, summarise
 
 __all__ = [
     "Capacity",
     "CapacityError",
     "LoadStep",
-    "closed_loop_step",
     "load_configuration",
+    "open_loop_step",
     "search_capacity",
 ]
 
 # The catalog's default probes send 35 rps in SLO windows and 15 rps to the recorder:
 # the same 70/30 split, scaled to the measured capacity.
 SSH_SHARE = 0.7
-PLATEAU_GAIN = 1.05  # a step that adds less than 5% throughput means the router is full
-STALLS_TO_STOP = 2
+START_RPS = 25.0
+MAX_RPS = 5000.0
+REFINEMENTS = 2  # bisection steps between the last rate that held and the first that broke
 
 
 class CapacityError(RuntimeError):
-    """No load step stayed within the p99 budget (the step's figures are in the message)."""
+    """No load step stayed within the SLO (the first step's figures are in the message)."""
 
 
 @dataclass(frozen=True)
 class LoadStep:
-    """One closed-loop step's figures."""
+    """One open-loop step: the rate offered and what came of it."""
 
-    concurrency: int
+    rate_rps: float
     rps: float
     p99_ms: float | None
     requests: int
     failed: int
+    degraded_ratio: float = 0.0
 
-    def within(self, p99_budget_ms: float) -> bool:
-        return self.failed == 0 and self.p99_ms is not None and self.p99_ms <= p99_budget_ms
+    def within(self, slo: Slo) -> bool:
+        """The SLO's own judgement: p99, availability (shed counts as failed here: a rate
+        that needs shedding is past capacity) and the degraded share."""
+        if self.requests == 0 or self.p99_ms is None or self.p99_ms > slo.p99_ms:
+            return False
+        if self.degraded_ratio > slo.max_degraded_ratio:
+            return False
+        return (self.requests - self.failed) / self.requests >= slo.availability
 
     def describe(self) -> str:
         p99 = "no answer" if self.p99_ms is None else f"p99 {self.p99_ms:.0f} ms"
         return (
-            f"{self.concurrency:>3} clients: {self.rps:7.1f} rps, {p99}, "
-            f"{self.failed}/{self.requests} failed"
+            f"{self.rate_rps:7.1f} rps offered: {self.rps:7.1f} rps answered, {p99}, "
+            f"{self.failed}/{self.requests} failed, {self.degraded_ratio:.1%} degraded"
         )
 
 
 @dataclass(frozen=True)
 class Capacity:
-    """The highest throughput within budget, and every step that led to it."""
+    """The highest offered rate within the SLO, and every step that led to it."""
 
     rps: float
-    concurrency: int
     p99_budget_ms: float
     steps: tuple[LoadStep, ...]
 
 
 def search_capacity(
-    measure: Callable[[int], LoadStep],
-    p99_budget_ms: float,
+    measure: Callable[[float], LoadStep],
+    slo: Slo,
     *,
-    max_concurrency: int = 64,
+    start_rps: float = START_RPS,
+    max_rps: float = MAX_RPS,
+    refinements: int = REFINEMENTS,
     progress: Callable[[str], None] = print,
 ) -> Capacity:
-    """Double the concurrency until p99 leaves the budget, a request fails, throughput
-    stops growing or ``max_concurrency`` is passed; the best step within budget wins.
+    """Double the offered rate until a step misses the SLO (or ``max_rps``), then bisect
+    ``refinements`` times between the last rate that held and the first that did not.
 
-    "Stops growing" is two steps in a row under 5% above the best: on a shared machine
-    one step can dip by chance, and stopping at it would understate the capacity.
-    """
+    A step holds when it meets the SLO (:meth:`LoadStep.within`): the judgement the
+    experiments' windows make, so the drill runs at a fraction of a rate the SLO was
+    actually met at."""
     steps: list[LoadStep] = []
-    best: LoadStep | None = None
-    stalls = 0
-    concurrency = 1
-    while concurrency <= max_concurrency and stalls < STALLS_TO_STOP:
-        step = measure(concurrency)
+
+    def holds(rate: float) -> bool:
+        step = measure(rate)
         steps.append(step)
-        ok = step.within(p99_budget_ms)
-        progress(f"capacity: {step.describe()}{'' if ok else '  (over budget)'}")
-        if not ok:
+        ok = step.within(slo)
+        progress(f"capacity: {step.describe()}{'' if ok else '  (misses the SLO)'}")
+        return ok
+
+    best: float | None = None
+    broke: float | None = None
+    rate = start_rps
+    while rate <= max_rps:
+        if not holds(rate):
+            broke = rate
             break
-        stalls = stalls + 1 if best is not None and step.rps < best.rps * PLATEAU_GAIN else 0
-        if best is None or step.rps > best.rps:
-            best = step
-        concurrency *= 2
+        best, rate = rate, rate * 2
     if best is None:
         raise CapacityError(
-            f"no load step stayed within the {p99_budget_ms:g} ms p99 budget without "
-            f"failures: {steps[0].describe()}"
+            f"no load step met the SLO (p99 {slo.p99_ms:g} ms, availability "
+            f"{slo.availability:.1%}, degraded {slo.max_degraded_ratio:.0%}): "
+            f"{steps[0].describe()}"
         )
-    return Capacity(best.rps, best.concurrency, p99_budget_ms, tuple(steps))
+    for _ in range(refinements if broke is not None else 0):
+        mid = math.sqrt(best * broke)
+        if holds(mid):
+            best = mid
+        else:
+            broke = mid
+    return Capacity(round(best, 1), slo.p99_ms, tuple(steps))
 
 
-def closed_loop_step(
-    endpoint: str, step_s: float = 3.0, timeout_s: float = 2.0
-) -> Callable[[int], LoadStep]:
-    """A ``measure`` for :func:`search_capacity`: ``step_s`` of closed-loop load through
-    ``endpoint`` (the router) at the given concurrency."""
+def open_loop_step(
+    endpoint: str, step_s: float = 4.0, timeout_s: float = 2.0
+) -> Callable[[float], LoadStep]:
+    """A ``measure`` for :func:`search_capacity`: ``step_s`` of open-loop load through
+    ``endpoint`` (the router) at the given rate, timed from each request's send time."""
 
-    def measure(concurrency: int) -> LoadStep:
-        results = asyncio.run(closed_loop(endpoint, step_s, concurrency, timeout_s))
+    def measure(rate_rps: float) -> LoadStep:
+        results = asyncio.run(open_loop(endpoint, rate_rps, step_s, timeout_s))
         s = summarise(results)
-        failed = s["errors"] + s["shed"]
-        return LoadStep(concurrency, s["ok"] / step_s, s["p99_ms"], s["requests"], failed)
+        failed = s["requests"] - s["ok"]
+        return LoadStep(
+            rate_rps, s["ok"] / step_s, s["p99_ms"], s["requests"], failed, s["degraded_ratio"]
+        )
 
     return measure
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from chaoslib.exceptions import ChaosException
 
 from experiments.catalog import BlastRadiusError, UnknownExperiment
+from experiments.controls.cloudwatch import AlarmSourceError
 from experiments.deployment import DeploymentError
 from experiments.preflight import PreflightRefused
 from experiments.render import OverrideError
@@ -67,6 +68,7 @@ def _render(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from contracts.deployment import Deployment
     from experiments.capacity import load_configuration
+    from experiments.controls.safeguard import check_sources
     from experiments.dry_run import plan_lines
     from experiments.preflight import enforce, preflight
     from experiments.render import render_one
@@ -92,9 +94,13 @@ def _run(args: argparse.Namespace) -> int:
         )
         for n in order
     }
+    # A safeguard that cannot read its alarms must not run; read them once, up front.
+    alarms = {source for body in bodies.values() if (source := check_sources(body))}
     found = preflight(deployment, bodies, probe=not args.dry_run)
     if args.dry_run:
         print("\n".join(plan_lines(bodies, found)))
+        for source in sorted(alarms):
+            print(f"safeguard also stops on: {source} in ALARM (all exist now)")
         return 0
     extensions = enforce(found, args.force)
     results = run_catalog(
@@ -242,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         BlastRadiusError,
         OverrideError,
         UsageProblem,
+        AlarmSourceError,
         StateFileError,
         ChaosException,
         OSError,

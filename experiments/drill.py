@@ -279,12 +279,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--capacity-step-s", type=_fraction_or_rate, default=3.0, help="seconds per load step"
     )
+    parser.add_argument(
+        "--env-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="pass FLAG to `infra.local up` (repeatable; write it as --env-arg=FLAG), e.g. "
+        "--env-arg=--reschedule-delay=8 "
+        "to drill a deliberately weakened environment",
+    )
     parser.add_argument("experiments", nargs="*", help="experiment names (default: all)")
     args = parser.parse_args(argv)
     paths = DrillPaths(Path(args.out))
     load = LoadChoice(args.load_fraction, args.load_rps, args.capacity_step_s)
     return run_drill(
-        args.store, args.model, paths, args.experiments, train=not args.no_train, load=load
+        args.store,
+        args.model,
+        paths,
+        args.experiments,
+        train=not args.no_train,
+        load=load,
+        env_args=tuple(args.env_arg),
     )
 
 

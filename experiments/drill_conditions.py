@@ -17,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from experiments.capacity import Capacity, closed_loop_step, load_configuration, search_capacity
+from contracts.deployment import Slo
+from experiments.capacity import Capacity, load_configuration, open_loop_step, search_capacity
 from experiments.deployment import load_deployment
 from experiments.detection import sidecar_for, write_sidecar
 from infra.local.monitoring import LocalMonitoring
@@ -61,10 +62,11 @@ class LoadChoice:
 
 
 def measure_capacity(deployment_file: Path, step_s: float, say: Say = print) -> Capacity:
-    """Closed-loop load through the deployment's router, within its p99 budget."""
+    """Open-loop load through the deployment's router, within its SLO."""
     deployment = load_deployment(deployment_file)
-    measure = closed_loop_step(deployment["endpoint"], step_s)
-    return search_capacity(measure, float(deployment["slo"]["p99_ms"]), progress=say)
+    measure = open_loop_step(deployment["endpoint"], step_s)
+    slo = Slo.from_json(deployment["slo"], deployment.get("platform", "local"))
+    return search_capacity(measure, slo, progress=say)
 
 
 def plan_load(
@@ -78,7 +80,7 @@ def plan_load(
     rps = capacity.rps * choice.fraction
     say(
         f"load: {rps:.0f} rps = {choice.fraction:.0%} of {capacity.rps:.0f} rps capacity "
-        f"({capacity.concurrency} clients within the {capacity.p99_budget_ms:g} ms p99 budget)"
+        f"(open loop, the highest rate within the {capacity.p99_budget_ms:g} ms p99 budget)"
     )
     return load_configuration(rps, capacity.rps)
 

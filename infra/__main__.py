@@ -25,6 +25,14 @@ from infra.aws.controllers import ControllerRoles, ControllerRolesArgs
 from infra.aws.fis import ZoneLossArgs, ZoneLossTemplates, ZoneTargets
 from infra.aws.iam import ReplicaRole, ReplicaRoleArgs, StoreReadGrant
 from infra.aws.network import Network, NetworkArgs
+from infra.aws.region_pair import (
+    deploy_steering,
+    dr_grants,
+    is_region_pair,
+    own_readiness_alarm,
+    primary_extras,
+    regions_output,
+)
 from infra.aws.registry import ImageRepository
 from infra.config import EnvSpec, spec_from_pulumi
 from infra.k8s.manifests import NLB_ANNOTATIONS, NLB_CLASS, PLACEHOLDER_PRIORITY
@@ -41,8 +49,9 @@ def deployment_description(
     endpoint: pulumi.Input[str],
     fis_templates: Mapping[str, pulumi.Input[str]] | None = None,
 ) -> dict[str, Any]:
-    """The contract-2 object, one stack output per key (``pulumi stack output --json``);
-    EKS adds its FIS zone-loss template per zone."""
+    """The contract-2 object, one stack output per key (``pulumi stack output --json``),
+    with the stack's drill windows, kind and traffic ceiling; EKS adds its FIS zone-loss
+    template per zone."""
     return Deployment(
         environment=spec.environment,
         platform="kubernetes",
@@ -60,6 +69,9 @@ def deployment_description(
         model_store=ModelStoreRef(url=spec.store_url, model=spec.model, dr_url=spec.dr_store_url),
         slo=stack_slo(spec),
         fis_templates=fis_templates,
+        environment_kind=spec.environment_kind,
+        drill_windows=spec.windows,
+        traffic_ceiling_rps=spec.traffic_ceiling_rps,
     ).to_json()
 
 
@@ -87,6 +99,8 @@ def deploy_monitoring(
             RuleSettings.from_slo(stack_slo(spec).to_json(), zones=tuple(spec.zones)),
             stack_namespace=spec.monitoring_namespace,
             stack_release=spec.monitoring_release,
+            region=spec.region if is_region_pair(spec) else None,
+            region_role=spec.region_role if is_region_pair(spec) else None,
         ),
         opts=pulumi.ResourceOptions(provider=provider, depends_on=[workloads]),
     )
@@ -147,6 +161,7 @@ def deploy_zone_loss_drills(
             availability=spec.slo_availability,
             p99_ms=spec.slo_p99_ms,
             tags=tags,
+            readiness_alarm_name=own_readiness_alarm(spec),
         ),
     )
     return ZoneLossTemplates(
@@ -174,9 +189,10 @@ def deploy_zone_loss_drills(
 
 def deploy_eks(
     spec: EnvSpec,
-) -> tuple[pulumi.Output[str], dict[str, pulumi.Output[str]]]:
+) -> tuple[pulumi.Output[str], dict[str, pulumi.Output[str]], dict[str, Any]]:
     """VPC, EKS, buckets, IRSA, ECR, then the workloads on the new cluster and the FIS
-    zone-loss templates against them; returns the endpoint and the template per zone."""
+    zone-loss templates against them; returns the endpoint, the template per zone and the
+    region pair's extra outputs (docs/dr.md)."""
     name = f"recdrill-{spec.environment}"
     tags = {"recdrill:environment": spec.environment, "managed-by": "pulumi"}
     network = Network(
@@ -217,19 +233,14 @@ def deploy_eks(
         name,
         ControllerRolesArgs(name, cluster.oidc_provider.arn, cluster.oidc_issuer, tags),
     )
-    dr_provider = aws.Provider(f"{name}-dr", region=spec.dr_region) if spec.dr_replication else None
-    buckets = ModelBuckets(
-        f"{name}-models",
-        ModelBucketsArgs(
-            bucket_name=spec.model_bucket or "",
-            dr_bucket_name=spec.dr_bucket,
-            dr_provider=dr_provider,
-            tags=tags,
-        ),
-    )
-    grants = [StoreReadGrant(buckets.primary.arn, spec.model_prefix, buckets.primary.key.arn)]
-    if buckets.dr is not None:
-        grants.append(StoreReadGrant(buckets.dr.arn, spec.model_prefix, buckets.dr.key.arn))
+    # A DR region stack reads the primary's replication target (created and replicated
+    # by the primary stack, infra/aws/region_pair.py); a primary owns its buckets.
+    primary = pulumi.StackReference(spec.primary_stack) if spec.region_role == "dr" else None
+    extras: dict[str, Any] = {}
+    if primary is not None:
+        grants = dr_grants(spec, primary)
+    else:
+        grants, extras = _primary_buckets(spec, name, tags)
     role = ReplicaRole(
         f"{name}-replica",
         ReplicaRoleArgs(
@@ -262,7 +273,7 @@ def deploy_eks(
         # Phase one of a first bring-up: infrastructure and the cluster's controllers
         # only, so the image can be pushed and a model published before Pulumi waits on
         # pods that need both. Nothing to drill yet, so no FIS templates either.
-        return pulumi.Output.from_input(""), {}
+        return pulumi.Output.from_input(""), {}, extras
     image = spec.image or pulumi.Output.concat(repository.url, ":", spec.image_tag)
     workloads = RecommenderWorkloads(
         name,
@@ -275,7 +286,34 @@ def deploy_eks(
     # After the workloads, whose dependency on the platform brings the operator's CRDs.
     deploy_monitoring(spec, name, provider, workloads)
     drills = deploy_zone_loss_drills(spec, name, network, cluster, workloads.endpoint)
-    return workloads.endpoint, {zone: t.id for zone, t in drills.templates.items()}
+    templates = {zone: t.id for zone, t in drills.templates.items()}
+    if primary is None:
+        return workloads.endpoint, templates, extras
+    # The DR stack owns the global steering: it survives the primary's loss. Its
+    # description's endpoint is the steered name, with both regions listed.
+    steering = deploy_steering(spec, name, primary, workloads.endpoint)
+    extras["regions"] = regions_output(spec, primary, workloads.endpoint)
+    return pulumi.Output.from_input(steering.endpoint), templates, extras
+
+
+def _primary_buckets(
+    spec: EnvSpec, name: str, tags: dict[str, str]
+) -> tuple[list[StoreReadGrant], dict[str, Any]]:
+    """The model bucket, its DR replica (RTC) with RPO alarms, and the replicas' grants."""
+    dr_provider = aws.Provider(f"{name}-dr", region=spec.dr_region) if spec.dr_replication else None
+    buckets = ModelBuckets(
+        f"{name}-models",
+        ModelBucketsArgs(
+            bucket_name=spec.model_bucket or "",
+            dr_bucket_name=spec.dr_bucket,
+            dr_provider=dr_provider,
+            tags=tags,
+        ),
+    )
+    grants = [StoreReadGrant(buckets.primary.arn, spec.model_prefix, buckets.primary.key.arn)]
+    if buckets.dr is not None:
+        grants.append(StoreReadGrant(buckets.dr.arn, spec.model_prefix, buckets.dr.key.arn))
+    return grants, primary_extras(spec, name, buckets, tags)
 
 
 def deploy_kube(spec: EnvSpec) -> pulumi.Output[str]:
@@ -295,8 +333,9 @@ def deploy_kube(spec: EnvSpec) -> pulumi.Output[str]:
 def main() -> None:
     spec = spec_from_pulumi()
     if spec.target == "eks":
-        endpoint, fis_templates = deploy_eks(spec)
+        endpoint, fis_templates, extras = deploy_eks(spec)
         description = deployment_description(spec, endpoint, fis_templates or None)
+        description.update(extras)
     else:
         description = deployment_description(spec, deploy_kube(spec))
     for key, value in description.items():

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from contracts.deployment import Slo
+from contracts.drill_window import DrillWindow, DrillWindowError
 
 NAMESPACE = "recdrill"
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -23,12 +24,15 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 NODE_GROUP_ZONE_LABEL = "recdrill.io/zone"
 RESERVED_LABEL_PREFIXES = ("kubernetes.io/", "k8s.io/", "eks.amazonaws.com/")
 TARGETS = ("eks", "kube")
+# A stack stands up the primary region, or the warm-standby DR region next to it (a
+# ``prod-dr`` stack that reads the primary's outputs; docs/dr.md says why two stacks).
+REGION_ROLES = ("primary", "dr")
 # EKS support types: STANDARD lets EKS upgrade the control plane when standard support
 # ends; EXTENDED keeps the version 12 more months at 6x the cluster price.
 SUPPORT_TYPES = ("STANDARD", "EXTENDED")
 # Kubernetes versions the program has pinned add-on versions for (infra/aws/versions.py).
 SUPPORTED_KUBERNETES = ("1.35",)
-_LIST_KEYS = ("zones", "api_public_cidrs")
+_LIST_KEYS = ("zones", "api_public_cidrs", "drill_windows")
 _SLO = Slo.for_platform("kubernetes")  # the SLO defaults have one owner: contracts
 
 # nvidia.com/gpu per node of the GPU instance types we allow (AWS instance specs).
@@ -76,6 +80,14 @@ class EnvSpec:
     dr_replication: bool = False
     dr_region: str | None = None
     dr_bucket: str | None = None
+    # Multi-region (docs/dr.md): this stack's role; for "dr", the primary's stack name
+    # (org/project/stack) and region, and the private hosted zone and record name that
+    # Route 53 failover steers between the two regions' routers.
+    region_role: str = "primary"
+    primary_stack: str | None = None
+    primary_region: str | None = None
+    steering_zone_id: str | None = None
+    steering_record: str | None = None
     image: str | None = None
     image_tag: str = "0.1.0"
     deploy_workloads: bool = True
@@ -109,6 +121,18 @@ class EnvSpec:
     monitoring: bool = True
     monitoring_namespace: str = "monitoring"
     monitoring_release: str = "kube-prometheus-stack"
+    # Drill safety, exported in the deployment description: what kind of environment
+    # this is (``production`` makes ``experiments run`` keep to the windows and the
+    # pre-flight), when drills may run ("mon-fri 02:00-05:00 Europe/Berlin" each) and
+    # how many requests per second a drill may add on top of real traffic.
+    environment_kind: str | None = None
+    drill_windows: tuple[str, ...] = ()
+    traffic_ceiling_rps: float | None = None
+
+    @property
+    def windows(self) -> tuple[DrillWindow, ...]:
+        """``drill_windows`` parsed; a ConfigError names the key and the bad window."""
+        return tuple(drill_window(text) for text in self.drill_windows)
 
     @property
     def is_prod(self) -> bool:
@@ -143,6 +167,24 @@ class EnvSpec:
         if not self.dr_replication:
             return None
         return f"s3://{self.dr_bucket}/{self.model_prefix}"
+
+
+def drill_window(text: str) -> DrillWindow:
+    """``"DAYS HH:MM-HH:MM TZ"`` (``DrillWindow.describe``'s form) as a window.
+
+    Stack config holds windows as text: Pulumi project config has no object type.
+    """
+    parts = text.split()
+    start, dash, end = parts[1].partition("-") if len(parts) == 3 else ("", "", "")
+    if not dash:
+        raise ConfigError(
+            "drill_windows",
+            f"{text!r} is not 'DAYS HH:MM-HH:MM TZ', e.g. 'mon-fri 02:00-05:00 Europe/Berlin'",
+        )
+    try:
+        return DrillWindow.from_json({"days": parts[0], "start": start, "end": end, "tz": parts[2]})
+    except DrillWindowError as exc:
+        raise ConfigError("drill_windows", f"{text!r}: {exc}") from None
 
 
 _FIELDS = {f.name: f for f in fields(EnvSpec)}
@@ -188,7 +230,7 @@ def _coerce(key: str, value: Any) -> Any:
         if not number.is_integer():
             raise ConfigError(key, f"expected an integer, got {value!r}")
         return int(number)
-    if kind == "float":
+    if kind in ("float", "float | None"):
         if isinstance(value, bool):
             raise ConfigError(key, f"expected a number, got {value!r}")
         try:

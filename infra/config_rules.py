@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import ipaddress
 
+from contracts.deployment import ENVIRONMENT_KINDS
 from infra.config import (
     _FIELDS,
     GPUS_PER_INSTANCE,
+    REGION_ROLES,
     SUPPORT_TYPES,
     SUPPORTED_KUBERNETES,
     TARGETS,
     ConfigError,
     EnvSpec,
+    drill_window,
 )
 
 
@@ -26,6 +29,7 @@ def validate(spec: EnvSpec) -> None:
     if len(set(spec.zones)) != len(spec.zones):
         raise ConfigError("zones", f"zone names repeat: {list(spec.zones)}")
     _validate_counts(spec)
+    _validate_region_role(spec)
     if spec.target == "eks":
         _validate_eks(spec)
         _validate_drill_tooling_on_eks(spec)
@@ -34,6 +38,7 @@ def validate(spec: EnvSpec) -> None:
     if spec.is_prod:
         _validate_prod(spec)
     _validate_slo(spec)
+    _validate_drill_safety(spec)
 
 
 def _validate_counts(spec: EnvSpec) -> None:
@@ -157,6 +162,37 @@ def _validate_eks(spec: EnvSpec) -> None:
             raise ConfigError("dr_region", f"must differ from the primary region {spec.region}")
 
 
+def _validate_region_role(spec: EnvSpec) -> None:
+    """A DR stack reads the primary's replicated bucket and owns the failover steering;
+    it replicates nothing itself and must sit in another region than the primary."""
+    if spec.region_role not in REGION_ROLES:
+        raise ConfigError(
+            "region_role", f"must be one of {', '.join(REGION_ROLES)}, got {spec.region_role!r}"
+        )
+    dr_keys = ("primary_stack", "primary_region", "steering_zone_id", "steering_record")
+    if spec.region_role == "primary":
+        for key in dr_keys:
+            if getattr(spec, key):
+                raise ConfigError(key, "is for a region_role dr stack only; remove it")
+        return
+    if spec.target != "eks":
+        raise ConfigError("region_role", "a dr region stack needs target eks")
+    for key in dr_keys:
+        if not getattr(spec, key):
+            raise ConfigError(key, "is required for a region_role dr stack")
+    if spec.primary_region == spec.region:
+        raise ConfigError(
+            "primary_region",
+            f"the DR region must differ from the primary region, both are {spec.region}",
+        )
+    if spec.dr_replication:
+        raise ConfigError(
+            "dr_replication",
+            "a dr stack reads the primary's replication target; replication is configured "
+            "in the primary stack",
+        )
+
+
 def _validate_cidrs(cidrs: tuple[str, ...]) -> None:
     for cidr in cidrs:
         try:
@@ -179,6 +215,9 @@ def _validate_drill_tooling_on_eks(spec: EnvSpec) -> None:
         raise ConfigError("model_bucket", "at most 56 characters (its -canary bucket: 63)")
     if len(f"rd-{spec.environment}-") + max(len(z.rsplit("-", 1)[-1]) for z in spec.zones) > 21:
         raise ConfigError("environment", "too long for the canary names (21 characters)")
+    region_pair = spec.region_role == "dr" or spec.dr_replication
+    if region_pair and len(f"rd-{spec.environment}-ready") > 21:
+        raise ConfigError("environment", "too long for the readiness canary name (21 characters)")
     if not spec.monitoring:
         raise ConfigError("monitoring", "EKS stacks always deploy their alert rules; remove it")
     for key in ("monitoring_namespace", "monitoring_release"):
@@ -222,3 +261,32 @@ def _validate_slo(spec: EnvSpec) -> None:
     for key in ("slo_p99_ms", "slo_rto_s"):
         if getattr(spec, key) <= 0:
             raise ConfigError(key, f"must be positive, got {getattr(spec, key)}")
+
+
+def _validate_drill_safety(spec: EnvSpec) -> None:
+    """What ``experiments run`` reads from the description must parse, and prod must be
+    marked production with a window and a ceiling, or drills there would run unguarded."""
+    kind = spec.environment_kind
+    if kind is not None and kind not in ENVIRONMENT_KINDS:
+        raise ConfigError(
+            "environment_kind", f"must be one of {', '.join(ENVIRONMENT_KINDS)}, got {kind!r}"
+        )
+    for text in spec.drill_windows:
+        drill_window(text)  # raises naming the key and the window
+    ceiling = spec.traffic_ceiling_rps
+    if ceiling is not None and not 0 < ceiling < float("inf"):
+        raise ConfigError("traffic_ceiling_rps", f"must be a positive number, got {ceiling}")
+    if spec.is_prod and kind != "production":
+        raise ConfigError(
+            "environment_kind",
+            f"prod must be 'production' so drills keep to its windows, got {kind!r}",
+        )
+    if kind == "production":
+        if not spec.drill_windows:
+            raise ConfigError(
+                "drill_windows", "production needs at least one window (low-traffic hours)"
+            )
+        if ceiling is None:
+            raise ConfigError(
+                "traffic_ceiling_rps", "production needs a ceiling on the load a drill adds"
+            )

@@ -38,6 +38,10 @@ DEGRADED_RATIO = "recdrill:router_degraded:ratio_rate5m"
 P99 = "recdrill:router_request_seconds:p99_rate5m"
 ZONE_CAPACITY = "recdrill:active_ready_replicas:by_zone"
 SERVED_VERSIONS = "recdrill:served_versions:count"
+# Ready replicas per served version and region. ``region`` and ``region_role`` (primary |
+# dr) are target labels added by the scrape configuration (PodMonitor relabelings on
+# Kubernetes, file_sd labels locally); the replica itself does not know its region.
+REGION_VERSIONS = "recdrill:served_versions:by_region"
 
 ALERT_NAMES = (
     "RecdrillAvailabilityBurnRateFast",
@@ -47,6 +51,7 @@ ALERT_NAMES = (
     "RecdrillZoneActiveCapacityLow",
     "RecdrillModelLoadFailing",
     "RecdrillServedVersionsDiverge",
+    "RecdrillDRRegionServesStaleVersion",
 )
 
 
@@ -93,10 +98,18 @@ def _recording_rules(s: RuleSettings) -> list[dict[str, Any]]:
         },
         {"record": ZONE_CAPACITY, "expr": _zone_capacity_expr(s.zones)},
         {
+            # Per region: two regions on different versions during replication are normal.
             "record": SERVED_VERSIONS,
             "expr": (
-                f"count by (model) (count by (model, version) "
+                f"count by (model, region) (count by (model, version, region) "
                 f"({MODEL_INFO} and on (instance) ({REPLICA_READY} == 1)))"
+            ),
+        },
+        {
+            "record": REGION_VERSIONS,
+            "expr": (
+                f"count by (model, version, region, region_role) "
+                f"({MODEL_INFO} and on (instance) ({REPLICA_READY} == 1))"
             ),
         },
     ]
@@ -202,7 +215,32 @@ def _alerting_rules(s: RuleSettings) -> list[dict[str, Any]]:
                 "description": f"Replicas disagree on the model version for over {s.versions_for}.",
             },
         },
+        {
+            # The RPO alert: past the replication window the DR region is behind by more
+            # than the replication promises; losing the primary now loses this version.
+            "alert": "RecdrillDRRegionServesStaleVersion",
+            "expr": _stale_dr_expr(),
+            "for": s.replication_window,
+            "labels": {"severity": "ticket"},
+            "annotations": {
+                "summary": "The DR region does not serve {{ $labels.model }} version "
+                "{{ $labels.version }}, which the primary serves",
+                "description": "For over the replication window "
+                f"({s.replication_window}), no ready replica of the DR region serves the "
+                "primary's version: replication is late or the DR replicas cannot verify it.",
+            },
+        },
     ]
+
+
+def _stale_dr_expr() -> str:
+    """A version that ready primary replicas serve and no ready DR replica does. Only where
+    this Prometheus sees the DR region's replicas at all: a per-region Prometheus, which
+    sees one region, stays quiet instead of firing for ever."""
+    primary = f'count by (model, version) ({REGION_VERSIONS}{{region_role="primary"}})'
+    dr = f'{REGION_VERSIONS}{{region_role="dr"}}'
+    seen = f'count({REPLICA_READY}{{region_role="dr"}})'
+    return f"({primary} unless on (model, version) {dr}) and on () {seen}"
 
 
 def _load_failure_expr(window: str) -> str:

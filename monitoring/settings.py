@@ -41,6 +41,9 @@ class RuleSettings:
     capacity_for: str = "30s"
     versions_for: str = "10m"
     load_failure_window: str = "5m"
+    # How long a promoted version may take to reach a DR region (S3 RTC: 15 min; locally
+    # the replicator's lag plus a margin, from the description's replication_window_s).
+    replication_window: str = "15m"
 
     def __post_init__(self) -> None:
         if not 0.0 < self.availability < 1.0:
@@ -55,7 +58,13 @@ class RuleSettings:
             raise RuleSettingsError(
                 f"min_active_per_zone must be at least 1, got {self.min_active_per_zone}"
             )
-        for name in ("latency_for", "degraded_for", "capacity_for", "versions_for"):
+        for name in (
+            "latency_for",
+            "degraded_for",
+            "capacity_for",
+            "versions_for",
+            "replication_window",
+        ):
             _check_duration(name, getattr(self, name))
         _check_duration("load_failure_window", self.load_failure_window)
 

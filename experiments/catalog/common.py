@@ -32,11 +32,19 @@ SAFEGUARD: dict[str, Any] = {
     "safeguard_prometheus_query": 'sum(rate(recdrill_router_requests_total{code=~"5.."}[1m]))',
     "safeguard_prometheus_max": 1.0,
     "prometheus_url": "",  # set (--set prometheus_url=…) to also watch a Prometheus query
+    # On AWS: trip when any of these CloudWatch alarms (names, or a name prefix) is in
+    # ALARM; the region defaults to the AWS chain's (experiments/controls/cloudwatch.py).
+    "safeguard_cloudwatch_alarms": [],
+    "safeguard_cloudwatch_alarm_prefix": "",
+    "safeguard_cloudwatch_region": "",
 }
 
 # Blast radius: every experiment's size, smallest by default. ``blast_zone`` (zone-loss)
 # defaults to the first zone; ``run --set key=value`` overrides any of them.
-BLAST_DEFAULTS: dict[str, Any] = {"blast_replicas": 1, "blast_zone": None, "spike_factor": 3.0}
+# ``spike_factor`` is the total traffic during load-spike as a multiple of the drill's
+# normal traffic: at the default 50%-of-capacity drill load, 2x takes the router to the
+# capacity measured before the catalog, the most the SLO was seen to hold at.
+BLAST_DEFAULTS: dict[str, Any] = {"blast_replicas": 1, "blast_zone": None, "spike_factor": 2.0}
 
 # Per-platform drill knobs, rendered into the configuration (overridable with --var).
 KNOBS: dict[str, dict[str, Any]] = {

@@ -16,7 +16,7 @@ from experiments.catalog.common import (
 NAME = "load-spike"
 TRAFFIC = "experiments.faults.traffic"
 PLATFORMS = ("local",)
-BLAST_RADIUS = 5  # every replica, ``spike_factor`` times the probe traffic on top
+BLAST_RADIUS = 5  # every replica: traffic goes to ``spike_factor`` times normal
 NO_ALERT = (
     "a spike of seconds is absorbed or shed cleanly; the p99 and degraded alerts are over "
     "5 m rates and should not page for it"
@@ -37,8 +37,10 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         config,
         title=f"{factor:g}x normal traffic keeps p99 in budget or sheds cleanly",
         description=(
-            f"Add {factor:g} times the steady-state window's rate on top of normal "
-            "traffic, while the steady-state windows keep probing. "
+            f"Raise the total traffic to {factor:g} times the drill's normal load (the "
+            "steady-state windows and the recorder keep sending theirs; the spike adds "
+            "the rest), which at the default load fraction of 0.5 is the capacity "
+            "measured before the catalog. "
             "Every request gets either an answer within the p99 budget or a clean 429, "
             f"shedding stays under {MAX_SHED_RATIO:.0%}, and nothing crashes (capacity "
             "holds)."
@@ -66,5 +68,6 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         rollbacks=[],
     )
     conf = body["configuration"]
-    conf["spike_rate_rps"] = float(conf["spike_factor"]) * float(conf["ssh_rate_rps"])
+    normal = float(conf["ssh_rate_rps"]) + float(conf["recorder_rate_rps"])
+    conf["spike_rate_rps"] = round((float(conf["spike_factor"]) - 1.0) * normal, 1)
     return body

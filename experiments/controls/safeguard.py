@@ -3,11 +3,14 @@
 The hypothesis judges the SLO; the safeguard is a separate, looser line that must
 never be crossed while a fault is injected. During the method a watcher thread
 measures short windows of traffic through the router (the same open-loop generator
-the SLO probe uses, at a low rate) and, when configured, a Prometheus query. When
+the SLO probe uses, at a low rate) and, when configured, a Prometheus query and
+CloudWatch alarms (``experiments.controls.cloudwatch``: on AWS the stop conditions). When
 ``safeguard_trip_windows`` windows in a row are beyond a threshold it records the
-figure that tripped it and calls ``chaoslib.exit.exit_gracefully`` (SIGUSR1), which
-interrupts the method at once; the runner's ``--rollback-strategy always`` then
-plays every rollback, and ``python -m experiments rollback --state`` is the backstop.
+figure that tripped it, ends the background recorder (chaoslib waits for the method's
+background activities before any rollback; see ``experiments.probes.recorder``) and
+calls ``chaoslib.exit.exit_gracefully`` (SIGUSR1), which interrupts the method at once;
+the runner's ``--rollback-strategy always`` then plays every rollback, and
+``python -m experiments rollback --state`` is the backstop.
 
 chaostoolkit-addons 0.11 has a safeguards control (it installs against lib 1.44), but
 it judges chaoslib probes by tolerance only and records nothing about *why* it
@@ -30,6 +33,9 @@ from typing import Any
 from chaoslib import substitute
 from chaoslib.exit import exit_gracefully
 
+from experiments.controls.cloudwatch import AlarmSource, alarm_names
+from experiments.controls.interrupt import ActionGuard
+from experiments.probes import recorder
 from experiments.probes.slo import measure_window
 
 EXTENSION = "recdrill-safeguard"
@@ -55,6 +61,8 @@ def thresholds_breached(window: dict[str, Any], limits: dict[str, float]) -> lis
     if prom is not None and prom > limits.get("prometheus_max", float("inf")):
         query, limit = window.get("prometheus_query"), limits["prometheus_max"]
         breaches.append(f"prometheus {query!r} = {prom:g} > {limit:g}")
+    for alarm in window.get("cloudwatch_in_alarm") or []:
+        breaches.append(f"cloudwatch alarm {alarm['name']} in ALARM: {alarm['reason']}")
     return breaches
 
 
@@ -69,6 +77,20 @@ def prometheus_value(url: str, query: str, timeout_s: float = 2.0) -> float | No
     return float(result[0]["value"][1])
 
 
+def _exit_gracefully() -> None:
+    exit_gracefully()  # looked up at call time, so tests can stand in for the signal
+
+
+_guard = ActionGuard(_exit_gracefully)
+
+
+def stop_the_run() -> None:
+    """End the recording first, so nothing holds the rollbacks back, then interrupt
+    (after the fault action in progress, if any: see ``experiments.controls.interrupt``)."""
+    recorder.stop_recording()
+    _guard.request()
+
+
 class Watcher:
     """Measures windows until stopped or tripped; ``interrupt`` is called once on a trip."""
 
@@ -77,7 +99,7 @@ class Watcher:
         measure: Measure,
         limits: dict[str, float],
         trip_windows: int,
-        interrupt: Callable[[], None] = exit_gracefully,
+        interrupt: Callable[[], None] = stop_the_run,
     ) -> None:
         self.measure = measure
         self.limits = limits
@@ -150,7 +172,14 @@ class Watcher:
 
 
 def _brief(window: dict[str, Any]) -> dict[str, Any]:
-    keys = ("requests", "errors", "availability", "p99_ms", "prometheus_value")
+    keys = (
+        "requests",
+        "errors",
+        "availability",
+        "p99_ms",
+        "prometheus_value",
+        "cloudwatch_in_alarm",
+    )
     return {k: window[k] for k in keys if k in window}
 
 
@@ -172,15 +201,44 @@ def watcher_from(arguments: dict[str, Any]) -> Watcher:
     }
     if prom_url and prom_query:
         limits["prometheus_max"] = float(arguments.get("prometheus_max", 0.0))
+    alarms = alarm_source(arguments)
 
     def measure() -> dict[str, Any]:
         window = measure_window(endpoint, window_s, rate_rps, timeout_s)
         if prom_url and prom_query:
             window["prometheus_query"] = prom_query
             window["prometheus_value"] = prometheus_value(prom_url, prom_query, timeout_s)
+        if alarms is not None:
+            window["cloudwatch_in_alarm"] = alarms.in_alarm()
         return window
 
     return Watcher(measure, limits, int(arguments.get("trip_windows", 2)))
+
+
+def alarm_source(arguments: dict[str, Any]) -> AlarmSource | None:
+    """The CloudWatch alarms the (substituted) arguments name, None when they name none."""
+    names = alarm_names(arguments.get("cloudwatch_alarms"))
+    prefix = str(arguments.get("cloudwatch_alarm_prefix") or "")
+    if not names and not prefix:
+        return None
+    return AlarmSource(names, prefix, str(arguments.get("cloudwatch_region") or "") or None)
+
+
+def check_sources(experiment: dict[str, Any]) -> str | None:
+    """Before a run: the experiment's CloudWatch alarms exist and can be read.
+
+    Raises :class:`~experiments.controls.cloudwatch.AlarmSourceError` (one line) when
+    they cannot; returns what is watched, or None when no alarm is configured.
+    """
+    configuration = experiment.get("configuration", {})
+    for control in experiment.get("controls", []):
+        if control.get("name") == EXTENSION:
+            arguments = substitute(control["provider"]["arguments"], configuration, {})
+            source = alarm_source(arguments)
+            if source is not None:
+                source.states()
+                return source.describe()
+    return None
 
 
 def _stop() -> None:
@@ -199,8 +257,19 @@ def before_method_control(context: Any, **arguments: Any) -> None:
     """The fault is about to be injected: start watching users."""
     global _watcher
     _stop()
+    recorder.reset_stop()
+    _guard.reset()
     _watcher = watcher_from({**_arguments, **arguments})
     _watcher.start()
+
+
+def before_activity_control(context: Any, **arguments: Any) -> None:
+    _guard.started(context)
+
+
+def after_activity_control(context: Any, state: Any = None, **arguments: Any) -> None:
+    """A trip during a fault action interrupts here, once its rollback state is written."""
+    _guard.ended(context)
 
 
 def after_method_control(context: Any, state: Any = None, **arguments: Any) -> None:
@@ -218,6 +287,8 @@ def after_experiment_control(context: Any, state: Any = None, **arguments: Any) 
     experiment = state.get("experiment") if isinstance(state, dict) else None
     if isinstance(experiment, dict):
         record = _watcher.record() if _watcher is not None else _unwatched()
+        if _guard.deferred_for:
+            record["interrupt_deferred_until_end_of"] = _guard.deferred_for
         extensions = [e for e in experiment.get("extensions", []) if e.get("name") != EXTENSION]
         experiment["extensions"] = [*extensions, record]
 
@@ -247,6 +318,13 @@ def control(config: dict[str, Any]) -> dict[str, Any]:
             "prometheus_url": "${prometheus_url}",
             "prometheus_query": "${safeguard_prometheus_query}",
             "prometheus_max": "${safeguard_prometheus_max}",
+        }
+    alarm_keys = ("safeguard_cloudwatch_alarms", "safeguard_cloudwatch_alarm_prefix")
+    if any(config.get(key) for key in alarm_keys):
+        arguments |= {
+            "cloudwatch_alarms": "${safeguard_cloudwatch_alarms}",
+            "cloudwatch_alarm_prefix": "${safeguard_cloudwatch_alarm_prefix}",
+            "cloudwatch_region": "${safeguard_cloudwatch_region}",
         }
     return {
         "name": EXTENSION,

@@ -27,6 +27,8 @@ VERBS = (
     "check_refusal",
     "ready_capacity",
     "wait_for_capacity",
+    "region_down",
+    "region_up",
 )
 DRIVERS = {
     "local": "experiments.faults.local",

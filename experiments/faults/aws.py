@@ -33,6 +33,7 @@ from chaoslib.types import Configuration, Secrets
 
 from experiments import state
 from experiments.faults.common import state_file, unsupported
+from experiments.faults.no_regions import region_down, region_up
 
 __all__ = [
     "check_refusal",
@@ -40,6 +41,8 @@ __all__ = [
     "freeze_replicas",
     "kill_replicas",
     "ready_capacity",
+    "region_down",
+    "region_up",
     "restart_replicas",
     "restore_model",
     "restore_store",

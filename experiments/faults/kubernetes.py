@@ -38,6 +38,7 @@ from experiments.faults.kubernetes_network import (
     store_outage,
     undo_store_cut,
 )
+from experiments.faults.no_regions import region_down, region_up
 from experiments.faults.refusal import corrupted_version, refusal
 from experiments.probes.capacity import shortfall
 
@@ -47,6 +48,8 @@ __all__ = [
     "freeze_replicas",
     "kill_replicas",
     "ready_capacity",
+    "region_down",
+    "region_up",
     "restart_replicas",
     "restore_model",
     "restore_store",

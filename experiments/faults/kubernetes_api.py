@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from experiments.faults.common import setting
-from experiments.probes.capacity import shortfall
+from experiments.probes.capacity import wait_until_capacity
 
 POLL_S = 2.0
 
@@ -81,13 +81,11 @@ def wait_for_capacity(
 
     Fails after ``timeout_s`` (the RTO), naming what is still short.
     """
-    started = time.monotonic()
-    while True:
-        capacity = ready_capacity(selector, configuration, secrets)
-        took = time.monotonic() - started
-        short = shortfall(capacity, int(min_per_zone), int(min_total))
-        if not short and capacity["zones"]:
-            return {**capacity, "recovered_after_s": round(took, 2)}
-        if took >= float(timeout_s):
-            raise ActivityFailed(f"capacity not back within {float(timeout_s):.0f} s: {short}")
-        pause(timeout_s)
+    return wait_until_capacity(
+        lambda: ready_capacity(selector, configuration, secrets),
+        int(min_per_zone),
+        int(min_total),
+        float(timeout_s),
+        lambda: pause(timeout_s),
+        need_zones=True,
+    )

@@ -20,8 +20,9 @@ from chaoslib.types import Configuration, Secrets
 from experiments import state
 from experiments.deployment import control_token
 from experiments.faults.common import setting, state_file, store_driver
+from experiments.faults.local_regions import REGION_DOWN, region_down, region_up, undo_region_down
 from experiments.faults.refusal import corrupted_version, refusal
-from experiments.probes.capacity import shortfall
+from experiments.probes.capacity import wait_until_capacity
 from infra.local.client import ControlClient, ControlError
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "freeze_replicas",
     "kill_replicas",
     "ready_capacity",
+    "region_down",
+    "region_up",
     "restart_replicas",
     "restore_model",
     "restore_store",
@@ -131,21 +134,20 @@ def freeze_replicas(
     """Freeze ``count`` replicas matching ``selector`` with SIGSTOP (a hung replica).
 
     They keep their sockets open and answer nothing. ``thaw_replicas`` resumes them.
+    The intent is recorded before the signal, by selector: an experiment interrupted
+    between the SIGSTOP and its answer still has a record, and the undo resumes every
+    replica the selector matches (SIGCONT to a running process changes nothing).
     """
-    affected = _signal(selector, "STOP", count, configuration, secrets)
-    ids = [a["id"] for a in affected]
-    state.record(state_file(configuration), STOPPED, replicas=ids, **_where(configuration))
-    return affected
+    state.record(state_file(configuration), STOPPED, selector=selector, **_where(configuration))
+    return _signal(selector, "STOP", count, configuration, secrets)
 
 
-def undo_freeze(replicas: list[str], control_url: str, deployment_file: str | None) -> list[str]:
-    """SIGCONT the recorded replicas (used by the thaw and by ``experiments rollback``)."""
+def undo_freeze(selector: str, control_url: str, deployment_file: str | None) -> list[str]:
+    """SIGCONT every replica ``selector`` matches (used by the thaw and by
+    ``experiments rollback``)."""
     config = {"control_url": control_url, "deployment_file": deployment_file}
-    resumed: list[str] = []
     with _control(config, None) as control:
-        for replica in replicas:
-            resumed += [a["id"] for a in control.signal_replicas(f"replica={replica}", "CONT")]
-    return resumed
+        return [a["id"] for a in control.signal_replicas(selector, "CONT")]
 
 
 def thaw_replicas(configuration: Configuration = None, secrets: Secrets = None) -> list[str]:
@@ -154,9 +156,9 @@ def thaw_replicas(configuration: Configuration = None, secrets: Secrets = None) 
     resumed = []
     for entry in state.pending(path, STOPPED):
         with _control(configuration, secrets) as control:
-            for replica in entry["params"]["replicas"]:
-                hit = control.signal_replicas(f"replica={replica}", "CONT")
-                resumed += [a["id"] for a in hit]
+            resumed += [
+                a["id"] for a in control.signal_replicas(entry["params"]["selector"], "CONT")
+            ]
         state.mark_reverted(path, entry["id"])
     return resumed
 
@@ -336,16 +338,13 @@ def wait_for_capacity(
     Returns the capacity and the seconds it took; fails when ``timeout_s`` (the RTO)
     passes first, naming what is still short.
     """
-    started = time.monotonic()
-    while True:
-        capacity = ready_capacity(selector, configuration, secrets)
-        took = time.monotonic() - started
-        short = shortfall(capacity, int(min_per_zone), int(min_total))
-        if not short:
-            return {**capacity, "recovered_after_s": round(took, 2)}
-        if took >= float(timeout_s):
-            raise ActivityFailed(f"capacity not back within {float(timeout_s):.0f} s: {short}")
-        time.sleep(POLL_S)
+    return wait_until_capacity(
+        lambda: ready_capacity(selector, configuration, secrets),
+        int(min_per_zone),
+        int(min_total),
+        float(timeout_s),
+        lambda: time.sleep(POLL_S),
+    )
 
 
-UNDO = {ZONE_DOWN: undo_zone_down, STOPPED: undo_freeze}
+UNDO = {ZONE_DOWN: undo_zone_down, STOPPED: undo_freeze, REGION_DOWN: undo_region_down}

@@ -13,6 +13,7 @@ from chaoslib.types import Configuration, Secrets
 from experiments.faults.common import unsupported
 
 _NO_REPLICAS = "a model store has no replicas or zones; use the local or kubernetes driver"
+_NO_REGIONS = "a model store has no regions; region loss is the local driver's (up --regions 2)"
 
 
 def kill_replicas(
@@ -93,3 +94,17 @@ def check_refusal(
 ) -> Any:
     """Not on a store: only a replica can refuse a model."""
     unsupported("model store", "check_refusal", _NO_REPLICAS)
+
+
+def region_down(
+    role: str = "primary", configuration: Configuration = None, secrets: Secrets = None
+) -> Any:
+    """Not on a store: a store has no regions (its replication target is another store)."""
+    unsupported("model store", "region_down", _NO_REGIONS)
+
+
+def region_up(
+    role: str = "primary", configuration: Configuration = None, secrets: Secrets = None
+) -> Any:
+    """Not on a store: a store has no regions."""
+    unsupported("model store", "region_up", _NO_REGIONS)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["enough_capacity", "shortfall"]
+from chaoslib.exceptions import ActivityFailed
+
+__all__ = ["enough_capacity", "shortfall", "wait_until_capacity"]
 
 
 def enough_capacity(
@@ -25,3 +29,31 @@ def shortfall(capacity: dict[str, Any], min_per_zone: int, min_total: int) -> st
     if capacity["ready"] < min_total:
         return f"{capacity['ready']} ready replicas of {min_total} needed"
     return ""
+
+
+def wait_until_capacity(
+    read: Callable[[], dict[str, Any]],
+    min_per_zone: int,
+    min_total: int,
+    timeout_s: float,
+    pause: Callable[[], None],
+    need_zones: bool = False,
+) -> dict[str, Any]:
+    """Poll ``read`` until nothing is short; the capacity and ``recovered_after_s``.
+
+    Recovery counts only when it was seen within ``timeout_s`` (the RTO): a read that
+    returns full capacity after the deadline, because the API itself was slow, is still
+    a miss, so the figure the journal records is never over the target it passed."""
+    started = time.monotonic()
+    while True:
+        capacity = read()
+        took = time.monotonic() - started
+        short = shortfall(capacity, int(min_per_zone), int(min_total))
+        if need_zones and not capacity["zones"]:
+            short = "no zone has a ready replica"
+        if not short and took <= float(timeout_s):
+            return {**capacity, "recovered_after_s": round(took, 2)}
+        if took >= float(timeout_s):
+            seen = short or f"full capacity only seen after {took:.1f} s"
+            raise ActivityFailed(f"capacity not back within {float(timeout_s):.0f} s: {seen}")
+        pause()

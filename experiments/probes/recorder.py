@@ -4,11 +4,19 @@ It runs as a ``background`` action in the experiment's method, puts the same bou
 as the SLO window on the endpoint for ``duration_s`` and then writes the time series file
 (schema: ``contracts.timeseries``) that the gate plots with the fault window shaded.
 It returns by itself after ``duration_s`` + ``timeout_s``: no thread or process outlives it.
+
+It also returns early, within about 0.1 s, when :func:`stop_recording` is called: a
+tripped safeguard calls it, because chaoslib waits for the method's background
+activities before it plays a single rollback, so a recorder left running would hold the
+fault in place for up to ``duration_s`` (300 s for zone-loss on Kubernetes). The series
+then ends where the recording stopped; requests still in flight at that moment are not in
+it. Both run in the ``chaos run`` process, so a process-wide event is the whole channel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +27,27 @@ from chaoslib.types import Configuration, Secrets
 from contracts.timeseries import INTERVAL_S, Sample, TimeSeries, write_timeseries
 from experiments.probes.load import RequestResult, open_loop, percentile
 
+# The activities ``chaos discover`` lists. The stop switch below is for the safeguard
+# control, not for experiments, so it is importable but not listed.
 __all__ = ["bucket", "record_timeseries"]
+
+_POLL_S = 0.05
+_stop = threading.Event()
+
+
+def stop_recording() -> None:
+    """End every running recording now (and any started before :func:`reset_stop`)."""
+    _stop.set()
+
+
+def reset_stop() -> None:
+    """Let recordings run their full duration again (a new method is starting)."""
+    _stop.clear()
+
+
+def recording_stopped() -> bool:
+    """Whether the safeguard has ended the recordings (they stop within ``_POLL_S``)."""
+    return _stop.is_set()
 
 
 def bucket(
@@ -63,11 +91,13 @@ def record_timeseries(
     experiment, interval_s, started, samples) when the window ends and returns a summary.
     """
     started = time.time()
+    results: list[RequestResult] = []
     try:
-        results = asyncio.run(open_loop(endpoint, rate_rps, duration_s, timeout_s))
+        stopped = asyncio.run(_record(endpoint, rate_rps, duration_s, timeout_s, results))
     except ValueError as exc:
         raise ActivityFailed(f"recorder on {endpoint}: {exc}") from exc
-    series = TimeSeries(experiment, INTERVAL_S, started, bucket(results, started, duration_s))
+    recorded_s = min(duration_s, time.time() - started) if stopped else duration_s
+    series = TimeSeries(experiment, INTERVAL_S, started, bucket(results, started, recorded_s))
     try:
         write_timeseries(series, Path(path))
     except OSError as exc:
@@ -76,4 +106,30 @@ def record_timeseries(
         "path": str(Path(path)),
         "requests": len(results),
         "errors": sum(r.failed for r in results),
+        "stopped_early": stopped,
+        "recorded_s": round(recorded_s, 3),
     }
+
+
+async def _record(
+    endpoint: str,
+    rate_rps: float,
+    duration_s: float,
+    timeout_s: float,
+    results: list[RequestResult],
+) -> bool:
+    """Run the open loop into ``results`` until done or stopped; True when stopped."""
+    load = asyncio.ensure_future(
+        open_loop(endpoint, rate_rps, duration_s, timeout_s, on_result=results.append)
+    )
+    while not load.done():
+        if _stop.is_set():
+            load.cancel()
+            try:
+                await load
+            except asyncio.CancelledError:
+                return True
+            return False
+        await asyncio.wait({load}, timeout=_POLL_S)
+    load.result()  # a ValueError from the generator surfaces here
+    return False

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 RTC_MINUTES = 15  # S3 RTC's only value; the metrics threshold must match it.
+REPLICATION_RULE_ID = "models-to-dr"
 
 
 def bucket_arn(bucket_name: str) -> str:
@@ -221,7 +222,7 @@ class ModelBuckets(pulumi.ComponentResource):
             role=role.arn,
             rules=[
                 {
-                    "id": "models-to-dr",
+                    "id": REPLICATION_RULE_ID,
                     "status": "Enabled",
                     "priority": 1,
                     "filter": {},

@@ -9,6 +9,10 @@ zone-loss template cuts its zone's subnets, so a canary running there would fail
 of the fault itself and stop every drill; the alarm for zone Z is judged from the zones
 Z does not touch. A missing datapoint counts as breaching: no drill starts, and a running
 one stops, while nobody can see the router.
+
+A region pair's stacks add one more canary, from every zone, on the router's readiness
+path: its named alarm is what the Route 53 failover health check of the region reads
+(infra/aws/steering.py, docs/dr.md).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +31,9 @@ from infra.policy.storage import REGENERATED
 
 SCRIPT = Path(__file__).with_name("router_canary.py")
 HANDLER = "router_canary.handler"
+READINESS_HANDLER = "router_canary.readiness_handler"
+# The router's readiness path (serving/router/app.py): the steering canary's target.
+READY_PATH = "/readyz"
 METRIC_NAMESPACE = "CloudWatchSynthetics"
 METRIC_NAME = "SuccessPercent"
 ROUTER_PORT = 80
@@ -41,6 +49,18 @@ def canary_name(environment: str, zone: str) -> str:
     return name
 
 
+def readiness_canary_name(environment: str) -> str:
+    name = f"rd-{environment}-ready".lower()
+    if len(name) > 21:
+        raise ValueError(f"canary name {name!r} is longer than 21 characters")
+    return name
+
+
+def readiness_alarm_name(environment: str, region: str) -> str:
+    """Fixed, so the other region's stack can name it in its Route 53 health check."""
+    return f"recdrill-{environment}-{region}-router-ready"
+
+
 @dataclass
 class CanaryArgs:
     environment: str
@@ -53,6 +73,9 @@ class CanaryArgs:
     availability: float
     p99_ms: float
     tags: dict[str, str] = field(default_factory=dict)
+    # Multi-region stacks: the name of the alarm a Route 53 health check watches; a
+    # canary from every zone checks the router's readiness path for it.
+    readiness_alarm_name: str | None = None
 
 
 def canary_role_policy(bucket_arn: str, key_arn: str) -> str:
@@ -166,25 +189,30 @@ class RouterCanaries(pulumi.ComponentResource):
         )
         self.canaries: dict[str, aws.synthetics.Canary] = {}
         self.alarms: dict[str, aws.cloudwatch.MetricAlarm] = {}
+        common = {
+            "runtime_version": CANARY_RUNTIME,
+            "s3_bucket": code.bucket,
+            "s3_key": code.key,
+            "s3_version": code.version_id,
+            "execution_role_arn": role.arn,
+            "artifact_s3_location": pulumi.Output.concat("s3://", artifacts.bucket.bucket, "/"),
+            "artifact_config": {
+                "s3_encryption": {"encryption_mode": "SSE_KMS", "kms_key_arn": artifacts.key.arn}
+            },
+            "schedule": {"expression": "rate(1 minute)"},
+            "start_canary": True,
+            "success_retention_period": 2,
+            "failure_retention_period": 14,
+        }
+        self.readiness_alarm: aws.cloudwatch.MetricAlarm | None = None
+        if args.readiness_alarm_name:
+            self.readiness_alarm = self._readiness(name, args, common, group.id)
         for zone in args.private_subnets:
             others = [s for z, s in args.private_subnets.items() if z != zone]
             canary = aws.synthetics.Canary(
                 f"{name}-{zone}",
                 name=canary_name(args.environment, zone),
-                runtime_version=CANARY_RUNTIME,
                 handler=HANDLER,
-                s3_bucket=code.bucket,
-                s3_key=code.key,
-                s3_version=code.version_id,
-                execution_role_arn=role.arn,
-                artifact_s3_location=pulumi.Output.concat("s3://", artifacts.bucket.bucket, "/"),
-                artifact_config={
-                    "s3_encryption": {
-                        "encryption_mode": "SSE_KMS",
-                        "kms_key_arn": artifacts.key.arn,
-                    }
-                },
-                schedule={"expression": "rate(1 minute)"},
                 run_config={
                     "timeout_in_seconds": 50,
                     "environment_variables": {
@@ -196,11 +224,9 @@ class RouterCanaries(pulumi.ComponentResource):
                     },
                 },
                 vpc_config={"subnet_ids": others, "security_group_ids": [group.id]},
-                start_canary=True,
-                success_retention_period=2,
-                failure_retention_period=14,
                 tags={**args.tags, "recdrill:zone": zone},
                 opts=child,
+                **common,
             )
             self.canaries[zone] = canary
             self.alarms[zone] = aws.cloudwatch.MetricAlarm(
@@ -223,3 +249,54 @@ class RouterCanaries(pulumi.ComponentResource):
                 opts=child,
             )
         self.register_outputs({"alarms": {z: a.arn for z, a in self.alarms.items()}})
+
+    def _readiness(
+        self,
+        name: str,
+        args: CanaryArgs,
+        common: dict[str, Any],
+        security_group: pulumi.Input[str],
+    ) -> aws.cloudwatch.MetricAlarm:
+        """One canary over every zone's subnet (a zone loss must not fail the region over)
+        and the named alarm Route 53 reads; missing data is breaching, as a dead region
+        publishes nothing."""
+        canary = aws.synthetics.Canary(
+            f"{name}-ready",
+            name=readiness_canary_name(args.environment),
+            handler=READINESS_HANDLER,
+            run_config={
+                "timeout_in_seconds": 30,
+                "environment_variables": {
+                    "ROUTER_URL": args.router_url,
+                    "READY_PATH": READY_PATH,
+                    "TIMEOUT_S": "5",
+                },
+            },
+            vpc_config={
+                "subnet_ids": list(args.private_subnets.values()),
+                "security_group_ids": [security_group],
+            },
+            tags={**args.tags, "recdrill:purpose": "steering"},
+            opts=pulumi.ResourceOptions(parent=self),
+            **common,
+        )
+        self.canaries["ready"] = canary
+        return aws.cloudwatch.MetricAlarm(
+            f"{name}-ready",
+            name=args.readiness_alarm_name,
+            alarm_description=(
+                f"router readiness ({READY_PATH}) of this region fails: Route 53 fails over"
+            ),
+            namespace=METRIC_NAMESPACE,
+            metric_name=METRIC_NAME,
+            dimensions={"CanaryName": canary.name},
+            statistic="Average",
+            period=60,
+            evaluation_periods=FAILED_MINUTES,
+            datapoints_to_alarm=FAILED_MINUTES,
+            comparison_operator="LessThanThreshold",
+            threshold=100,
+            treat_missing_data="breaching",
+            tags={**args.tags, "recdrill:purpose": "steering"},
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -55,6 +55,28 @@ def breaches(result: dict[str, Any], max_error_ratio: float, p99_ms: float) -> l
     return found
 
 
+def ready(url: str, path: str, timeout_s: float) -> int:
+    """The router's readiness answer: its HTTP status, 0 when nothing answered."""
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}{path}", timeout=timeout_s) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def readiness_handler(event: Any = None, context: Any = None) -> dict[str, Any]:
+    """The steering canary: fails the run unless the router's readiness path answers 200.
+    Its alarm feeds the Route 53 health check of this region (infra/aws/steering.py), so
+    a region whose routers are unready, or unreachable, loses the traffic."""
+    env = os.environ
+    status = ready(env["ROUTER_URL"], env["READY_PATH"], float(env["TIMEOUT_S"]))
+    if status != 200:
+        raise RuntimeError(f"router not ready: {env['READY_PATH']} answered {status or 'nothing'}")
+    return {"status": status}
+
+
 def handler(event: Any = None, context: Any = None) -> dict[str, Any]:
     """The Synthetics entry point: raising fails the run (SuccessPercent drops)."""
     env = os.environ

@@ -35,7 +35,7 @@ HOURLY_USD: dict[str, float] = {
 }
 # vCPUs per instance type (the "Running On-Demand G and VT instances" quota counts vCPUs).
 VCPUS: dict[str, int] = {"g5.xlarge": 4, "g5.2xlarge": 8, "m6i.large": 2, "m6i.xlarge": 4}
-EKS_STACKS = ("dev", "staging", "prod")
+EKS_STACKS = ("dev", "staging", "prod", "prod-dr")
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -46,6 +46,20 @@ class MonitoringArgs:
     prometheus_pod_labels: dict[str, str] = field(
         default_factory=lambda: {NAME_LABEL: "prometheus"}
     )
+    # A region pair's stacks label every scraped series with their region and its role
+    # (primary | dr): the stale-DR alert compares regions in a Prometheus that sees both.
+    region: str | None = None
+    region_role: str | None = None
+
+
+def region_relabelings(args: MonitoringArgs) -> list[dict[str, str]]:
+    """Static target labels: a replace with no source labels always writes them."""
+    labels = {"region": args.region, "region_role": args.region_role}
+    return [
+        {"action": "replace", "targetLabel": key, "replacement": value}
+        for key, value in labels.items()
+        if value
+    ]
 
 
 def monitoring_objects(args: MonitoringArgs) -> list[dict[str, Any]]:
@@ -68,7 +82,16 @@ def monitoring_objects(args: MonitoringArgs) -> list[dict[str, Any]]:
                 "spec": {
                     "selector": {"matchLabels": {NAME_LABEL: app}},
                     "podMetricsEndpoints": [
-                        {"port": "http", "path": "/metrics", "interval": "15s"}
+                        {
+                            "port": "http",
+                            "path": "/metrics",
+                            "interval": "15s",
+                            **(
+                                {"relabelings": region_relabelings(args)}
+                                if region_relabelings(args)
+                                else {}
+                            ),
+                        }
                     ],
                 },
             }

@@ -4,114 +4,49 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import signal
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from infra.local import procs
-from infra.local.client import ControlClient, ControlError
-from infra.local.config import (
-    DEPLOYMENT_FILE,
-    MARKER_ENV,
-    PID_FILE,
-    ControllerConfig,
+from infra.local import regions
+from infra.local.config import DEPLOYMENT_FILE
+from infra.local.lifecycle import (
+    CliError,
+    config_from_args,
+    console,
+    control_get,
+    controller_pid,
+    down_region,
+    read_deployment,
+    spawn_controller,
+    wait_ready,
 )
-
-console = Console(stderr=True)
-
-
-class CliError(Exception):
-    """A one-line message for the user; exit code 1."""
-
-
-def _controller_pid(workdir: Path) -> int | None:
-    try:
-        pid = int((workdir / PID_FILE).read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-    return pid if procs.alive(pid) else None
-
-
-def _deployment(workdir: Path) -> dict[str, Any]:
-    path = workdir / DEPLOYMENT_FILE
-    if not path.is_file():
-        raise CliError(f"{path} does not exist: is the environment up?")
-    return json.loads(path.read_text())
-
-
-def _api(deployment: dict[str, Any], path: str) -> dict[str, Any]:
-    with ControlClient.from_deployment(deployment, timeout=5) as control:
-        try:
-            return control.call("GET", path)
-        except ControlError as exc:
-            raise CliError(str(exc)) from exc
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    if args.regions == 2:
+        return regions.up_regions(args)
     workdir = Path(args.workdir).resolve()
-    if _controller_pid(workdir):
+    if controller_pid(workdir) or regions.regions_up(workdir):
         raise CliError(f"an environment is already up in {workdir}; run `down` first")
     if "://" not in args.store:
         raise CliError(f"--store {args.store!r} has no scheme: use file:///path or s3://…")
-    router_options = {
-        key: value
-        for key, value in {
-            "retries": args.router_retries,
-            "try_timeout": args.router_try_timeout,
-            "deadline": args.router_deadline,
-            "standby_threshold": args.router_standby_threshold,
-            "fallback": args.router_fallback,
-            "ejection": args.router_ejection,
-            "hedge_after": args.router_hedge_after,
-        }.items()
-        if value is not None
-    }
     try:
-        config = ControllerConfig(
-            workdir=str(workdir),
-            store=args.store,
-            model=args.model,
-            token=secrets.token_urlsafe(32),
-            zones=args.zones,
-            replicas_per_zone=args.replicas_per_zone,
-            standby=args.standby,
-            reschedule_delay=args.reschedule_delay,
-            drain_grace=args.drain_grace,
-            startup_nice=args.startup_nice,
-            warm_pool=args.warm_pool,
-            replica_cache_dir=args.replica_cache_dir
-            and str(Path(args.replica_cache_dir).resolve()),
-            replica_poll_interval=args.model_poll_interval,
-            router_options=router_options,
-        )
+        config = config_from_args(args, workdir, secrets.token_urlsafe(32))
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / DEPLOYMENT_FILE).unlink(missing_ok=True)
-    config.save()
-    env = {**os.environ, MARKER_ENV: str(workdir)}
-    proc = procs.spawn(
-        procs.python_argv("infra.local", "serve", "--workdir", str(workdir)),
-        workdir / "logs" / "controller.log",
-        env,
-        tie_to_parent=False,
-    )
+    proc = spawn_controller(config)
     expected = args.zones * args.replicas_per_zone + args.standby
     try:
-        _wait_ready(workdir, proc, expected, args.timeout)
+        wait_ready(workdir, proc, expected, args.timeout)
     except (CliError, KeyboardInterrupt):
-        _down(workdir, quiet=True)
+        down_region(workdir, quiet=True)
         raise
-    deployment = _deployment(workdir)
+    deployment = read_deployment(workdir)
     console.print(f"[green]up[/green]: router at {deployment['endpoint']}, "
                   f"description in {workdir / DEPLOYMENT_FILE}")  # fmt: skip
     shown = {"deployment": str(workdir / DEPLOYMENT_FILE), **deployment}
@@ -121,44 +56,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_ready(workdir: Path, proc, expected: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("starting controller", total=expected + 1)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = (workdir / "logs" / "controller.log").read_text()[-2000:]
-                raise CliError(f"controller exited with {proc.returncode}: {tail.strip()[-400:]}")
-            try:
-                deployment = _deployment(workdir)
-                view = _api(deployment, "/v1/replicas")
-                router = httpx.get(deployment["endpoint"] + "/v1/upstreams", timeout=1).json()
-            except (CliError, httpx.HTTPError, ValueError):
-                time.sleep(0.2)
-                continue
-            ready = sum(1 for r in view["replicas"] if r["state"] == "ready")
-            seen = sum(c["available"] for c in router["counts"].values())
-            router_ready = seen == expected
-            progress.update(
-                task,
-                completed=ready + router_ready,
-                description=f"replicas ready {ready}/{expected}, router "
-                + ("ready" if router_ready else "starting"),
-            )
-            if ready == expected and router_ready:
-                return
-            time.sleep(0.2)
-    raise CliError(f"the environment was not ready within {timeout:.0f}s; see {workdir}/logs")
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir).resolve()
-    if not _controller_pid(workdir):
+    if regions.regions_up(workdir):
+        return _status_regions(workdir, args.json)
+    if not controller_pid(workdir):
         raise CliError(f"no controller is running for {workdir}")
-    deployment = _deployment(workdir)
-    view = _api(deployment, "/v1/replicas")
-    view["router"] = _api(deployment, "/v1/router")
+    deployment = read_deployment(workdir)
+    view = control_get(deployment, "/v1/replicas")
+    view["router"] = control_get(deployment, "/v1/router")
     if args.json:
         print(json.dumps(view, indent=2))
         return 0
@@ -174,32 +80,100 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _down(workdir: Path, quiet: bool = False) -> int:
-    pid = _controller_pid(workdir)
-    if pid is not None:
-        procs.signal_group(pid, signal.SIGTERM)
-        left = procs.wait_gone([pid], timeout=20)
-        if left:
-            procs.signal_group(pid, signal.SIGKILL)
-            procs.wait_gone([pid], timeout=5)
-    strays = procs.pids_with_marker(f"{MARKER_ENV}={workdir}\0")
-    for stray in strays:
-        procs.signal_group(stray, signal.SIGKILL)
-    procs.wait_gone(strays, timeout=5)
-    (workdir / PID_FILE).unlink(missing_ok=True)
-    if not quiet:
-        console.print("[green]down[/green]" if pid else f"nothing running in {workdir}")
+def _status_regions(workdir: Path, as_json: bool) -> int:
+    view = regions.status_regions(workdir)
+    if as_json:
+        print(json.dumps(view, indent=2))
+        return 0
+    out = Console()
+    for name, region in view["regions"].items():
+        if "replicas" not in region:
+            out.print(f"region {name} ({region['role']}): controller down")
+            continue
+        table = Table(title=f"region {name} ({region['role']})")
+        columns = ("id", "zone", "role", "pid", "port", "state", "restarts")
+        for col in columns:
+            table.add_column(col)
+        for r in region["replicas"]:
+            table.add_row(*(str(r[c]) for c in columns))
+        out.print(table)
+        out.print(f"router: {region['router']['url']} pid {region['router']['pid']}")
+    door, rep = view["front_door"], view["replication"]
+    out.print(f"front door: serving {door.get('serving')}, failovers {door.get('failovers')}")
+    out.print(f"replication: pending {rep.get('pending')}, behind {rep.get('behind_s')} s")
+    return 0
+
+
+def cmd_region(args: argparse.Namespace) -> int:
+    """``region-down``/``region-up``: lose a region whole, or bring it back (the drill's
+    fault and its rollback; the front door fails over and back by itself)."""
+    workdir = Path(args.workdir).resolve()
+    if not (workdir / regions.REGIONS_FILE).is_file():
+        raise CliError(f"{workdir} holds no two-region environment (up --regions 2)")
+    if args.command == "region-down":
+        result = regions.lose_region(workdir, args.role)
+    else:
+        result = regions.restore_region(workdir, args.role, args.timeout)
+    print(json.dumps(result))
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    return _down(Path(args.workdir).resolve())
+    workdir = Path(args.workdir).resolve()
+    if (workdir / regions.REGIONS_FILE).is_file():
+        return regions.down_regions(workdir)
+    return down_region(workdir)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from infra.local.daemon import serve
 
     return serve(Path(args.workdir).resolve())
+
+
+def _region_flags(up: argparse.ArgumentParser) -> None:
+    """``--regions 2``: a DR region, the replicator and the front door (infra/local/regions.py)."""
+    up.add_argument(
+        "--regions",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: a primary and a smaller warm-standby DR region behind a front door",
+    )
+    up.add_argument("--dr-store", help="the DR store, file:///… (default: WORKDIR/dr-store)")
+    up.add_argument("--dr-zones", type=int, default=2)
+    up.add_argument("--dr-replicas-per-zone", type=int, default=1)
+    up.add_argument("--dr-standby", type=int, default=0)
+    up.add_argument(
+        "--replication-lag",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds before a new object is copied to the DR store",
+    )
+    up.add_argument(
+        "--replication-spread",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="plus up to this many seconds at random, so objects land out of order",
+    )
+    up.add_argument(
+        "--front-door-interval",
+        type=float,
+        default=0.5,
+        metavar="S",
+        help="seconds between the front door's health checks of each region",
+    )
+    up.add_argument(
+        "--front-door-threshold",
+        type=int,
+        default=3,
+        metavar="N",
+        help="consecutive checks that flip a region's health (Route 53's default)",
+    )
+    up.add_argument("--front-door-retry", choices=("on", "off"), default="on",
+                    help="send a request its region failed on to the next region")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -255,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--router-fallback", choices=("on", "off"), help="popular-items fallback")
     up.add_argument("--router-ejection", choices=("on", "off"), help="passive ejection")
     up.add_argument("--router-hedge-after", type=float, help="router --hedge-after (seconds)")
+    _region_flags(up)
     up.set_defaults(func=cmd_up)
     for name, func in (("status", cmd_status), ("down", cmd_down), ("serve", cmd_serve)):
         cmd = sub.add_parser(name)
@@ -262,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "status":
             cmd.add_argument("--json", action="store_true")
         cmd.set_defaults(func=func)
+    for name in ("region-down", "region-up"):
+        cmd = sub.add_parser(name, help="lose a region whole / bring it back (--regions 2)")
+        cmd.add_argument("--workdir", required=True)
+        cmd.add_argument("--role", choices=tuple(regions.ROLES), default="primary")
+        cmd.add_argument("--timeout", type=float, default=120.0, help="region-up: readiness")
+        cmd.set_defaults(func=cmd_region)
     return parser
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import string
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,11 +20,12 @@ TOKEN_ENV = "RECDRILL_CONTROL_TOKEN"
 ADMIN_TOKEN_ENV = "RECDRILL_ADMIN_TOKEN"
 
 
-def zone_names(count: int) -> list[str]:
-    """``local-a``, ``local-b``… (then ``local-aa``… past 26, which nobody needs)."""
+def zone_names(count: int, prefix: str = "local") -> list[str]:
+    """``local-a``, ``local-b``… (then ``local-aa``… past 26, which nobody needs); a DR
+    region's zones get their own prefix, as AZ names differ between AWS regions."""
     letters = string.ascii_lowercase
     return [
-        f"local-{letters[i]}" if i < 26 else f"local-{letters[i // 26 - 1]}{letters[i % 26]}"
+        f"{prefix}-{letters[i]}" if i < 26 else f"{prefix}-{letters[i // 26 - 1]}{letters[i % 26]}"
         for i in range(count)
     ]
 
@@ -53,8 +55,13 @@ class ControllerConfig:
     control_port: int = 0
     router_port: int = 0
     router_options: dict[str, Any] = field(default_factory=dict)
+    zone_prefix: str = "local"
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9]{0,15}", self.zone_prefix):
+            raise ValueError(
+                f"zone prefix must be short lowercase letters, got {self.zone_prefix!r}"
+            )
         if self.zones < 1:
             raise ValueError(f"--zones must be at least 1, got {self.zones}")
         if self.replicas_per_zone < 1:
@@ -78,7 +85,7 @@ class ControllerConfig:
 
     @property
     def zone_list(self) -> list[str]:
-        return zone_names(self.zones)
+        return zone_names(self.zones, self.zone_prefix)
 
     @property
     def warm_pool_size(self) -> int:

@@ -27,6 +27,12 @@ from infra.policy.fis import fis_role_scoped, zone_loss_templates
 from infra.policy.iam import irsa_least_privilege
 from infra.policy.monitoring import alert_rules_deployed
 from infra.policy.network import network_policies_enforced, no_zone_spof
+from infra.policy.regions import (
+    dr_reads_replication_target,
+    dr_region_differs,
+    dr_scales_to_primary,
+    steering_checks_readiness,
+)
 from infra.policy.storage import buckets_hardened, replication_has_rtc
 from infra.policy.view import Resources
 from infra.policy.workloads import workloads_hardened
@@ -38,6 +44,9 @@ __all__ = [
     "autoscaling_has_signal",
     "buckets_hardened",
     "cluster_access_locked",
+    "dr_reads_replication_target",
+    "dr_region_differs",
+    "dr_scales_to_primary",
     "fis_role_scoped",
     "irsa_least_privilege",
     "network_policies_enforced",
@@ -50,6 +59,7 @@ __all__ = [
     "rollouts_fit_spare_gpus",
     "router_egress_inside",
     "router_not_public",
+    "steering_checks_readiness",
     "tokens_only_where_needed",
     "versions_pinned",
     "workloads_hardened",
@@ -81,4 +91,8 @@ INVARIANTS = {
     "alert-rules-deployed": alert_rules_deployed,
     "zone-loss-templates": zone_loss_templates,
     "fis-role-scoped": fis_role_scoped,
+    "dr-region-differs": dr_region_differs,
+    "dr-reads-replication-target": dr_reads_replication_target,
+    "dr-scales-to-primary": dr_scales_to_primary,
+    "steering-checks-readiness": steering_checks_readiness,
 }

@@ -20,6 +20,12 @@ A new version is fully built and warmed before the one reference :attr:`current`
 is replaced, so requests see either the old or the new version, never a mix. A
 failed load leaves the old version serving and is counted; a version that failed is
 retried with back-off (an admin reload retries at once).
+
+A version that is not whole in the store yet (no manifest, or a file the manifest names
+is absent) is what a DR region sees while replication is under way, since S3
+replication is unordered: an alias can arrive before its version, a manifest before its
+data. That is counted as ``incomplete``, never refused nor backed off, so the replica keeps
+serving what it has and picks the version up at the first poll after it verifies.
 """
 
 from __future__ import annotations
@@ -146,7 +152,7 @@ class ModelLoader:
             try:
                 loaded = await asyncio.to_thread(self._load_from_store, version, "alias")
             except Exception as exc:
-                self._record_failure(version, exc)
+                await asyncio.to_thread(self._record_failure, version, exc)
                 return self._result(changed=False, error=str(exc))
             self._swap(loaded)
             return self._result(changed=True)
@@ -204,7 +210,31 @@ class ModelLoader:
         retry = self._retry_at.get(version)
         return retry is None or time.monotonic() >= retry[0]
 
+    def _incomplete(self, version: str, exc: BaseException) -> bool:
+        """Whether ``exc`` means the version is still arriving: no manifest yet, or a file
+        the manifest names absent (a checksum mismatch is corruption, not this)."""
+        if isinstance(exc, VersionNotFound):
+            return True
+        if not isinstance(exc, VerificationError):
+            return False
+        try:
+            store = self.store()
+            files = store.read_manifest(self.model, version).files
+            vdir = f"{store.root}/{self.model}/versions/{version}"
+            store.fs.invalidate_cache(vdir)
+            return not all(store.fs.exists(f"{vdir}/{name}") for name in files)
+        except Exception:  # unreadable now: judge it by the original error
+            return False
+
     def _record_failure(self, version: str | None, exc: BaseException) -> None:
+        if version is not None and self._incomplete(version, exc):
+            self.metrics.load_failures.labels("incomplete").inc()
+            log.info(
+                "version %s is not whole in the store yet, keeping the one served: %s",
+                version, exc, extra={"reason": "incomplete", "version": version},
+            )  # fmt: skip
+            self._retry_at.pop(version, None)
+            return
         reason = failure_reason(exc)
         self.metrics.load_failures.labels(reason).inc()
         log.warning("model load failed: %s", exc, extra={"reason": reason, "version": version})

@@ -2,74 +2,125 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from contracts.deployment import Slo
 from experiments import cli, runner
 from experiments.capacity import (
     CapacityError,
     LoadStep,
     load_configuration,
+    open_loop_step,
     search_capacity,
 )
 from experiments.render import render
+from infra.local.procs import free_port
 from tests.experiments.fakes import write_deployment
 
-BUDGET_MS = 250.0
+SLO = Slo()
 
 
 class FakeRouter:
-    """Closed-loop figures per concurrency, as a router that saturates would give them."""
+    """Open-loop figures per offered rate, as a router that saturates at ``capacity``
+    would give them: p99 flat below it, queueing past it; a fixed failure count or
+    degraded share from ``failing_from`` on."""
 
-    def __init__(self, table: dict[int, tuple[float, float, int]]) -> None:
-        self.table = table
-        self.asked: list[int] = []
+    def __init__(
+        self,
+        capacity: float,
+        failing_from: float = float("inf"),
+        degraded_from: float = float("inf"),
+    ) -> None:
+        self.capacity = capacity
+        self.failing_from = failing_from
+        self.degraded_from = degraded_from
+        self.asked: list[float] = []
 
-    def __call__(self, concurrency: int) -> LoadStep:
-        self.asked.append(concurrency)
-        rps, p99, failed = self.table[concurrency]
-        return LoadStep(concurrency, rps, p99, requests=int(rps * 3), failed=failed)
+    def __call__(self, rate: float) -> LoadStep:
+        self.asked.append(rate)
+        p99 = 40.0 if rate <= self.capacity else 900.0
+        requests = int(rate * 4)
+        failed = 5 if rate >= self.failing_from else 0
+        degraded = 0.2 if rate >= self.degraded_from else 0.0
+        return LoadStep(rate, min(rate, self.capacity), p99, requests, failed, degraded)
 
 
-def test_the_highest_throughput_within_the_p99_budget_wins() -> None:
-    router = FakeRouter(
-        {1: (60, 20, 0), 2: (115, 25, 0), 4: (210, 40, 0), 8: (300, 120, 0), 16: (330, 400, 0)}
-    )
+def test_the_rate_doubles_until_the_slo_breaks_then_bisects_below_it() -> None:
+    router = FakeRouter(capacity=300)
     lines: list[str] = []
-    capacity = search_capacity(router, BUDGET_MS, progress=lines.append)
-    assert (capacity.rps, capacity.concurrency) == (300, 8)
-    assert router.asked == [1, 2, 4, 8, 16]
-    assert len(lines) == 5 and "over budget" in lines[-1]
+    capacity = search_capacity(router, SLO, progress=lines.append)
+    assert router.asked[:6] == [25, 50, 100, 200, 400, pytest.approx((200 * 400) ** 0.5)]
+    assert len(router.asked) == 7 and len(lines) == 7
+    assert 200 < capacity.rps <= 300, "the bisection lands between the last good and first bad"
+    assert "misses the SLO" in lines[4]
 
 
-def test_a_failed_request_ends_the_search_below_it() -> None:
-    router = FakeRouter({1: (60, 20, 0), 2: (115, 25, 0), 4: (210, 40, 3)})
-    capacity = search_capacity(router, BUDGET_MS, progress=lambda _: None)
-    assert (capacity.rps, capacity.concurrency) == (115, 2)
+def test_failed_requests_beyond_the_slo_end_the_search_below_them() -> None:
+    router = FakeRouter(capacity=1000, failing_from=100)
+    capacity = search_capacity(router, SLO, progress=lambda _: None)
+    assert 50 <= capacity.rps < 100
 
 
-def test_a_plateau_stops_the_search_without_waiting_for_the_budget() -> None:
-    router = FakeRouter(
-        {1: (60, 20, 0), 2: (115, 25, 0), 4: (118, 50, 0), 8: (119, 90, 0), 16: (120, 99, 0)}
-    )
-    capacity = search_capacity(router, BUDGET_MS, progress=lambda _: None)
-    assert router.asked == [1, 2, 4, 8]
-    assert capacity.rps == 119
+def test_degraded_answers_are_not_capacity() -> None:
+    router = FakeRouter(capacity=1000, degraded_from=150)
+    capacity = search_capacity(router, SLO, progress=lambda _: None)
+    assert 100 <= capacity.rps < 150
 
 
-def test_one_step_that_dips_by_chance_does_not_end_the_search() -> None:
-    router = FakeRouter({1: (60, 20, 0), 2: (115, 25, 0), 4: (100, 40, 0), 8: (200, 90, 0),
-                         16: (230, 400, 0)})  # fmt: skip
-    capacity = search_capacity(router, BUDGET_MS, progress=lambda _: None)
-    assert (capacity.rps, capacity.concurrency) == (200, 8)
+def test_no_step_within_the_slo_is_an_error_with_the_figures() -> None:
+    router = FakeRouter(capacity=10)
+    with pytest.raises(CapacityError, match=r"p99 250 ms.*p99 900 ms"):
+        search_capacity(router, SLO, progress=lambda _: None)
 
 
-def test_no_step_within_budget_is_an_error_with_the_figures() -> None:
-    router = FakeRouter({1: (10, 900, 0)})
-    with pytest.raises(CapacityError, match=r"250 ms p99 budget.*p99 900 ms"):
-        search_capacity(router, BUDGET_MS, progress=lambda _: None)
+class OneAtATime:
+    """A real HTTP server that answers one request at a time in ``service_s``: its
+    capacity is 1 / service_s, which a closed loop with many clients cannot see past."""
+
+    def __init__(self, service_s: float) -> None:
+        self.service_s = service_s
+
+    async def handle(self, request: web.Request) -> web.Response:
+        async with self.lock:
+            await asyncio.sleep(self.service_s)
+        return web.json_response({"items": ["i1"], "model_version": "v1", "degraded": False})
+
+    def serve(self, port: int, ready: threading.Event, stop: threading.Event) -> None:
+        async def main() -> None:
+            self.lock = asyncio.Lock()
+            app = web.Application()
+            app.router.add_post("/v1/recommend", self.handle)
+            runner_ = web.AppRunner(app)
+            await runner_.setup()
+            await web.TCPSite(runner_, "127.0.0.1", port).start()
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.05)
+            await runner_.cleanup()
+
+        asyncio.run(main())
+
+
+def test_the_open_loop_search_finds_a_real_servers_capacity_below_saturation() -> None:
+    server = OneAtATime(service_s=0.01)  # saturates at 100 rps
+    port = free_port()
+    ready, stop = threading.Event(), threading.Event()
+    thread = threading.Thread(target=server.serve, args=(port, ready, stop), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        measure = open_loop_step(f"http://127.0.0.1:{port}", step_s=1.0, timeout_s=1.0)
+        capacity = search_capacity(measure, Slo(p99_ms=100.0), refinements=1, progress=print)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert 25 <= capacity.rps < 100, "at or past saturation the open-loop p99 leaves the budget"
 
 
 def test_the_load_is_split_between_windows_and_recorder_with_its_share() -> None:
@@ -93,7 +144,8 @@ def test_the_load_is_rendered_into_every_experiment(tmp_path: Path) -> None:
         assert config["ssh_rate_rps"] == load["ssh_rate_rps"]
         assert config["recorder_rate_rps"] == load["recorder_rate_rps"]
     spike = json.loads((tmp_path / "out" / "load-spike.json").read_text())["configuration"]
-    assert spike["spike_rate_rps"] == pytest.approx(3 * load["ssh_rate_rps"])
+    normal = load["ssh_rate_rps"] + load["recorder_rate_rps"]
+    assert spike["spike_rate_rps"] == pytest.approx(normal, abs=0.1), "2x normal in total"
 
 
 def test_run_passes_load_rps_to_the_catalog(

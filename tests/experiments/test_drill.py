@@ -24,7 +24,7 @@ from tests.experiments.fakes import write_deployment
 from tests.experiments.journals import factories as f
 
 TWO = ["replica-loss", "zone-loss"]
-CAPACITY = Capacity(rps=200.0, concurrency=8, p99_budget_ms=250.0, steps=())
+CAPACITY = Capacity(rps=200.0, p99_budget_ms=250.0, steps=())
 
 
 def _measured(paths: DrillPaths, step_s: float) -> Capacity:
@@ -254,6 +254,19 @@ def test_with_prometheus_an_expected_alert_that_never_fired_fails_the_drill(
     assert f"detection: checked with Prometheus at {monitor.url}" in summary
     if not passed:
         assert "RecdrillZoneActiveCapacityLow" in summary and "never fired" in summary
+
+
+def test_env_args_on_the_command_line_reach_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import experiments.drill as drill
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(drill, "run_drill", lambda *a, **kw: seen.update(kw) or 0)
+    argv = ["--store", "file:///x", "--out", str(tmp_path), "--no-train"]
+    argv += ["--env-arg=--reschedule-delay=8", "--env-arg=--standby=0", "zone-loss"]
+    assert drill.main(argv) == 0
+    assert seen["env_args"] == ("--reschedule-delay=8", "--standby=0")
 
 
 def test_the_drill_command_refuses_a_load_fraction_over_one(

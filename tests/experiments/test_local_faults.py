@@ -130,8 +130,27 @@ def test_freeze_records_state_and_thaw_resumes_exactly_those_replicas(config):
     bodies = [r["body"] for r in server.requests]
     assert bodies == [
         {"selector": "app=recdrill-replica", "signal": "STOP", "count": 1},
-        {"selector": "replica=a-1", "signal": "CONT"},
+        {"selector": "app=recdrill-replica", "signal": "CONT"},
     ]
+
+
+def test_a_freeze_whose_answer_never_came_is_still_thawed(config):
+    """The SIGSTOP went out but the answer was lost (a trip, a timeout): the record was
+    written first, so the thaw still resumes what the selector matches."""
+    stopped: list[str] = []
+
+    def lose_the_answer(method, path, query, body):
+        stopped.append(body["signal"])
+        if body["signal"] == "STOP":
+            return 500, {"error": "internal", "detail": "answer lost"}
+        return 200, {"affected": [{"id": "a-1", "pid": 11, "zone": "local-a", "signal": "CONT"}]}
+
+    with json_server(lose_the_answer) as server:
+        configuration = config(server.url)
+        with pytest.raises(ActivityFailed):
+            local.freeze_replicas("role=active", configuration=configuration)
+        assert local.thaw_replicas(configuration=configuration) == ["a-1"]
+    assert stopped == ["STOP", "CONT"]
 
 
 def test_zone_down_is_undone_by_the_rollback_command(config):

@@ -83,7 +83,7 @@ def test_dry_run_against_production_outside_a_window_says_it_would_refuse(tmp_pa
         ),
         (["--set", "blast_replicas=99"], "blast_replicas must be a whole number from 1 to 6"),
         (["--set", "blast_replicas=0.5"], "blast_replicas must be a whole number"),
-        (["--set", "spike_factor=-1"], "spike_factor must be a number above 0"),
+        (["--set", "spike_factor=-1"], "spike_factor must be a number above 1"),
         (
             ["--set", "no_such_knob=1"],
             "--set no_such_knob: not a configuration key of replica-loss",

@@ -43,6 +43,8 @@ class StackRun:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     provider_inputs: list[dict[str, Any]] = field(default_factory=list)
+    # Stack name -> its outputs, answered to the program's StackReferences.
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return [r for r in self.resources if r.resource_type == resource_type]
@@ -120,6 +122,14 @@ class _Mocks(pulumi.runtime.Mocks):
             state["repositoryUrl"] = f"123456789012.dkr.ecr.example/{state.get('name')}"
         if args.typ == "kubernetes:core/v1:Service" and state["spec"].get("type") == "LoadBalancer":
             state["status"] = {"loadBalancer": {"ingress": [{"hostname": f"{name}.elb.example"}]}}
+        if args.typ == "pulumi:pulumi:StackReference":
+            referenced = state["name"]
+            if referenced not in self.run.references:
+                raise AssertionError(f"the test gives no outputs for stack {referenced}")
+            state.update(outputs=self.run.references[referenced], secretOutputNames=[])
+            # pulumi-policy lists read resources too: the invariants may read it.
+            self.run.resources.append(Resource(args.typ, name, _ints(state)))
+            return f"{name}-id", state
         if args.typ == "pulumi:providers:aws":
             self.run.provider_inputs.append(dict(args.inputs))
         if args.custom and not args.typ.startswith("pulumi:providers:"):
@@ -144,13 +154,21 @@ def _ints(value: Any) -> Any:
 @functools.cache
 def shared_run(stack: str) -> StackRun:
     """One run of a stack file per test session, for modules that only read it (the
-    mock run is the slow part; tests that change resources deep-copy them first)."""
+    mock run is the slow part; tests that change resources deep-copy them first).
+    ``prod-dr`` reads the outputs of the mocked ``prod`` run through its StackReference."""
+    if stack == "prod-dr":
+        primary = stack_config(stack)["recdrill:primary_stack"]
+        return run_stack(stack, references={primary: shared_run("prod").outputs})
     return run_stack(stack)
 
 
-def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
+def run_stack(
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    references: dict[str, dict[str, Any]] | None = None,
+) -> StackRun:
     config = {**stack_config(stack), **(overrides or {})}
-    run = StackRun(stack, config)
+    run = StackRun(stack, config, references=dict(references or {}))
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # The mock monitor answers from executor threads and gives each its own event loop;

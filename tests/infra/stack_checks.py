@@ -6,7 +6,7 @@ from typing import Any
 
 import kubernetes_validate
 
-from contracts.deployment import DESCRIPTION_KEYS
+from contracts.deployment import DESCRIPTION_KEYS, SAFETY_KEYS
 from infra.policy.invariants import INVARIANTS
 from tests.infra.harness import StackRun
 
@@ -46,10 +46,14 @@ def assert_invariants_hold(run: StackRun) -> None:
         assert invariant(run.resources) == [], f"{run.stack}: invariant {name} fails"
 
 
-def assert_description(run: StackRun) -> None:
-    # fis_templates only on EKS, where the stack defines the FIS zone-loss templates.
+def assert_description(run: StackRun, extra: tuple[str, ...] = ()) -> None:
+    """``extra``: a region pair's keys (prod: dr_handoff; prod-dr: regions)."""
+    # fis_templates only on EKS, where the stack defines the FIS zone-loss templates; the
+    # drill-safety keys exactly where the stack file sets them.
     eks = run.config["recdrill:target"] == "eks"
-    assert tuple(run.outputs) == DESCRIPTION_KEYS + (("fis_templates",) if eks else ())
+    safety = tuple(k for k in SAFETY_KEYS if f"recdrill:{k}" in run.config)
+    fis = ("fis_templates",) if eks else ()
+    assert tuple(run.outputs) == DESCRIPTION_KEYS + safety + fis + extra
     spec_zones = run.config["recdrill:zones"]
     assert run.outputs["zones"] == spec_zones
     assert run.outputs["platform"] == "kubernetes"

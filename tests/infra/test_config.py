@@ -23,7 +23,7 @@ def _raw(stack: str) -> dict[str, Any]:
     return {**raw, "region": region} if region else raw
 
 
-@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "kube"])
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "prod-dr", "kube"])
 def test_every_stack_file_builds_a_spec(stack: str) -> None:
     spec = spec_from_dict(_raw(stack))
     assert spec.environment == stack
@@ -71,6 +71,16 @@ BAD = [
     ({"monitoring_release": "prom"}, "monitoring_release", "for target kube only"),
     ({"monitoring_namespace": "obs"}, "monitoring_namespace", "for target kube only"),
     ({"model_bucket": "b" * 57}, "model_bucket", "its -canary bucket: 63"),
+    ({"drill_windows": ["weekdays 2am-5am"]}, "drill_windows", "'weekdays 2am-5am'"),
+    ({"drill_windows": ["mon-fri 02:00"]}, "drill_windows", "is not 'DAYS HH:MM-HH:MM TZ'"),
+    ({"drill_windows": ["mon-fri 02:00-05:00 Mars/Olympus"]}, "drill_windows", "timezone"),
+    ({"drill_windows": ["mon-fri 02:00-25:00 UTC"]}, "drill_windows", "24-hour HH:MM"),
+    ({"drill_windows": []}, "drill_windows", "production needs at least one window"),
+    ({"environment_kind": "staging"}, "environment_kind", "prod must be 'production'"),
+    ({"environment_kind": "prod"}, "environment_kind", "must be one of production"),
+    ({"traffic_ceiling_rps": ""}, "traffic_ceiling_rps", "production needs a ceiling"),
+    ({"traffic_ceiling_rps": "-5"}, "traffic_ceiling_rps", "positive number"),
+    ({"traffic_ceiling_rps": "lots"}, "traffic_ceiling_rps", "expected a number"),
 ]
 
 
@@ -101,8 +111,12 @@ def test_pulumi_string_values_are_coerced() -> None:
             "api_public_cidrs": '["198.51.100.0/24"]',
             "gpu_nodes_max": "3",
             "slo_p99_ms": "250",
+            "drill_windows": '["daily 22:00-04:00 UTC"]',
+            "traffic_ceiling_rps": "50",
         }
     )
+    assert [w.describe() for w in spec.windows] == ["daily 22:00-04:00 UTC"]
+    assert spec.traffic_ceiling_rps == 50.0
     assert spec.zones == ("eu-west-1a", "eu-west-1b")
     assert spec.api_public_cidrs == ("198.51.100.0/24",)
     assert spec.gpu_nodes_max == 3 and spec.slo_p99_ms == 250.0 and spec.nat_per_zone is True
@@ -112,3 +126,29 @@ def test_eks_environment_names_must_fit_the_canary_names() -> None:
     assert spec_from_dict({**_raw("staging"), "environment": "e" * 15}).environment == "e" * 15
     with pytest.raises(ConfigError, match="environment: too long for the canary names"):
         spec_from_dict({**_raw("staging"), "environment": "e" * 16})
+    # A region pair's stacks also run rd-<environment>-ready (the steering canary).
+    with pytest.raises(ConfigError, match="too long for the readiness canary name"):
+        spec_from_dict({**_raw("prod-dr"), "environment": "e" * 13})
+
+
+DR_BAD = [
+    ({"primary_region": "eu-central-1"}, "primary_region", "must differ from the primary"),
+    ({"primary_stack": None}, "primary_stack", "is required for a region_role dr stack"),
+    ({"steering_record": None}, "steering_record", "is required for a region_role dr stack"),
+    ({"dr_replication": True}, "dr_replication", "replication is configured in the primary"),
+    ({"region_role": "standby"}, "region_role", "must be one of primary, dr"),
+]
+
+
+@pytest.mark.parametrize(("change", "key", "message"), DR_BAD)
+def test_bad_dr_region_config_names_the_key(change: dict[str, Any], key: str, message: str) -> None:
+    raw = {k: v for k, v in {**_raw("prod-dr"), **change}.items() if v is not None}
+    with pytest.raises(ConfigError, match=message) as caught:
+        spec_from_dict(raw)
+    assert caught.value.key == key
+
+
+def test_a_primary_refuses_the_dr_only_keys() -> None:
+    with pytest.raises(ConfigError, match="is for a region_role dr stack only") as caught:
+        spec_from_dict({**_raw("prod"), "steering_record": "recommend.shop.internal"})
+    assert caught.value.key == "steering_record"

@@ -19,6 +19,15 @@ class _Router(BaseHTTPRequestHandler):
 
     failures = 0
     delay_s = 0.0
+    ready = True
+
+    def do_GET(self) -> None:
+        if self.path != "/readyz":
+            self.send_error(404)
+            return
+        self.send_response(200 if type(self).ready else 503)
+        self.send_header("content-length", "0")
+        self.end_headers()
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["content-length"]))
@@ -43,7 +52,7 @@ class _Router(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Router]]:
-    handler = type("Router", (_Router,), {"failures": 0, "delay_s": 0.0})
+    handler = type("Router", (_Router,), {"failures": 0, "delay_s": 0.0, "ready": True})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -53,6 +62,7 @@ def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Router]]:
     monkeypatch.setenv("MAX_ERROR_RATIO", "0.001")
     # Generous: a loaded CI box must not make the healthy case fail.
     monkeypatch.setenv("P99_MS", "1000")
+    monkeypatch.setenv("READY_PATH", "/readyz")
     try:
         yield handler
     finally:
@@ -90,3 +100,24 @@ def test_an_unreachable_router_fails_the_run(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("REQUESTS", "3")
     with pytest.raises(RuntimeError, match=r"error ratio 1\.000"):
         router_canary.handler()
+
+
+def test_readiness_canary_passes_a_ready_router(router: type[_Router]) -> None:
+    assert router_canary.readiness_handler() == {"status": 200}
+
+
+def test_readiness_canary_fails_an_unready_router(router: type[_Router]) -> None:
+    router.ready = False
+    with pytest.raises(RuntimeError, match="router not ready: /readyz answered 503"):
+        router_canary.readiness_handler()
+
+
+def test_readiness_canary_fails_when_nothing_answers(
+    router: type[_Router], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("READY_PATH", "/not-the-readiness-path")
+    with pytest.raises(RuntimeError, match="answered 404"):
+        router_canary.readiness_handler()
+    monkeypatch.setenv("ROUTER_URL", "http://127.0.0.1:9")
+    with pytest.raises(RuntimeError, match="answered nothing"):
+        router_canary.readiness_handler()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from contracts.deployment import Deployment
 from tests.infra import stack_checks
 from tests.infra.harness import StackRun, shared_run
 
@@ -55,6 +58,47 @@ def test_replication_to_dr_region_with_rtc(run: StackRun) -> None:
     }
     (dr_provider,) = [p for p in run.provider_inputs if p["region"] == "eu-central-1"]
     assert dr_provider
+
+
+def test_handoff_names_what_the_dr_stack_reads(run: StackRun) -> None:
+    """prod-dr's StackReference reads these: its store's key and the alarm it steers on."""
+    handoff = run.outputs["dr_handoff"]
+    assert handoff["region"] == "eu-west-1"
+    assert handoff["dr_bucket"] == "recdrill-models-prod-eu-central-1"
+    (dr_key,) = [
+        k for k in run.of_type("aws:kms/key:Key") if k.name == "recdrill-prod-models-dr-key"
+    ]
+    assert handoff["dr_key_arn"] == dr_key.props["arn"]
+    alarms = {
+        a.props.get("name"): a.props for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    }
+    ready = alarms[handoff["readiness_alarm"]]
+    assert ready["treatMissingData"] == "breaching"
+    (canary,) = [
+        c.props for c in run.of_type("aws:synthetics/canary:Canary") if c.name.endswith("-ready")
+    ]
+    assert ready["dimensions"] == {"CanaryName": canary["name"]}
+    assert canary["runConfig"]["environmentVariables"]["READY_PATH"] == "/readyz"
+    # From every zone: losing one zone must not fail the whole region over.
+    assert len(canary["vpcConfig"]["subnetIds"]) == 3
+
+
+def test_rpo_alarms_watch_the_replication_rule(run: StackRun) -> None:
+    alarms = {
+        a.props["metricName"]: a.props
+        for a in run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        if a.props.get("namespace") == "AWS/S3"
+    }
+    assert set(alarms) == {"ReplicationLatency", "OperationsPendingReplication"}
+    for alarm in alarms.values():
+        assert alarm["dimensions"] == {
+            "SourceBucket": "recdrill-models-prod-eu-west-1",
+            "DestinationBucket": "recdrill-models-prod-eu-central-1",
+            "RuleId": "models-to-dr",
+        }
+    assert alarms["ReplicationLatency"]["threshold"] == 900
+    pending = alarms["OperationsPendingReplication"]
+    assert pending["period"] * pending["evaluationPeriods"] == 900
 
 
 def test_replication_waits_for_versioning_on_both_buckets(run: StackRun) -> None:
@@ -114,8 +158,23 @@ def test_device_plugin_runs_on_gpu_nodes(run: StackRun) -> None:
 def test_workloads_and_description(run: StackRun) -> None:
     stack_checks.assert_replica_pods(run, gpus=1)
     stack_checks.assert_policies(run)
-    stack_checks.assert_description(run)
+    stack_checks.assert_description(run, extra=("dr_handoff",))
     assert run.outputs["model_store"]["dr_url"] == "s3://recdrill-models-prod-eu-central-1/models"
+
+
+def test_description_carries_the_drill_windows_and_reads_back(run: StackRun) -> None:
+    assert run.outputs["environment_kind"] == "production"
+    assert run.outputs["drill_windows"] == [
+        {"days": "mon-fri", "start": "02:00", "end": "05:00", "tz": "Europe/Berlin"}
+    ]
+    assert run.outputs["traffic_ceiling_rps"] == 100
+    described = Deployment.from_json(run.outputs)
+    assert described.production and described.traffic_ceiling_rps == 100.0
+    (window,) = described.drill_windows
+    berlin = ZoneInfo("Europe/Berlin")
+    assert window.contains(datetime(2026, 12, 1, 2, 30, tzinfo=berlin))  # a Tuesday
+    assert not window.contains(datetime(2026, 12, 1, 5, 0, tzinfo=berlin))
+    assert not window.contains(datetime(2026, 12, 5, 3, 0, tzinfo=berlin))  # a Saturday
 
 
 def test_manifests_validate_against_kubernetes_schema(run: StackRun) -> None:

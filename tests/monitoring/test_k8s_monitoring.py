@@ -141,3 +141,19 @@ def test_stack_namespace_and_release_are_settings() -> None:
         "labels": {"app.kubernetes.io/part-of": "recdrill", "release": "prom"},
     }
     assert by_kind["ConfigMap"]["metadata"]["namespace"] == "obs"
+
+
+def test_a_region_pair_labels_every_scraped_series_with_its_region() -> None:
+    from infra.k8s.monitoring import MonitoringArgs, monitoring_objects
+
+    paired = MonitoringArgs(**{**ARGS.__dict__, "region": "eu-central-1", "region_role": "dr"})
+    monitors = [o for o in monitoring_objects(paired) if o["kind"] == "PodMonitor"]
+    assert len(monitors) == 2
+    for monitor in monitors:
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert endpoint["relabelings"] == [
+            {"action": "replace", "targetLabel": "region", "replacement": "eu-central-1"},
+            {"action": "replace", "targetLabel": "region_role", "replacement": "dr"},
+        ]
+    single = [o for o in monitoring_objects(ARGS) if o["kind"] == "PodMonitor"]
+    assert all("relabelings" not in m["spec"]["podMetricsEndpoints"][0] for m in single)

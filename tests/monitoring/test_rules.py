@@ -64,7 +64,7 @@ def test_rule_file_passes_promtool_check(promtool, tmp_path: Path) -> None:
     path.write_text(rules_yaml(SETTINGS))
     result = pt.check_rules(path)
     assert result.ok, result.output
-    assert f"{len(ALERT_NAMES) + 11} rules found" in result.output
+    assert f"{len(ALERT_NAMES) + 12} rules found" in result.output
 
 
 def test_promtool_check_refuses_a_broken_expression(promtool, tmp_path: Path) -> None:
@@ -157,3 +157,24 @@ def test_drill_settings_shorten_hold_times_only() -> None:
 def test_bad_settings_are_refused_by_name(field: str, value: Any) -> None:
     with pytest.raises(RuleSettingsError, match=field):
         RuleSettings(**{field: value})
+
+
+def test_the_stale_dr_alert_waits_for_the_replication_window(promtool, tmp_path: Path) -> None:
+    """A window shorter than the test's 15m fires while the DR region is still within it."""
+    eager = RuleSettings(
+        availability=0.999,
+        p99_ms=250.0,
+        max_degraded_ratio=0.05,
+        zones=("a", "b", "c"),
+        replication_window="5m",
+    )
+    result = _run_promtool_test(
+        tmp_path, _test_file_for("RecdrillDRRegionServesStaleVersion"), rule_groups(eager)
+    )
+    assert not result.ok
+    assert "past the replication window fires" in result.output
+
+
+def test_the_replication_window_must_be_a_duration() -> None:
+    with pytest.raises(RuleSettingsError, match="replication_window must be a Prometheus"):
+        RuleSettings(replication_window="15 minutes")

@@ -1,0 +1,150 @@
+"""Starting, waiting for and stopping one region's controller: shared by ``up``/``down``
+and by the two-region environment (:mod:`infra.local.regions`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from infra.local import procs
+from infra.local.client import ControlClient, ControlError
+from infra.local.config import DEPLOYMENT_FILE, MARKER_ENV, PID_FILE, ControllerConfig
+
+console = Console(stderr=True)
+
+
+class CliError(Exception):
+    """A one-line message for the user; exit code 1."""
+
+
+def controller_pid(workdir: Path) -> int | None:
+    try:
+        pid = int((workdir / PID_FILE).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if procs.alive(pid) else None
+
+
+def read_deployment(workdir: Path) -> dict[str, Any]:
+    path = workdir / DEPLOYMENT_FILE
+    if not path.is_file():
+        raise CliError(f"{path} does not exist: is the environment up?")
+    return json.loads(path.read_text())
+
+
+def control_get(deployment: dict[str, Any], path: str) -> dict[str, Any]:
+    with ControlClient.from_deployment(deployment, timeout=5) as control:
+        try:
+            return control.call("GET", path)
+        except ControlError as exc:
+            raise CliError(str(exc)) from exc
+
+
+def config_from_args(
+    args: argparse.Namespace, workdir: Path, token: str, **overrides: Any
+) -> ControllerConfig:
+    """One region's controller settings from ``up``'s flags; ValueError names a bad one."""
+    router_options = {
+        key: value
+        for key, value in {
+            "retries": args.router_retries,
+            "try_timeout": args.router_try_timeout,
+            "deadline": args.router_deadline,
+            "standby_threshold": args.router_standby_threshold,
+            "fallback": args.router_fallback,
+            "ejection": args.router_ejection,
+            "hedge_after": args.router_hedge_after,
+        }.items()
+        if value is not None
+    }
+    settings: dict[str, Any] = {
+        "workdir": str(workdir),
+        "store": args.store,
+        "model": args.model,
+        "token": token,
+        "zones": args.zones,
+        "replicas_per_zone": args.replicas_per_zone,
+        "standby": args.standby,
+        "reschedule_delay": args.reschedule_delay,
+        "drain_grace": args.drain_grace,
+        "startup_nice": args.startup_nice,
+        "warm_pool": args.warm_pool,
+        "replica_cache_dir": args.replica_cache_dir and str(Path(args.replica_cache_dir).resolve()),
+        "replica_poll_interval": args.model_poll_interval,
+        "router_options": router_options,
+    }
+    return ControllerConfig(**{**settings, **overrides})
+
+
+def spawn_controller(config: ControllerConfig) -> subprocess.Popen:
+    """Save the config and start ``serve`` for it in its own session (it outlives ``up``)."""
+    workdir = config.path
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / DEPLOYMENT_FILE).unlink(missing_ok=True)
+    config.save()
+    env = {**os.environ, MARKER_ENV: str(workdir)}
+    return procs.spawn(
+        procs.python_argv("infra.local", "serve", "--workdir", str(workdir)),
+        workdir / "logs" / "controller.log",
+        env,
+        tie_to_parent=False,
+    )
+
+
+def wait_ready(workdir: Path, proc, expected: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("starting controller", total=expected + 1)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = (workdir / "logs" / "controller.log").read_text()[-2000:]
+                raise CliError(f"controller exited with {proc.returncode}: {tail.strip()[-400:]}")
+            try:
+                deployment = read_deployment(workdir)
+                view = control_get(deployment, "/v1/replicas")
+                router = httpx.get(deployment["endpoint"] + "/v1/upstreams", timeout=1).json()
+            except (CliError, httpx.HTTPError, ValueError):
+                time.sleep(0.2)
+                continue
+            ready = sum(1 for r in view["replicas"] if r["state"] == "ready")
+            seen = sum(c["available"] for c in router["counts"].values())
+            router_ready = seen == expected
+            progress.update(
+                task,
+                completed=ready + router_ready,
+                description=f"replicas ready {ready}/{expected}, router "
+                + ("ready" if router_ready else "starting"),
+            )
+            if ready == expected and router_ready:
+                return
+            time.sleep(0.2)
+    raise CliError(f"the environment was not ready within {timeout:.0f}s; see {workdir}/logs")
+
+
+def down_region(workdir: Path, quiet: bool = False) -> int:
+    pid = controller_pid(workdir)
+    if pid is not None:
+        procs.signal_group(pid, signal.SIGTERM)
+        left = procs.wait_gone([pid], timeout=20)
+        if left:
+            procs.signal_group(pid, signal.SIGKILL)
+            procs.wait_gone([pid], timeout=5)
+    strays = procs.pids_with_marker(f"{MARKER_ENV}={workdir}\0")
+    for stray in strays:
+        procs.signal_group(stray, signal.SIGKILL)
+    procs.wait_gone(strays, timeout=5)
+    (workdir / PID_FILE).unlink(missing_ok=True)
+    if not quiet:
+        console.print("[green]down[/green]" if pid else f"nothing running in {workdir}")
+    return 0
