@@ -23,12 +23,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import aiohttp
 import orjson
 import torch
 
@@ -108,8 +111,10 @@ async def capacity(replica: Replica, bodies: list[bytes], args: argparse.Namespa
 
 async def overload(replica: Replica, bodies: list[bytes], rate: float, seconds: float) -> dict:
     """Open loop at ``rate``: every request is answered in time, shed with 429, or failed."""
+    before = await shed_by_reason(replica)
     results = await open_loop(replica.url, rate, seconds, 1.0, bodies=bodies)
     s = summarise(results)
+    after = await shed_by_reason(replica)
     return {
         "rate_rps": round(rate, 1),
         "requests": s["requests"],
@@ -118,10 +123,27 @@ async def overload(replica: Replica, bodies: list[bytes], rate: float, seconds: 
         "failed": s["errors"],
         "late": s["late"],
         "failed_kinds": s["error_kinds"],
+        "shed_by_reason": {k: after[k] - before.get(k, 0) for k in after},
         "answered_or_shed_ratio": round((s["ok"] + s["shed"]) / max(s["requests"], 1), 4),
         "p50_ms": s["p50_ms"],
         "p99_ms": s["p99_ms"],
     }
+
+
+async def shed_by_reason(replica: Replica) -> dict[str, int]:
+    """The replica's 429s so far by reason (in_flight, queue_full, queue_time)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{replica.url}/metrics") as resp:
+        return shed_counts(await resp.text())
+
+
+def shed_counts(metrics: str) -> dict[str, int]:
+    """``recdrill_replica_shed_total{reason=…}`` from a Prometheus text exposition."""
+    shed = {}
+    for line in metrics.splitlines():
+        if line.startswith("recdrill_replica_shed_total{"):
+            reason = line.split('reason="', 1)[1].split('"', 1)[0]
+            shed[reason] = int(float(line.rsplit(" ", 1)[1]))
+    return shed
 
 
 def progress(phase: str, figures: dict) -> None:
@@ -141,13 +163,26 @@ def with_replica(store_url: str, model: str, cache: Path, flags: list[str], work
 
 
 def run(args: argparse.Namespace) -> dict:
+    """Every phase, in a temporary store that is removed afterwards (1M items: ~1 GB)."""
+    work = Path(tempfile.mkdtemp(prefix="recdrill-bench-"))
+    try:
+        return run_in(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run_in(args: argparse.Namespace, work: Path) -> dict:
     set_index_threads(os.cpu_count() or 1)  # publish builds with every core, as training does
     threads = torch.get_num_threads()
-    work = Path(tempfile.mkdtemp(prefix="recdrill-bench-"))
     store_url = f"file://{work}/store"
-    params = IndexParams(m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef)
+    params = IndexParams(
+        m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef,
+        ivf_from=args.ivf_from, nlist=args.nlist, nprobe=args.nprobe,
+    )  # fmt: skip
     flags = ["--max-batch", str(args.max_batch), "--max-wait-ms", str(args.max_wait_ms),
              "--torch-threads", str(args.torch_threads)]  # fmt: skip
+    if args.max_in_flight:
+        flags += ["--max-in-flight", str(args.max_in_flight)]
     art = synthetic_artifacts(args.items, args.users)
     manifest, publish_s = publish(store_url, "bench", art, work / "build", params)
     progress("publish", {"seconds": round(publish_s, 1), "index": manifest.data["index"]})
@@ -198,6 +233,8 @@ def run(args: argparse.Namespace) -> dict:
         del large
         report["large"] = {
             "items": args.large_items,
+            "index_kind": large_manifest.data["index"]["kind"],
+            "index_params": large_manifest.data["index"]["params"],
             "index_build_seconds": large_manifest.data["index"]["build_seconds"],
             "recall_at_20": large_manifest.data["index"]["recall@20"],
             "publish_seconds": round(large_publish_s, 1),
@@ -246,10 +283,11 @@ def print_report(r: dict) -> None:
           f"{r['vs_naive']}x naive")  # fmt: skip
     print(f"overload at {over['rate_rps']:.0f} req/s: {over['answered']} answered, {over['shed']} "
           f"shed (429), {over['failed']} failed {over['failed_kinds']}, answered p99 "
-          f"{over['p99_ms']} ms")  # fmt: skip
+          f"{over['p99_ms']} ms; shed by reason {over['shed_by_reason']}")  # fmt: skip
     if "large" in r:
         big = r["large"]
-        print(f"{big['items']} items: index build {big['index_build_seconds']} s, recall@20 "
+        print(f"{big['items']} items: {big['index_kind']} index build "
+              f"{big['index_build_seconds']} s, recall@20 "
               f"{big['recall_at_20']:.4f}, {big['rps']:.0f} rec/s, p99 {big['p99_ms']} ms, "
               f"peak RSS {big['peak_rss_mb']:.0f} MB")  # fmt: skip
     for name, met in r["targets"].items():
@@ -267,14 +305,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-batch", type=int, default=64)
     p.add_argument("--max-wait-ms", type=float, default=2.0)
     p.add_argument("--torch-threads", type=int, default=1)
+    p.add_argument("--max-in-flight", type=int, default=0, help="0: the replica's default")
     p.add_argument("--hnsw-m", type=int, default=IndexParams.m)
     p.add_argument("--ef-construction", type=int, default=IndexParams.ef_construction)
     p.add_argument("--ef", type=int, default=IndexParams.ef_search, help="HNSW efSearch")
+    p.add_argument("--ivf-from", type=int, default=IndexParams.ivf_from, help="items for IVF")
+    p.add_argument("--nlist", type=int, default=IndexParams.nlist, help="IVF lists; 0: sqrt(n)")
+    p.add_argument("--nprobe", type=int, default=IndexParams.nprobe, help="IVF lists scanned")
     p.add_argument("--json", action="store_true", help="last line: the report as one JSON object")
     args = p.parse_args(argv)
     sizes = (args.items, args.users, args.concurrency, args.max_batch, args.torch_threads)
     if min(sizes) < 1 or args.large_items < 0 or args.duration <= 0 or args.overload <= 0:
         p.error("sizes, --duration and --overload must be positive (--large-items may be 0)")
+    # the index build's steps (vectors, k-means, add, recall) as progress on stderr
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="[%(name)s] %(message)s")
+    logging.getLogger("recdrill.index").setLevel(logging.INFO)
     report = run(args)
     print_report(report)
     if args.json:

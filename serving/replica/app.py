@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.replica.admission import RETRY_AFTER_S, InFlightLimit
 from serving.replica.batching import BatcherClosed, MicroBatcher, Overloaded
 from serving.replica.engine import Answer, EngineOptions, Query
 from serving.replica.loading import ModelLoader
@@ -35,7 +36,6 @@ from serving.schema import (
 )
 
 log = logging.getLogger("recdrill.replica")
-RETRY_AFTER_S = "1"  # whole seconds (RFC 9110); the router retries elsewhere at once anyway
 DRAIN_BYTES = 1 << 20  # how much of an oversized body is read (and dropped) before the 413
 
 
@@ -107,10 +107,14 @@ class ReplicaState:
             on_batch=self.metrics.observe_batch,
             max_queue=settings.max_queue,
             max_queue_s=settings.max_queue_s,
-            on_shed=lambda reason: self.metrics.shed.labels(reason).inc(),
+            on_shed=self.shed,
         )
         self.draining = False
         self.metrics.ready.set(0)
+
+    def shed(self, reason: str) -> None:
+        """Count one request refused by admission control (batcher bounds or in-flight cap)."""
+        self.metrics.shed.labels(reason).inc()
 
     def _compute(self, queries) -> list[Answer]:
         loaded = self.loader.current  # one read: the whole batch uses one version
@@ -293,6 +297,8 @@ def create_app(settings: ReplicaSettings, state: ReplicaState | None = None) -> 
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )
+    # Added first, so it sits inside MetricsMiddleware: its 429s are counted like any other.
+    app.add_middleware(InFlightLimit, cap=settings.in_flight_cap, on_shed=state.shed)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     app.state.replica = state
     return app

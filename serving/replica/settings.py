@@ -41,6 +41,7 @@ class ReplicaSettings:
     search: str = "approximate"
     max_queue: int = 256
     max_queue_s: float = 0.08
+    max_in_flight: int | None = None  # None: derived from the batch and queue bounds
     test_delay_s: float = 0.0
     log_level: str = "info"
 
@@ -69,6 +70,7 @@ class ReplicaSettings:
             ("--search", self.search, "approximate"),
             ("--max-queue", self.max_queue, 256),
             ("--max-queue-ms", self.max_queue_s * 1000, 80.0),
+            ("--max-in-flight", self.max_in_flight, None),
             ("--log-level", self.log_level, "info"),
         ]
         for flag, value, default in optional:
@@ -77,6 +79,17 @@ class ReplicaSettings:
         if not self.exclude_seen:
             args.append("--no-exclude-seen")
         return [python, "-m", "serving.replica", *args]
+
+    @property
+    def in_flight_cap(self) -> int:
+        """The ``/v1/recommend`` requests admitted at once (see ``admission.py``).
+
+        By default what the batcher can hold (its queue plus the batches computing): a
+        request past that would be refused by the queue bound anyway, after its parse.
+        """
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return self.max_queue + self.max_batch * self.batch_concurrency
 
 
 def _positive(kind: type, minimum: float) -> Callable[[str], float]:
@@ -151,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("MAX_QUEUE_MS", "80"),
         help="a request queued longer than this gets 429 instead of an answer",
     )
+    p.add_argument(
+        "--max-in-flight",
+        type=_positive(int, 1),
+        default=os.environ.get("RECDRILL_MAX_IN_FLIGHT"),
+        help="/v1/recommend requests in flight before new ones get 429 unread "
+        "(default: max-queue + max-batch x batch-concurrency)",
+    )
     p.add_argument("--log-level", default=_env("LOG_LEVEL", "info"))
     return p
 
@@ -182,6 +202,7 @@ def parse_settings(argv: list[str] | None = None) -> ReplicaSettings:
         search=args.search,
         max_queue=args.max_queue,
         max_queue_s=args.max_queue_ms / 1000,
+        max_in_flight=args.max_in_flight,
         test_delay_s=delay,
         log_level=args.log_level,
     )

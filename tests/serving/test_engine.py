@@ -106,3 +106,13 @@ def test_a_batch_answers_exactly_as_single_queries_do(engine):
     assert [a.source for a in batch] == ["user", "popular", "user", "history", "user"]
     for b, s in zip(batch, single, strict=True):
         assert b.scores == pytest.approx(s.scores, abs=1e-5)
+
+
+def test_build_copies_the_weights_it_keeps_and_lets_the_artifacts_go():
+    art = tiny_artifacts(n_items=120)
+    kept = art.state_dict["history_item.weight"]
+    engine = ServingModel.build("recommender", Manifest({"version": "v", "popular_items": []}), art)
+    assert art.state_dict == {}, "the weights file's mapping must be free to go"
+    own = engine.model.history_item.weight
+    assert own.data_ptr() != kept.data_ptr() and torch.equal(own, kept)
+    assert engine.model.item_id.weight.numel() == 0

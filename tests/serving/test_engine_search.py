@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from model import index as ann
@@ -23,7 +25,8 @@ def indexed(tmp_path_factory) -> Artifacts:
 
 def build(art: Artifacts, search: str = "approximate") -> ServingModel:
     manifest = Manifest({"version": "v-test", "popular_items": art.items[:30]})
-    return ServingModel.build("recommender", manifest, art, EngineOptions(search=search))
+    fresh = dataclasses.replace(art, state_dict=dict(art.state_dict))  # build consumes it
+    return ServingModel.build("recommender", manifest, fresh, EngineOptions(search=search))
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,7 @@ def test_defaults_and_env_tuning(monkeypatch):
         ([*REQUIRED, "--port", "http"], "expected int"),
         ([*REQUIRED, "--poll-interval", "0"], "must be >= 0.05"),
         ([*REQUIRED, "--max-batch", "0"], "must be >= 1"),
+        ([*REQUIRED, "--max-in-flight", "0"], "must be >= 1"),
     ],
 )
 def test_bad_flags_exit_2_with_a_message(capsys, argv, message):
@@ -72,7 +73,7 @@ def test_a_malformed_store_url_exits_2_with_one_line(capsys, url):
 def _clean_env(monkeypatch) -> None:
     for name in ("ADMIN_TOKEN", "MAX_BATCH", "MAX_WAIT_MS", "BATCH_CONCURRENCY",
                  "TORCH_THREADS", "EXCLUDE_SEEN", "DEVICE", "LOG_LEVEL", "SEARCH",
-                 "MAX_QUEUE", "MAX_QUEUE_MS"):  # fmt: skip
+                 "MAX_QUEUE", "MAX_QUEUE_MS", "MAX_IN_FLIGHT"):  # fmt: skip
         monkeypatch.delenv(f"RECDRILL_{name}", raising=False)
     monkeypatch.delenv(TEST_DELAY_ENV, raising=False)
 
@@ -82,7 +83,7 @@ EVERY_FLAG_SET = ReplicaSettings(
     host="0.0.0.0", port=9100, zone="$(RECDRILL_ZONE)", replica_id="$(POD_NAME)",
     poll_interval_s=0.5, drain_grace_s=15.0, max_batch=32, max_wait_s=0.004,
     batch_concurrency=2, torch_threads=3, exclude_seen=False, device="cpu", search="exact",
-    max_queue=32, max_queue_s=0.125, log_level="debug",
+    max_queue=32, max_queue_s=0.125, max_in_flight=48, log_level="debug",
 )  # fmt: skip
 
 
@@ -116,3 +117,12 @@ def test_flags_at_their_defaults_are_left_to_the_environment(monkeypatch):
     assert argv == ["/py", "-m", "serving.replica", *REQUIRED[:4], "--cache-dir", "/c"]
     monkeypatch.setenv("RECDRILL_MAX_BATCH", "16")
     assert parse_settings(argv[3:]).max_batch == 16
+
+
+def test_the_in_flight_cap_defaults_to_what_the_batcher_holds(monkeypatch):
+    _clean_env(monkeypatch)
+    s = parse_settings([*REQUIRED, "--max-batch", "32", "--batch-concurrency", "2"])
+    assert s.max_in_flight is None and s.in_flight_cap == 256 + 32 * 2
+    assert parse_settings([*REQUIRED, "--max-in-flight", "5"]).in_flight_cap == 5
+    monkeypatch.setenv("RECDRILL_MAX_IN_FLIGHT", "7")
+    assert parse_settings(REQUIRED).in_flight_cap == 7

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,36 @@ from tests.serving.conftest import MODEL, REPO_ROOT
 
 pytestmark = pytest.mark.integration
 SHED_EVERYTHING = ["--max-queue-ms", "0.001"]  # no request is collected within 1 us
+ONE_IN_FLIGHT = ["--max-in-flight", "1"]
+
+
+def hold_one_request(url: str) -> socket.socket:
+    """Send a request's headers and half its body: the app holds it in flight, reading."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=5)
+    head = "POST /v1/recommend HTTP/1.1\r\nHost: r\r\nContent-Type: application/json\r\n"
+    sock.sendall(f"{head}Content-Length: 40\r\n\r\n".encode() + b'{"user_id": ')
+    return sock
+
+
+def refused_while_held(url: str, timeout: float = 10.0) -> httpx.Response:
+    """The first answer refused at the in-flight cap (until the held request is in the app,
+    answers are the queue bound's)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = httpx.post(f"{url}/v1/recommend", json={"user_id": "u1"}, timeout=5)
+        if resp.json().get("reason") == "in_flight" or time.monotonic() > deadline:
+            return resp
+        time.sleep(0.05)
+
+
+def metric_reaches(replica, line: str, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while line not in replica.get("/metrics").text:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def publish_indexed(tiny) -> str:
@@ -65,13 +96,26 @@ def wait_for(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 
 def test_shed_requests_get_429_and_the_router_answers_them_elsewhere(tiny_store, start_replica):
     version = publish_indexed(tiny_store)
-    shedding = start_replica(tiny_store.url, args=SHED_EVERYTHING, replica_id="shedder")
+    shedding = start_replica(
+        tiny_store.url, args=[*SHED_EVERYTHING, *ONE_IN_FLIGHT], replica_id="shedder"
+    )
     healthy = start_replica(tiny_store.url, args=["--search", "exact"], replica_id="healthy")
 
     direct = httpx.post(f"{shedding.url}/v1/recommend", json={"user_id": "u1"}, timeout=5)
     assert direct.status_code == 429 and direct.headers["retry-after"] == "1"
     assert direct.json()["error"] == "overloaded" and direct.json()["reason"] == "queue_time"
     assert 'recdrill_replica_shed_total{reason="queue_time"} 1.0' in shedding.get("/metrics").text
+
+    held = hold_one_request(shedding.url)  # the one in-flight slot is taken, unanswered
+    try:
+        capped = refused_while_held(shedding.url)
+        assert capped.status_code == 429 and capped.headers["retry-after"] == "1"
+        assert capped.json()["reason"] == "in_flight"
+        in_flight_shed = 'recdrill_replica_shed_total{reason="in_flight"} 1.0'
+        assert in_flight_shed in shedding.get("/metrics").text
+    finally:
+        held.close()  # the held request ends (client gone) and gives its slot back
+    assert metric_reaches(shedding, 'route="/v1/recommend",status="400"} 1.0')
     info = shedding.get("/v1/model").json()
     assert info["version"] == version and info["search"] == "approximate"
     assert info["index"]["recall@20"] >= 0.95
