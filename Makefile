@@ -29,7 +29,7 @@ $(STAMP): requirements.txt pyproject.toml extension/pyproject.toml
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not integration" -n 2 --durations=10
-	$(PY) -m pytest -m integration --durations=25
+	$(PY) -m pytest -m integration -n 2 --dist loadfile --durations=25
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -42,9 +42,10 @@ drill: $(STAMP)
 	DRILL_HISTORY=$(HISTORY) DRILL_SCREENSHOT=$(DRILL_PNG) \
 		$(PY) -m experiments.drill --store $(STORE) --model $(MODEL) --out $(VAR)/drill $(DRILL_ARGS)
 
+# SENSITIVITY_ARGS=--load-rps N holds every weakened drill at the healthy drill's load.
 # Each resilience mechanism switched off in turn: which experiments catch it (slow: ~20 min).
 sensitivity: $(STAMP) train
-	$(PY) -m experiments sensitivity --store $(STORE) --model $(MODEL) --out $(VAR)/sensitivity
+	$(PY) -m experiments sensitivity --store $(STORE) --model $(MODEL) --out $(VAR)/sensitivity $(SENSITIVITY_ARGS)
 
 clean:
 	rm -rf $(VAR)
