@@ -62,7 +62,7 @@ def test_single_region_runs_leave_the_region_experiments_out():
 def test_naming_a_region_experiment_for_a_single_region_deployment_says_why(tmp_path, name):
     deployment = write_deployment(tmp_path, "local")
     with pytest.raises(
-        catalog.UnknownExperiment, match="need a deployment with regions.*--regions 2"
+        catalog.UnknownExperiment, match=r"need a deployment with regions.*--regions 2"
     ):
         render(deployment, tmp_path / "out", [name])
 
