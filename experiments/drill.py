@@ -42,7 +42,7 @@ from experiments.drill_conditions import (
     record_alerts,
     start_monitoring,
 )
-from experiments.drill_regions import NO_PROMETHEUS, run_regional_phase
+from experiments.drill_regions import run_regional_phase
 from experiments.report_cli import record_drill
 from infra.local.client import ControlError
 from monitoring.alerts_client import PrometheusQueryError
@@ -69,8 +69,9 @@ class DrillPaths:
         return self.root / "env"
 
     @property
-    def regions_env(self) -> Path:
-        return self.root / "env-regions"
+    def regions(self) -> DrillPaths:
+        """The regional phase's environment and Prometheus, under ``root/regions``."""
+        return DrillPaths(self.root / "regions")
 
     @property
     def deployment(self) -> Path:
@@ -242,13 +243,19 @@ def run_drill(
             step("bring the local environment down", _down(py, paths.env))
             started = time.monotonic()
             regional_code = run_regional_phase(
-                step, py, store, model, paths.regions_env, paths.journals, regional, planned
+                step,
+                py,
+                store,
+                model,
+                paths.regions.env,
+                paths.journals,
+                regional,
+                planned,
+                watch=lambda: monitoring(paths.regions),
             )
             catalog_s += time.monotonic() - started
             run_code = run_code or regional_code
-            regional_journals = [paths.journals / f"{n}.json" for n in regional]
-            record_alerts(None, since, regional_journals, NO_PROMETHEUS)
-            journals += regional_journals
+            journals += [paths.journals / f"{n}.json" for n in regional]
         missing = [n for n in expected if not (paths.journals / f"{n}.json").exists()]
         if missing:
             console.print(f"[red]no journal for: {', '.join(missing)} (fails in the gate)")

@@ -16,8 +16,15 @@ during failback competes with them for CPU.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+from experiments.drill_conditions import Monitor, record_alerts
+from infra.local.client import ControlError
+from monitoring.alerts_client import PrometheusQueryError
+from monitoring.local import PrometheusError
 
 __all__ = ["REGIONAL_SHARE", "REGIONS_UP_ARGS", "regional_load", "run_regional_phase"]
 
@@ -33,7 +40,8 @@ REGIONS_UP_ARGS = (
     "--dr-zones", "2",
     "--front-door-interval", "0.25",
 )  # fmt: skip
-NO_PROMETHEUS = "no Prometheus watches the two-region environment in the drill yet"
+NO_PROMETHEUS = "prometheus is not on the PATH"
+QUIET_TIMEOUT_S = 60.0
 
 
 def regional_load(planned: dict[str, float]) -> dict[str, float]:
@@ -60,14 +68,27 @@ def run_regional_phase(
     journals: Path,
     names: list[str],
     planned: dict[str, float],
+    watch: Callable[[], Monitor | None] = lambda: None,
 ) -> int:
-    """Up, run ``names``, down; the run's exit code (or the up's when it failed)."""
+    """Up, watch (a Prometheus over both regions and the replicator, from ``watch``), run
+    ``names``, write their alert timelines, down; the run's exit code (or the up's)."""
     up = [python, "-m", "infra.local", "up", "--workdir", str(workdir), "--store", store]
     code = step("bring two regions up", [*up, "--model", model, *REGIONS_UP_ARGS])
+    monitor: Monitor | None = None
+    journals_of = [journals / f"{n}.json" for n in names]
     try:
         if code != 0:
             return code
-        return step(
+        reason = NO_PROMETHEUS
+        try:
+            monitor = watch()
+        except (PrometheusError, ControlError, OSError) as exc:
+            reason = f"prometheus did not start on the two regions ({exc})"
+        if monitor is not None:
+            with contextlib.suppress(TimeoutError, PrometheusQueryError):
+                monitor.wait_quiet(QUIET_TIMEOUT_S)
+        since = time.time()
+        code = step(
             "run the region experiments",
             [
                 python,
@@ -82,7 +103,11 @@ def run_regional_phase(
                 *names,
             ],
         )
+        problem = record_alerts(monitor, since, journals_of, reason)
+        return code or (1 if problem else 0)
     finally:
+        if monitor is not None:
+            monitor.stop()
         step(
             "bring the two regions down",
             [python, "-m", "infra.local", "down", "--workdir", str(workdir)],

@@ -27,7 +27,7 @@ ROLLOUT = "experiments.faults.model_rollout"
 DEFAULTS: dict[str, Any] = {
     "replication_drill_lag_s": 15.0,
     "replication_drill_spread_s": 4.0,
-    "replication_watch_s": 8.0,
+    "replication_watch_s": 12.0,
     "replication_converge_timeout_s": 30.0,
 }
 

@@ -116,7 +116,7 @@ def test_without_names_the_drill_expects_the_whole_local_catalog(tmp_path: Path)
     assert regional[-2:] == catalog.region_names("local") == ["replication-lag", "region-loss"]
     assert regional[regional.index("--load-rps") + 1] == "25.0"  # a quarter of the 100 rps
     assert "--regions" in seen["bring two regions up"]
-    assert str(paths.regions_env) in seen["bring the two regions down"]
+    assert str(paths.regions.env) in seen["bring the two regions down"]
 
 
 def test_without_the_regional_phase_the_region_experiments_are_not_expected(
