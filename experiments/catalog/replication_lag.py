@@ -16,7 +16,7 @@ from experiments.detection import ExpectedAlert
 
 NAME = "replication-lag"
 PLATFORMS = ("local",)
-BLAST_RADIUS = 4  # one model version late in the DR region; the primary is untouched
+BLAST_RADIUS = 8  # the DR region runs behind (a regional scale); the primary is untouched
 REQUIRES = "regions"  # only for a deployment with a DR region (catalog/__init__.py)
 # The DR region serves an older version than the primary past the replication window
 # (the drill's rules shorten it): the RPO page. The lag below outlasts it.

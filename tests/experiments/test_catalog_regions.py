@@ -120,3 +120,11 @@ def test_replication_lag_promotes_while_slowed_and_restores_in_rollback(tmp_path
     assert rollbacks == ["restore_replication", "rollback_candidate"]
     alerts = [a["alert"] for a in experiment["configuration"]["expected_alerts"]]
     assert alerts == ["RecdrillDRRegionServesStaleVersion"]
+
+
+def test_with_regions_escalation_ends_with_the_region_experiments():
+    assert catalog.escalation_order("local", regions=True)[-3:] == [
+        "zone-loss",
+        "replication-lag",
+        "region-loss",
+    ]
