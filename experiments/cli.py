@@ -42,10 +42,11 @@ def parse_sets(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
-def _order(platform: str, names: list[str], escalate: bool) -> list[str]:
+def _order(platform: str, names: list[str], escalate: bool, regions: bool = False) -> list[str]:
     from experiments import catalog
 
-    available = catalog.names(platform)
+    catalog.check_regions(names, regions)
+    available = catalog.names(platform, regions)
     unknown = [n for n in names if n not in available]
     if unknown:
         raise UnknownExperiment(
@@ -54,7 +55,7 @@ def _order(platform: str, names: list[str], escalate: bool) -> list[str]:
         )
     if not escalate:
         return names or available
-    return [n for n in catalog.escalation_order(platform) if not names or n in names]
+    return [n for n in catalog.escalation_order(platform, regions) if not names or n in names]
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -81,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     deployment = Deployment.load(args.deployment)
     sets = parse_sets(args.set)
     overrides = {**load, **sets}
-    order = _order(deployment.platform, args.names, args.escalate)
+    order = _order(deployment.platform, args.names, args.escalate, bool(deployment.regions))
     description = deployment.to_json()
     bodies = {  # validated when run_catalog renders them; a dry run validates here
         n: render_one(

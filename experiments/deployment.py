@@ -68,7 +68,34 @@ def configuration_for(deployment: Mapping[str, Any], deployment_file: str | Path
         config["control_url"] = d.control.url.rstrip("/")
     if d.fis_templates:
         config["fis_templates"] = dict(d.fis_templates)
+    config.update(_region_keys(d))
     return config
+
+
+def _region_keys(d: Deployment) -> dict[str, Any]:
+    """The regions' endpoints, DR controller and store, for the region experiments only.
+
+    Absent for a single-region deployment, which is how the catalog knows not to offer
+    region-loss or replication-lag there.
+    """
+    primary, dr = d.region("primary"), d.region("dr")
+    if primary is None or dr is None:
+        return {}
+    keys: dict[str, Any] = {
+        "regions": [r.name for r in d.regions],
+        "primary_region": primary.name,
+        "primary_endpoint": str(primary.endpoint).rstrip("/"),
+        "dr_region": dr.name,
+        "dr_endpoint": str(dr.endpoint).rstrip("/"),
+        "dr_store_url": dr.store_url,
+        "replication_window_s": dr.replication_window_s,
+    }
+    if dr.control_url:
+        keys["dr_control_url"] = dr.control_url.rstrip("/")
+    for extra in ("replicator", "front_door"):
+        if d.extras.get(extra):
+            keys[f"{extra}_url"] = str(d.extras[extra]).rstrip("/")
+    return keys
 
 
 def var_file_for(deployment: Mapping[str, Any], deployment_file: str | Path) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from experiments.drill_conditions import (
     record_alerts,
     start_monitoring,
 )
+from experiments.drill_regions import run_regional_phase
 from experiments.report_cli import record_drill
 from infra.local.client import ControlError
 from monitoring.alerts_client import PrometheusQueryError
@@ -66,6 +67,11 @@ class DrillPaths:
     @property
     def env(self) -> Path:
         return self.root / "env"
+
+    @property
+    def regions(self) -> DrillPaths:
+        """The regional phase's environment and Prometheus, under ``root/regions``."""
+        return DrillPaths(self.root / "regions")
 
     @property
     def deployment(self) -> Path:
@@ -103,9 +109,10 @@ def _step(title: str, argv: list[str]) -> int:
     return code
 
 
-def expected_experiments(names: list[str]) -> list[str]:
-    """The experiments the drill must see a journal for: ``names``, else the catalog."""
-    known = catalog.names(PLATFORM)
+def expected_experiments(names: list[str], regions: bool = True) -> list[str]:
+    """The experiments the drill must see a journal for: ``names``, else the catalog
+    (with the region experiments unless ``regions`` is off)."""
+    known = catalog.names(PLATFORM, regions)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise catalog.UnknownExperiment(
@@ -150,18 +157,23 @@ def run_drill(
     load: LoadChoice = DEFAULT_LOAD,
     measure: Callable[[DrillPaths, float], Capacity] = _measure,
     monitoring: Callable[[DrillPaths], Monitor | None] = _monitoring,
+    regions: bool = True,
 ) -> int:
     """Run every drill step; returns the process exit code (0 only if everything passed).
 
     ``env_args`` go to ``infra.local up`` as they are: the sensitivity matrix weakens the
     environment through them. ``measure`` and ``monitoring`` are the capacity search and
-    the Prometheus start (tests give small fakes).
+    the Prometheus start (tests give small fakes). The region experiments run after the
+    rest, on two regions of their own (``experiments.drill_regions``), unless ``regions``
+    is off; one gate judges every journal.
     """
     try:
-        expected = expected_experiments(experiments)
+        expected = expected_experiments(experiments, regions)
     except catalog.UnknownExperiment as exc:
         console.print(f"[red]drill: error: {exc}")
         return EXIT_USAGE
+    regional = [n for n in expected if catalog.needs_regions(n)]
+    single = [n for n in expected if n not in regional]
     py = sys.executable
     paths.root.mkdir(parents=True, exist_ok=True)
     for stale in paths.journals.glob("*.json") if paths.journals.is_dir() else []:
@@ -201,27 +213,49 @@ def run_drill(
         console.print(f"[bold]load: {load_line(planned)}; detection {detection}")
         started = time.monotonic()
         since = time.time()
-        run_code = step(
-            "run the experiment catalog",
-            [
-                py,
-                "-m",
-                "experiments",
-                "run",
-                "--deployment",
-                str(paths.deployment),
-                "--journals",
-                str(paths.journals),
-                *_load_args(planned),
-                *expected,
-            ],
-        )
+        run_code = 0
+        if single:
+            run_code = step(
+                "run the experiment catalog",
+                [
+                    py,
+                    "-m",
+                    "experiments",
+                    "run",
+                    "--deployment",
+                    str(paths.deployment),
+                    "--journals",
+                    str(paths.journals),
+                    *_load_args(planned),
+                    *single,
+                ],
+            )
         catalog_s = time.monotonic() - started
-        journals = [paths.journals / f"{n}.json" for n in expected]
+        journals = [paths.journals / f"{n}.json" for n in single]
         problem = record_alerts(monitor, since, journals, detection.removeprefix("not checked: "))
         if problem:
             console.print(f"[red]drill: {problem}")
             detection, code = f"not checked: {problem}", 1
+        if regional:
+            if monitor is not None:
+                monitor.stop()
+                monitor = None
+            step("bring the local environment down", _down(py, paths.env))
+            started = time.monotonic()
+            regional_code = run_regional_phase(
+                step,
+                py,
+                store,
+                model,
+                paths.regions.env,
+                paths.journals,
+                regional,
+                planned,
+                watch=lambda: monitoring(paths.regions),
+            )
+            catalog_s += time.monotonic() - started
+            run_code = run_code or regional_code
+            journals += [paths.journals / f"{n}.json" for n in regional]
         missing = [n for n in expected if not (paths.journals / f"{n}.json").exists()]
         if missing:
             console.print(f"[red]no journal for: {', '.join(missing)} (fails in the gate)")
@@ -251,14 +285,16 @@ def run_drill(
     finally:
         if monitor is not None:
             monitor.stop()
-        step(
-            "bring the local environment down",
-            [py, "-m", "infra.local", "down", "--workdir", str(paths.env)],
-        )
+        step("bring the local environment down", _down(py, paths.env))
     verdict = "[green]PASSED" if code == 0 else "[red]FAILED"
     console.print(f"drill {verdict}[/]; report: {paths.report.resolve()}")
     console.print(f"summary: {paths.summary.resolve()}  junit: {paths.junit.resolve()}")
     return code
+
+
+def _down(py: str, workdir: Path) -> list[str]:
+    """``infra.local down`` is idempotent, so the final one after the regional phase's is safe."""
+    return [py, "-m", "infra.local", "down", "--workdir", str(workdir)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,6 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         "--env-arg=--reschedule-delay=8 "
         "to drill a deliberately weakened environment",
     )
+    parser.add_argument(
+        "--no-regions",
+        action="store_true",
+        help="skip the regional phase (region-loss, replication-lag on `up --regions 2`)",
+    )
     parser.add_argument("experiments", nargs="*", help="experiment names (default: all)")
     args = parser.parse_args(argv)
     paths = DrillPaths(Path(args.out))
@@ -300,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         train=not args.no_train,
         load=load,
         env_args=tuple(args.env_arg),
+        regions=not args.no_regions,
     )
 
 

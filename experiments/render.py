@@ -82,7 +82,7 @@ def render(
 ) -> list[Path]:
     """Write ``out/<name>.json`` for each experiment (default: all for the platform)."""
     deployment = load_deployment(deployment_file)
-    wanted = names or catalog.names(deployment["platform"])
+    wanted = names or catalog.names(deployment["platform"], bool(deployment.get("regions")))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -195,6 +195,7 @@ def _real_drill(store: str, model: str, load_rps: float | None) -> DrillFn:
             train=False,
             env_args=weakening.up_args,
             load=load,
+            regions=False,  # the weakenings are of the single-region environment's mechanisms
         )
 
     return drill

@@ -1,5 +1,9 @@
 """The experiment catalog (DESIGN.md contract 5): name → module with ``build(configuration)``.
 
+A module with ``REQUIRES = "regions"`` (region-loss, replication-lag) needs a deployment
+with a DR region: it is left out of single-region runs, and naming it for one is refused
+with a message saying how to bring regions up.
+
 Each module declares ``BLAST_RADIUS``, a rank from the smallest harm to the largest, so
 ``run --escalate`` can stop on one pod before it ever takes down a zone.
 """
@@ -13,7 +17,9 @@ from experiments.catalog import (
     bad_model_rollout,
     load_spike,
     model_corruption,
+    region_loss,
     replica_loss,
+    replication_lag,
     slow_replica,
     store_outage,
     zone_loss,
@@ -28,6 +34,8 @@ MODULES: tuple[ModuleType, ...] = (
     model_corruption,
     bad_model_rollout,
     load_spike,
+    replication_lag,
+    region_loss,
 )
 CATALOG: dict[str, ModuleType] = {m.NAME: m for m in MODULES}
 
@@ -40,14 +48,44 @@ class BlastRadiusError(ValueError):
     """A blast-radius parameter outside what the deployment has."""
 
 
-def names(platform: str) -> list[str]:
-    """The experiments with a rendering for ``platform``, in drill order."""
-    return [m.NAME for m in MODULES if platform in m.PLATFORMS]
+REGIONS = "regions"
 
 
-def escalation_order(platform: str) -> list[str]:
+def needs_regions(name: str) -> bool:
+    """Whether experiment ``name`` needs a deployment with a DR region."""
+    return getattr(CATALOG[name], "REQUIRES", None) == REGIONS
+
+
+def names(platform: str, regions: bool = False) -> list[str]:
+    """The experiments with a rendering for ``platform``, in drill order.
+
+    Those that need regions only when ``regions`` (the deployment has a DR region).
+    """
+    return [
+        m.NAME
+        for m in MODULES
+        if platform in m.PLATFORMS and (regions or not needs_regions(m.NAME))
+    ]
+
+
+def region_names(platform: str) -> list[str]:
+    """The experiments for ``platform`` that need regions, in drill order."""
+    return [n for n in names(platform, regions=True) if needs_regions(n)]
+
+
+def check_regions(wanted: list[str], regions: bool) -> None:
+    """Refuse region experiments named for a single-region deployment, saying why."""
+    lacking = [n for n in wanted if n in CATALOG and needs_regions(n) and not regions]
+    if lacking:
+        raise UnknownExperiment(
+            f"experiment(s) {', '.join(lacking)} need a deployment with regions; this one "
+            "has none: bring one up with `python -m infra.local up --regions 2`"
+        )
+
+
+def escalation_order(platform: str, regions: bool = False) -> list[str]:
     """The experiments for ``platform`` from the smallest blast radius to the largest."""
-    return sorted(names(platform), key=lambda name: CATALOG[name].BLAST_RADIUS)
+    return sorted(names(platform, regions), key=lambda name: CATALOG[name].BLAST_RADIUS)
 
 
 def check_blast_radius(configuration: dict[str, Any]) -> None:
@@ -82,6 +120,7 @@ def build(name: str, configuration: dict[str, Any]) -> dict[str, Any]:
         raise UnknownExperiment(
             f"experiment {name!r} has no {platform} rendering (only {', '.join(module.PLATFORMS)})"
         )
+    check_regions([name], bool(configuration.get("regions")))
     check_blast_radius(configuration)
     body = module.build(configuration)
     declare_alerts(body["configuration"], module)

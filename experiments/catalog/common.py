@@ -67,6 +67,8 @@ KNOBS: dict[str, dict[str, Any]] = {
             "model-corruption": 14.0,
             "bad-model-rollout": 12.0,
             "load-spike": 10.0,
+            "region-loss": 40.0,
+            "replication-lag": 35.0,
         },
     },
     "kubernetes": {

@@ -29,6 +29,8 @@ VERBS = (
     "wait_for_capacity",
     "region_down",
     "region_up",
+    "slow_replication",
+    "restore_replication",
 )
 DRIVERS = {
     "local": "experiments.faults.local",

@@ -33,7 +33,12 @@ from chaoslib.types import Configuration, Secrets
 
 from experiments import state
 from experiments.faults.common import state_file, unsupported
-from experiments.faults.no_regions import region_down, region_up
+from experiments.faults.no_regions import (
+    region_down,
+    region_up,
+    restore_replication,
+    slow_replication,
+)
 
 __all__ = [
     "check_refusal",
@@ -45,7 +50,9 @@ __all__ = [
     "region_up",
     "restart_replicas",
     "restore_model",
+    "restore_replication",
     "restore_store",
+    "slow_replication",
     "store_outage",
     "thaw_replicas",
     "wait_for_capacity",

@@ -38,7 +38,12 @@ from experiments.faults.kubernetes_network import (
     store_outage,
     undo_store_cut,
 )
-from experiments.faults.no_regions import region_down, region_up
+from experiments.faults.no_regions import (
+    region_down,
+    region_up,
+    restore_replication,
+    slow_replication,
+)
 from experiments.faults.refusal import corrupted_version, refusal
 from experiments.probes.capacity import shortfall
 
@@ -52,7 +57,9 @@ __all__ = [
     "region_up",
     "restart_replicas",
     "restore_model",
+    "restore_replication",
     "restore_store",
+    "slow_replication",
     "store_outage",
     "thaw_replicas",
     "wait_for_capacity",

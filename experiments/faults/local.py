@@ -21,6 +21,12 @@ from experiments import state
 from experiments.deployment import control_token
 from experiments.faults.common import setting, state_file, store_driver
 from experiments.faults.local_regions import REGION_DOWN, region_down, region_up, undo_region_down
+from experiments.faults.local_replication import (
+    SLOWED,
+    restore_replication,
+    slow_replication,
+    undo_slow_replication,
+)
 from experiments.faults.refusal import corrupted_version, refusal
 from experiments.probes.capacity import wait_until_capacity
 from infra.local.client import ControlClient, ControlError
@@ -35,7 +41,9 @@ __all__ = [
     "region_up",
     "restart_replicas",
     "restore_model",
+    "restore_replication",
     "restore_store",
+    "slow_replication",
     "store_outage",
     "thaw_replicas",
     "wait_for_capacity",
@@ -347,4 +355,9 @@ def wait_for_capacity(
     )
 
 
-UNDO = {ZONE_DOWN: undo_zone_down, STOPPED: undo_freeze, REGION_DOWN: undo_region_down}
+UNDO = {
+    ZONE_DOWN: undo_zone_down,
+    STOPPED: undo_freeze,
+    REGION_DOWN: undo_region_down,
+    SLOWED: undo_slow_replication,
+}

@@ -26,7 +26,13 @@ from training.canary import CanaryError
 from training.canary import canary_check as run_canary
 from training.promote import PromotionRefused, promote
 
-__all__ = ["canary_check", "publish_degraded_candidate", "rollback_candidate", "try_promote"]
+__all__ = [
+    "canary_check",
+    "publish_and_promote_copy",
+    "publish_degraded_candidate",
+    "rollback_candidate",
+    "try_promote",
+]
 
 CANDIDATE = "rollout.candidate"
 
@@ -70,6 +76,46 @@ def publish_degraded_candidate(
         candidate=candidate.version,
     )
     return {"candidate": candidate.version, "stable": stable}
+
+
+def publish_and_promote_copy(
+    configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Publish the stable model again as a new version and promote it at once.
+
+    A good version (the same weights and metrics) so the drill tests replication, not
+    quality; recorded like a candidate, so the rollback moves ``stable`` back.
+    """
+    store_url = str(setting(configuration, "model_store_url"))
+    model = str(setting(configuration, "model_name", "recommender"))
+    try:
+        store = open_store(store_url)
+        stable = store.resolve(model, "stable")
+        with tempfile.TemporaryDirectory() as tmp:
+            local = store.fetch(model, stable, Path(tmp) / "cache")
+            manifest = store.read_manifest(model, stable)
+            copy = publish_artifacts(
+                store,
+                model,
+                read_artifacts(local, manifest),
+                Path(tmp) / "out",
+                metrics=dict(manifest.data.get("metrics", {})),
+                popular_items=manifest.popular_items,
+                data_fingerprint=str(manifest.data.get("data_fingerprint", "")),
+                parent=stable,
+                extra={"chaos": "a republished copy of stable (replication drill)"},
+            )
+        state.record(
+            state_file(configuration),
+            CANDIDATE,
+            store_url=store_url,
+            model=model,
+            candidate=copy.version,
+        )
+        store.promote(model, copy.version, reason="chaos: replication drill")
+    except (StoreError, ValueError, OSError) as exc:
+        raise ActivityFailed(f"cannot publish and promote a copy of {model}: {exc}") from exc
+    return {"promoted": copy.version, "previous": stable}
 
 
 def _candidate(configuration: Configuration) -> dict[str, Any]:

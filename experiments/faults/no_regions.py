@@ -31,3 +31,25 @@ def region_up(
 ) -> Any:
     """Not on a cluster driver: it cannot lose a whole region, so none comes back."""
     unsupported("cluster", "region_up", _WHY)
+
+
+_NO_SLOWING = (
+    "S3 replication cannot be slowed from outside (its lag is AWS's); there the drill of a "
+    "late version is the Replication Time Control alarm (15 min), and the local "
+    "environment's replicator is the one that can be slowed"
+)
+
+
+def slow_replication(
+    lag_s: float = 30.0,
+    spread_s: float = 5.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Any:
+    """Not on a cluster driver: S3 replication cannot be slowed; drill the RTC alarm."""
+    unsupported("cluster", "slow_replication", _NO_SLOWING)
+
+
+def restore_replication(configuration: Configuration = None, secrets: Secrets = None) -> Any:
+    """Not on a cluster driver: replication was never slowed there."""
+    unsupported("cluster", "restore_replication", _NO_SLOWING)

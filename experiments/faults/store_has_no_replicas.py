@@ -108,3 +108,18 @@ def region_up(
 ) -> Any:
     """Not on a store: a store has no regions."""
     unsupported("model store", "region_up", _NO_REGIONS)
+
+
+def slow_replication(
+    lag_s: float = 30.0,
+    spread_s: float = 5.0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Any:
+    """Not on a store: the store driver does not own replication (the environment does)."""
+    unsupported("model store", "slow_replication", _NO_REGIONS)
+
+
+def restore_replication(configuration: Configuration = None, secrets: Secrets = None) -> Any:
+    """Not on a store: replication was never slowed through it."""
+    unsupported("model store", "restore_replication", _NO_REGIONS)

@@ -71,6 +71,25 @@ class RegionTarget:
         return flip
 
 
+def serves_from_replicas(readyz_body: bytes) -> bool:
+    """Whether a router's ``/readyz`` answer shows a replica to send to.
+
+    A router is ready with its popular-items fallback alone, so failing back on its 200
+    sent every request of a region still restarting to the fallback (the region-loss drill
+    saw 100% degraded answers for 12 s). Counts absent: the 200 is taken as it is.
+    """
+    try:
+        body = orjson.loads(readyz_body)
+    except orjson.JSONDecodeError:
+        return True
+    counts = (
+        [v for v in body.values() if isinstance(v, dict) and "available" in v]
+        if isinstance(body, dict)
+        else []
+    )
+    return not counts or any(int(c.get("available", 0)) > 0 for c in counts)
+
+
 class FrontDoorMetrics:
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
@@ -149,8 +168,8 @@ class FrontDoor:
             async with self.session.get(
                 f"{region.url}/readyz", timeout=aiohttp.ClientTimeout(total=self.check_timeout_s)
             ) as resp:
-                await resp.read()
-                return resp.status == 200
+                body = await resp.read()
+                return resp.status == 200 and serves_from_replicas(body)
         except (aiohttp.ClientError, TimeoutError, OSError):
             return False
 

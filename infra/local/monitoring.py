@@ -10,9 +10,11 @@ hold times (``RuleSettings.for_drill``), and thresholds from the deployment's SL
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from monitoring.local import (
 from monitoring.rules import write_rules
 from monitoring.settings import RuleSettings
 
-__all__ = ["LocalMonitoring", "TargetWatcher", "drill_rules", "scrape_targets"]
+__all__ = ["LocalMonitoring", "TargetWatcher", "drill_rules", "regions_targets", "scrape_targets"]
 
 Discover = Callable[[], list[ScrapeTarget]]
 
@@ -49,6 +51,36 @@ def scrape_targets(
 
 def control_api_targets(client: ControlClient) -> Discover:
     return lambda: scrape_targets(client.replicas(), client.router())
+
+
+def regions_targets(
+    regions: Sequence[tuple[str, str, ControlClient]], replicator: str | None = None
+) -> Discover:
+    """Every region's router and replicas, labelled ``region``/``region_role`` (what the
+    stale-DR-version rule compares), plus the replicator. A region whose controller does
+    not answer (it was lost whole) keeps its last list, so its targets show as down
+    instead of vanishing; every region failing at once is a failed poll."""
+    last: dict[str, list[ScrapeTarget]] = {}
+
+    def discover() -> list[ScrapeTarget]:
+        failed = 0
+        for name, role, client in regions:
+            try:
+                found = scrape_targets(client.replicas(), client.router())
+            except ControlError:
+                failed += 1
+                continue
+            extra = {"region": name, "region_role": role}
+            last[name] = [ScrapeTarget(t.address, {**t.labels, **extra}) for t in found]
+        if failed == len(regions):
+            raise ControlError("no region's controller answered")
+        targets = [t for found in last.values() for t in found]
+        if replicator:
+            address = replicator.removeprefix("http://").rstrip("/")
+            targets.append(ScrapeTarget(address, {"component": "replicator"}))
+        return sorted(targets, key=lambda t: t.address)
+
+    return discover
 
 
 class TargetWatcher:
@@ -92,9 +124,15 @@ class TargetWatcher:
             self._thread.join(5)
 
 
-def drill_rules(path: Path, slo: Mapping[str, Any], zones: Sequence[str]) -> Path:
-    """The rule file: thresholds from the SLO, the known zones, the drill's hold times."""
-    return write_rules(path, RuleSettings.from_slo(slo, zones=tuple(zones)).for_drill())
+def drill_rules(
+    path: Path, slo: Mapping[str, Any], zones: Sequence[str], replication_window_s: float = 0.0
+) -> Path:
+    """The rule file: thresholds from the SLO, the known zones, the drill's hold times
+    (and, with regions, the replicator's lag plus a margin as the replication window)."""
+    settings = RuleSettings.from_slo(slo, zones=tuple(zones)).for_drill()
+    if replication_window_s > 0:
+        settings = replace(settings, replication_window=f"{math.ceil(replication_window_s)}s")
+    return write_rules(path, settings)
 
 
 class LocalMonitoring:
@@ -112,9 +150,20 @@ class LocalMonitoring:
         deployment = json.loads(Path(deployment_file).read_text())
         workdir.mkdir(parents=True, exist_ok=True)
         slo = deployment.get("slo") or {}
-        rules = drill_rules(workdir / "rules.yaml", slo, deployment["zones"])
-        client = ControlClient.from_deployment(deployment, timeout=5.0)
-        return cls(workdir, rules, control_api_targets(client))
+        regions = deployment.get("regions") or []
+        if not regions:
+            rules = drill_rules(workdir / "rules.yaml", slo, deployment["zones"])
+            client = ControlClient.from_deployment(deployment, timeout=5.0)
+            return cls(workdir, rules, control_api_targets(client))
+        token = deployment["control"]["token"]
+        zones = [z for r in regions for z in r["zones"]]
+        window = max(float(r.get("replication_window_s", 0.0)) for r in regions)
+        rules = drill_rules(workdir / "rules.yaml", slo, zones, window)
+        clients = [
+            (r["name"], r["role"], ControlClient(r["control_url"], token, timeout=5.0))
+            for r in regions
+        ]
+        return cls(workdir, rules, regions_targets(clients, deployment.get("replicator")))
 
     @property
     def url(self) -> str:

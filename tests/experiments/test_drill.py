@@ -109,8 +109,46 @@ def test_without_names_the_drill_expects_the_whole_local_catalog(tmp_path: Path)
 
     assert run_drill("file:///x", "m", paths, [], train=False, **NO_LOAD_SEARCH, step=step) == 0
     gated = [Path(a).stem for a in seen["gate the journals"] if a.endswith(".json")]
+    assert gated == catalog.names("local", regions=True)
+    single = catalog.names("local")
+    assert seen["run the experiment catalog"][-len(single) :] == single
+    regional = seen["run the region experiments"]
+    assert regional[-2:] == catalog.region_names("local") == ["replication-lag", "region-loss"]
+    assert regional[regional.index("--load-rps") + 1] == "25.0"  # a quarter of the 100 rps
+    assert "--regions" in seen["bring two regions up"]
+    assert str(paths.regions.env) in seen["bring the two regions down"]
+
+
+def test_without_the_regional_phase_the_region_experiments_are_not_expected(
+    tmp_path: Path,
+) -> None:
+    paths = DrillPaths(tmp_path / "drill")
+    seen: dict[str, list[str]] = {}
+
+    def step(title: str, argv: list[str]) -> int:
+        seen[title] = argv
+        return 0
+
+    assert (
+        run_drill(
+            "file:///x", "m", paths, [], train=False, **NO_LOAD_SEARCH, step=step, regions=False
+        )
+        == 0
+    )
+    gated = [Path(a).stem for a in seen["gate the journals"] if a.endswith(".json")]
     assert gated == catalog.names("local")
-    assert seen["run the experiment catalog"][-len(gated) :] == gated
+    assert "bring two regions up" not in seen
+
+
+def test_a_missing_region_journal_fails_the_drill_by_name(tmp_path: Path) -> None:
+    paths = DrillPaths(tmp_path / "drill")
+    fake = FakeDrill(paths, ["zone-loss"])
+    names = ["zone-loss", "region-loss"]
+    assert run_drill("file:///x", "m", paths, names, train=False, **NO_LOAD_SEARCH, step=fake) == 1
+    assert "region-loss.json does not exist" in paths.summary.read_text()
+    assert fake.titles().index("bring two regions up") > fake.titles().index(
+        "run the experiment catalog"
+    )
 
 
 def test_stale_journals_do_not_stand_in_for_this_run(tmp_path: Path) -> None:

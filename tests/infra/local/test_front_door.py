@@ -4,6 +4,7 @@ this process): threshold failover, failback, fail-open, the retry to the other r
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,13 @@ import pytest
 from aiohttp import web
 
 from infra.local import procs
-from infra.local.front_door import FrontDoor, RegionTarget, build_app, parse_args
+from infra.local.front_door import (
+    FrontDoor,
+    RegionTarget,
+    build_app,
+    parse_args,
+    serves_from_replicas,
+)
 from serving.schema import MAX_BODY_BYTES
 
 
@@ -174,3 +181,12 @@ def test_bad_requests_get_4xx_with_a_reason():
         assert 'recdrill_front_door_region_healthy{region="dr"} 1.0' in metrics
 
     run_with_regions(test)
+
+
+def test_a_router_ready_on_its_fallback_alone_is_not_a_region_to_fail_back_to():
+    fallback_only = {"ready": True, "active": {"total": 2, "available": 0},
+                     "standby": {"total": 1, "available": 0}}  # fmt: skip
+    assert not serves_from_replicas(json.dumps(fallback_only).encode())
+    one_up = {**fallback_only, "standby": {"total": 1, "available": 1}}
+    assert serves_from_replicas(json.dumps(one_up).encode())
+    assert serves_from_replicas(b'{"ready": true}')  # no counts: the 200 stands

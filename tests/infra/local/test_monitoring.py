@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from infra.local.client import ControlError
-from infra.local.monitoring import TargetWatcher, drill_rules, scrape_targets
+from infra.local.monitoring import TargetWatcher, drill_rules, regions_targets, scrape_targets
 from monitoring.local import ScrapeTarget
 
 ROUTER = {"port": 8000, "url": "http://127.0.0.1:8000"}
@@ -74,3 +76,45 @@ def test_drill_rules_take_the_slo_and_the_zones(tmp_path: Path) -> None:
     assert "> 0.18" in text
     assert '"zone", "b"' in text
     assert "for: 10s" in text  # the drill's short hold for the capacity alert
+
+
+class FakeRegionControl:
+    """A region's control client: its replicas, or a ControlError once the region is lost."""
+
+    def __init__(self, replicas: list[dict], router_port: int) -> None:
+        self.answer: list[dict] | None = replicas
+        self.router_port = router_port
+
+    def replicas(self) -> list[dict]:
+        if self.answer is None:
+            raise ControlError("connection refused")
+        return self.answer
+
+    def router(self) -> dict:
+        return {"port": self.router_port}
+
+
+def test_two_regions_are_labelled_and_a_lost_region_keeps_its_targets() -> None:
+    primary = FakeRegionControl([_replica("local-a-0", "local-a", 8101)], 8100)
+    dr = FakeRegionControl([_replica("dr-a-0", "dr-a", 8201)], 8200)
+    discover = regions_targets(
+        [("local-primary", "primary", primary), ("local-dr", "dr", dr)],  # type: ignore[list-item]
+        "http://127.0.0.1:8300",
+    )
+    first = {t.address: dict(t.labels) for t in discover()}
+    assert first["127.0.0.1:8101"]["region_role"] == "primary"
+    assert first["127.0.0.1:8201"]["region"] == "local-dr"
+    assert first["127.0.0.1:8200"] == {"component": "router", "region": "local-dr",
+                                       "region_role": "dr"}  # fmt: skip
+    assert first["127.0.0.1:8300"] == {"component": "replicator"}
+    primary.answer = None  # the primary region is lost whole: its targets stay, as down
+    assert {t.address for t in discover()} == set(first)
+    dr.answer = None
+    with pytest.raises(ControlError, match="no region"):
+        discover()
+
+
+def test_with_regions_the_replication_window_is_the_replicators_lag(tmp_path: Path) -> None:
+    text = drill_rules(tmp_path / "rules.yaml", {}, ["a"], replication_window_s=6.5).read_text()
+    stale = text[text.index("RecdrillDRRegionServesStaleVersion") :]
+    assert "for: 7s" in stale[: stale.index("labels")]
