@@ -102,7 +102,7 @@ def check_blast_radius(configuration: dict[str, Any]) -> None:
         raise BlastRadiusError(
             f"blast_zone {zone!r} is not one of the deployment's zones {configuration.get('zones')}"
         )
-    factor = configuration.get("spike_factor", 2.0)
+    factor = configuration.get("spike_factor", 1.5)
     if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 1:
         raise BlastRadiusError(
             f"spike_factor must be a number above 1 (total traffic during the spike as a "

@@ -145,7 +145,7 @@ def test_the_load_is_rendered_into_every_experiment(tmp_path: Path) -> None:
         assert config["recorder_rate_rps"] == load["recorder_rate_rps"]
     spike = json.loads((tmp_path / "out" / "load-spike.json").read_text())["configuration"]
     normal = load["ssh_rate_rps"] + load["recorder_rate_rps"]
-    assert spike["spike_rate_rps"] == pytest.approx(normal, abs=0.1), "2x normal in total"
+    assert spike["spike_rate_rps"] == pytest.approx(0.5 * normal, abs=0.1), "1.5x in total"
 
 
 def test_run_passes_load_rps_to_the_catalog(
