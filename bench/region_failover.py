@@ -205,7 +205,8 @@ def _print(result: dict[str, Any]) -> None:
                 "degraded_in_window", "degraded_after", "p99_ms_before", "p99_ms_after",
                 "dr_versions"):  # fmt: skip
         print(f"{key:24} {result[key]!s:>18}")
-    print(f"settings: {result['settings']} (figures from a loaded shared machine)")
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    print(f"settings: {result['settings']}; load average at the end: {' '.join(load) or 'n/a'}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
