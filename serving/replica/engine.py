@@ -166,13 +166,21 @@ class ServingModel:
     # ------------------------------------------------------------------ building
     @classmethod
     def build(
-        cls, name: str, manifest: Manifest, art: Artifacts, options: EngineOptions | None = None
+        cls,
+        name: str,
+        manifest: Manifest,
+        art: Artifacts,
+        options: EngineOptions | None = None,
+        *,
+        consume: bool = False,
     ) -> ServingModel:
         """Precompute every item vector and every known user's vector, then warm up.
 
-        The artifacts are left as they were (a caller may publish or build them again);
-        the engine keeps copies of the weights it needs, so the weights file's mapping
-        goes as soon as the caller drops ``art`` (the loader does on return).
+        The engine keeps copies of the weights it needs. By default the artifacts are
+        left whole (a caller may publish or build them again); a caller that owns them
+        outright (the replica's loader) passes ``consume=True`` so their state dict is
+        emptied at once and the weights file's mapping goes before the user vectors are
+        built, which is what keeps a 1M-item replica's peak RSS down.
         """
         options = options or EngineOptions()
         device = pick_device(options.device)
@@ -184,6 +192,8 @@ class ServingModel:
             torch.empty(0, model.config.dim, device=device), requires_grad=False
         )
         _own_parameters(model)
+        if consume:
+            art.state_dict.clear()  # the last reference to the mapping: see _own_parameters
         index = None
         if options.search == "approximate" and art.index_path is not None:
             params = ann.IndexParams.from_dict(art.index_info.get("params") or {})

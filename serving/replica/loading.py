@@ -257,7 +257,7 @@ class ModelLoader:
     def _build(self, directory: Path, manifest) -> ServingModel:
         try:
             art = read_artifacts(directory, manifest)
-            return ServingModel.build(self.model, manifest, art, self.options)
+            return ServingModel.build(self.model, manifest, art, self.options, consume=True)
         except Exception as exc:
             raise BadArtifacts(f"{directory}: cannot build the model: {exc}") from exc
 

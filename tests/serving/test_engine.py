@@ -118,3 +118,11 @@ def test_build_copies_the_weights_it_keeps_and_leaves_the_artifacts_whole():
     own = engine.model.history_item.weight
     assert own.data_ptr() != kept.data_ptr() and torch.equal(own, kept)
     assert engine.model.item_id.weight.numel() == 0
+
+
+def test_a_loader_that_owns_the_artifacts_lets_the_mapping_go_during_build():
+    art = tiny_artifacts(n_items=120)
+    ServingModel.build(
+        "recommender", Manifest({"version": "v", "popular_items": []}), art, consume=True
+    )
+    assert art.state_dict == {}
