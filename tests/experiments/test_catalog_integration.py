@@ -5,7 +5,7 @@ per session (``catalog_drill`` in conftest): ``python -m experiments run`` runs 
 experiment in turn, and each test checks one journal: steady state met before, during
 (every check) and after, every method activity succeeded, the time series written, the
 rollback state clean; the last test gates those journals and checks the report.
-(One module, so ``--dist loadfile`` keeps the catalog run on one worker, run once.)
+(One module, so the catalog runs once; `make test` runs it alone, without other workers.)
 """
 
 from __future__ import annotations
