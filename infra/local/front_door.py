@@ -38,6 +38,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from serving.router.app import read_body
 from serving.schema import MAX_BODY_BYTES
 
 log = logging.getLogger("infra.local.front_door")
@@ -245,19 +246,6 @@ class FrontDoor:
         }
 
 
-async def _read_body(receive) -> bytes | None:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
 def build_app(door: FrontDoor):
     """A raw ASGI app, as the router's: the front door is on every request's path."""
 
@@ -266,7 +254,7 @@ def build_app(door: FrontDoor):
         if path == "/v1/recommend":
             if method != "POST":
                 return 405, b'{"error":"method_not_allowed","detail":"use POST"}', JSON
-            body = await _read_body(receive)
+            body = await read_body(receive)
             if body is None:
                 detail = f"body exceeds {MAX_BODY_BYTES} bytes"
                 return 413, orjson.dumps({"error": "body_too_large", "detail": detail}), JSON

@@ -18,7 +18,7 @@ def _response(status: int, body: bytes, headers=JSON) -> tuple[int, bytes, list]
     return status, body, headers
 
 
-async def _read_body(receive) -> bytes | None:
+async def read_body(receive) -> bytes | None:
     """The request body, or None once it passes MAX_BODY_BYTES (the caller answers 413)."""
     chunks, size = [], 0
     while True:
@@ -41,7 +41,7 @@ def build_app(router: Router):
             if method != "POST":
                 return _response(405, b'{"error":"method_not_allowed","detail":"use POST"}')
             headers = dict(scope["headers"])
-            body = await _read_body(receive)
+            body = await read_body(receive)
             if body is None:
                 err = RequestError(413, "body_too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
                 return _response(413, orjson.dumps(err.body()))
