@@ -19,7 +19,13 @@ from experiments.windows import window_refusal
 
 FORCE_EXTENSION = "recdrill-force"
 # The configuration keys whose load a drill adds at the same time, per experiment.
-LOAD_KEYS = ("ssh_rate_rps", "recorder_rate_rps", "safeguard_rate_rps", "spike_rate_rps")
+LOAD_KEYS = (
+    "ssh_rate_rps",
+    "recorder_rate_rps",
+    "safeguard_rate_rps",
+    "spike_rate_rps",
+    "outage_rate_rps",
+)
 
 Measure = Callable[..., dict[str, Any]]
 
@@ -38,7 +44,8 @@ class Preflight:
 
 
 def drill_load_rps(configuration: dict[str, Any]) -> float:
-    """Requests per second the experiment adds at its peak (probes, recorder, safeguard, spike)."""
+    """Requests per second the experiment adds at its peak (probes, recorder, safeguard, spike,
+    serving-outage's measured hold)."""
     return sum(float(configuration.get(key) or 0.0) for key in LOAD_KEYS)
 
 

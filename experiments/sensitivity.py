@@ -41,7 +41,7 @@ WEAKENINGS: tuple[Weakening, ...] = (
     Weakening("ejection-off", "passive ejection", ("--router-ejection", "off"),
               ("slow-replica",)),
     Weakening("fallback-off", "popular-items fallback", ("--router-fallback", "off"),
-              ("zone-loss", "store-outage")),
+              ("zone-loss", "store-outage", "serving-outage")),
     Weakening("no-standby", "warm standby", ("--standby", "0"), ("zone-loss",)),
     Weakening("one-zone", "zone redundancy", ("--zones", "1"), ("zone-loss",)),
     Weakening("never-reschedule", "rescheduling", ("--reschedule-delay", "100000"),

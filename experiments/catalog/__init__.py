@@ -20,6 +20,7 @@ from experiments.catalog import (
     region_loss,
     replica_loss,
     replication_lag,
+    serving_outage,
     slow_replica,
     store_outage,
     zone_loss,
@@ -34,6 +35,7 @@ MODULES: tuple[ModuleType, ...] = (
     model_corruption,
     bad_model_rollout,
     load_spike,
+    serving_outage,
     replication_lag,
     region_loss,
 )

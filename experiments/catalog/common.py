@@ -69,6 +69,7 @@ KNOBS: dict[str, dict[str, Any]] = {
             "model-corruption": 14.0,
             "bad-model-rollout": 12.0,
             "load-spike": 10.0,
+            "serving-outage": 12.0,
             "region-loss": 40.0,
             "replication-lag": 35.0,
         },
