@@ -58,9 +58,10 @@ def over_ceiling(deployment: Deployment, experiments: dict[str, dict[str, Any]])
     for name, body in experiments.items():
         load = drill_load_rps(body["configuration"])
         if load > ceiling:
+            keys = [key for key in LOAD_KEYS if body["configuration"].get(key)]
             problems.append(
                 f"{name} adds {load:g} rps, over the traffic ceiling of {ceiling:g} rps "
-                f"(lower {', '.join(LOAD_KEYS)} with --set)"
+                f"(lower {', '.join(keys)} with --set)"
             )
     return problems
 

@@ -92,6 +92,10 @@ def test_preflight_probes_production_only_and_never_in_a_dry_run():
 
 def test_drill_load_adds_every_concurrent_source():
     assert drill_load_rps({**CONFIG, "spike_rate_rps": 60.0}) == 95.0
+    # serving-outage measures its hold with load of its own, on top of the others.
+    outage = {"serving-outage": {"configuration": {**CONFIG, "outage_rate_rps": 20.0}}}
+    (problem,) = preflight(_deployment(traffic_ceiling_rps=50), outage, now=AT_NOON).over_ceiling
+    assert problem.startswith("serving-outage adds 55 rps") and "outage_rate_rps" in problem
 
 
 def test_load_over_the_ceiling_is_refused_even_when_forced():
