@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -115,3 +116,51 @@ def _check_router_with_dead_upstream(tmp_path: Path, dead: int) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         proc.stderr.close()
+
+
+def test_fallback_off_with_every_upstream_frozen_fails_the_outage_probe(tmp_path):
+    """What serving-outage guards against, with a real router: its upstream keeps its socket
+    open and answers nothing (a SIGSTOPped replica), and with ``--fallback off`` users get
+    503s, which the experiment's hold probe fails on."""
+    from chaoslib.exceptions import ActivityFailed
+
+    from experiments.probes.outage import fallback_serves_everyone
+
+    with socket.socket() as frozen:
+        frozen.bind(("127.0.0.1", 0))
+        frozen.listen(64)  # the kernel accepts connections; nothing ever reads or answers
+        upstream = f"active@z1=http://127.0.0.1:{frozen.getsockname()[1]}"
+        port = free_port()
+        args = ("--port", str(port), "--upstream", upstream, "--fallback", "off")
+        proc = subprocess.Popen(
+            router_cmd(*args, "--try-timeout", "0.1", "--retries", "0"),
+            env=run_env(),
+            cwd=REPO_ROOT,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_alive(base, proc)
+            with pytest.raises(ActivityFailed) as failed:
+                fallback_serves_everyone(base, duration_s=0.5, rate_rps=20, timeout_s=2.0)
+            answer = httpx.post(f"{base}/v1/recommend", json={"user_id": "u1"}, timeout=5)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert "availability 0.00% below 99.90%" in str(failed.value)
+    assert "'503': 10" in str(failed.value)
+    assert answer.status_code == 503 and "fallback is turned off" in answer.json()["detail"]
+
+
+def _wait_alive(base: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline and proc.poll() is None, "router did not start"
+        time.sleep(0.1)
