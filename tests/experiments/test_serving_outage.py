@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from experiments import catalog
 from experiments.catalog import serving_outage
 from experiments.deployment import configuration_for
+from experiments.outcome import build_outcome
 from experiments.probes.slo import measure_window, within_slo
 from infra.local.selectors import matches, parse_selector
 from tests.experiments.fakes import deployment, json_server
@@ -127,3 +129,22 @@ def test_the_budget_is_in_the_configuration_and_overridable():
     config = {**configuration_for(body, "/tmp/d/deployment.json"), "outage_p99_ms": 600.0}
     assert catalog.build("serving-outage", config)["configuration"]["outage_p99_ms"] == 600.0
     assert "serving-outage" not in catalog.names("kubernetes")
+
+
+RECORDED = Path(__file__).parent / "journals" / "serving_outage"
+
+
+def test_the_gate_passes_a_real_run_of_the_healthy_router():
+    outcome = build_outcome(RECORDED / "healthy" / "serving-outage.json")
+    assert outcome.verdict.failures == [] and outcome.verdict.passed
+    assert outcome.analysis is not None and outcome.analysis.recovery_s is not None
+    assert outcome.analysis.recovery_s <= outcome.slo.rto_s
+
+
+def test_the_gate_fails_a_real_run_with_the_fallback_turned_off():
+    outcome = build_outcome(RECORDED / "fallback_off" / "serving-outage.json")
+    failures = {(f.phase, f.subject): f.detail for f in outcome.verdict.failures}
+    assert not outcome.verdict.passed
+    during = failures["during", "probe 'slo-window-outage-budget'"]
+    assert '"error_kinds": {"503": 112}' in during
+    assert "stopped by safeguard" in {subject for _, subject in failures}
