@@ -218,7 +218,7 @@ def region_up(
     fails back by itself once the primary's readiness alarm clears."""
     _target(role, configuration, secrets)
     path, restored = state_file(configuration), []
-    for entry in reversed(_pending(path)):
+    for entry in _pending(path):  # newest first, the order to undo them in
         if undo_region_down(**entry["params"], secrets=secrets):
             restored.append(f"{entry['params']['ns']}/{entry['params']['name']}")
         state.mark_reverted(path, entry["id"])

@@ -223,3 +223,12 @@ def test_the_aws_driver_runs_the_same_steering_drill(cluster, config):
     assert not _router_reachable(cluster)
     aws.region_up("primary", configuration=config, secrets=None)
     assert _router_reachable(cluster)
+
+
+def test_a_policy_already_cut_by_a_lost_run_is_refused_not_recorded_as_the_original(
+    cluster, config
+):
+    cluster.policies[ROUTER_POLICY]["spec"]["ingress"] = []  # a crashed run's state file is gone
+    with pytest.raises(ActivityFailed, match="admits no clients"):
+        k8s.region_down("primary", configuration=config, secrets=None)
+    assert state.pending(config["state_file"], REGION_DOWN) == []
