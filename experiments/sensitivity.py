@@ -53,7 +53,7 @@ WEAKENINGS: tuple[Weakening, ...] = (
     Weakening("unwritable-cache", "verified local cache",
               ("--replica-cache-dir", "/proc/recdrill-cache"), ("store-outage",)),
     Weakening("model-poll-too-slow", "model hot reload", ("--model-poll-interval", "100000"),
-              ("bad-model-rollout", "model-corruption")),
+              ("bad-model-rollout", "model-corruption", "model-rollout")),
 )  # fmt: skip
 HEALTHY = Weakening("healthy", "nothing weakened", (), ())
 

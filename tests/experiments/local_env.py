@@ -3,7 +3,8 @@
 The tiny model's manifest carries offline metrics measured the way offline evaluation
 does it: ranking the held-out pairs with the serving engine itself, so the quality
 probe's online/offline comparison is meaningful rather than compared with made-up
-numbers.
+numbers. It is also a model the promotion gate lets through (its measured Recall@20 beats
+popularity by the gate's factor), so model-rollout can promote a copy of it honestly.
 """
 
 from __future__ import annotations
@@ -19,12 +20,22 @@ from infra.local.config import MARKER_ENV
 from model.store import Manifest, open_store
 from serving.replica.engine import Query, ServingModel
 from tests.factories import publish_artifacts_now, tiny_artifacts
+from training.evaluate import pair_hitrates
+from training.promote import DEFAULT_POPULARITY_FACTOR, GATE_METRIC
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _hit_rate(engine: ServingModel, pairs, k: int = 10) -> float:
     return sum(i in engine.recommend(Query(u, k)).items for u, i in pairs) / len(pairs)
+
+
+def _gate_accepts(art) -> bool:
+    """Whether the promotion gate would accept a copy of ``art`` (same held-out set and
+    popular items as its manifest), scored as ``training.promote.check_gate`` does."""
+    measured = pair_hitrates(art, art.holdout, art.items[:50])
+    model, popularity = measured["model"][GATE_METRIC], measured["popularity"][GATE_METRIC]
+    return model >= DEFAULT_POPULARITY_FACTOR * popularity
 
 
 def publish_evaluated_tiny_model(store_url: str, model: str = "recommender") -> Manifest:
@@ -35,7 +46,7 @@ def publish_evaluated_tiny_model(store_url: str, model: str = "recommender") -> 
             {"model": model, "version": "offline", "popular_items": art.items[:50]}
         )
         offline = _hit_rate(ServingModel.build(model, provisional, art), art.holdout)
-        if offline >= 0.1:
+        if offline >= 0.1 and _gate_accepts(art):
             break
     popular = art.items[:10]
     popularity = sum(i in popular for _, i in art.holdout) / len(art.holdout)
