@@ -44,7 +44,7 @@ def build(config: dict[str, Any]) -> dict[str, Any]:
         steady_state=hypothesis(config),
         method=[
             recorder(),
-            pause_probe("baseline", 1.0),
+            pause_probe("baseline", 0.5),
             action("publish-good-version", MODULE, "publish_good_candidate"),
             action("promote-through-gate", MODULE, "promote_through_gate"),
             converged("every-replica-serves-new-version", "new"),
