@@ -60,7 +60,7 @@ WEAKENINGS: tuple[Weakening, ...] = (
     Weakening("unwritable-cache", "verified local cache",
               ("--replica-cache-dir", "/proc/recdrill-cache"), ("store-outage",)),
     Weakening("model-poll-too-slow", "model hot reload", ("--model-poll-interval", "100000"),
-              ("bad-model-rollout", "model-corruption")),
+              ("bad-model-rollout", "model-corruption", "model-rollout")),
 )  # fmt: skip
 DEPTH_PAIRS: tuple[Weakening, ...] = (
     Weakening("retries-and-ejection-off", "router retries and passive ejection together",
