@@ -42,7 +42,8 @@ def _outcomes(paths: Sequence[Path], slo: Slo | None) -> list[Outcome]:
 
 def missed_weakenings(path: Path) -> list[str]:
     """Weakenings no experiment caught, from ``sensitivity.json`` (``experiments
-    sensitivity``): rows with ``caught`` false, the healthy baseline aside."""
+    sensitivity``): rows neither caught nor covered by a caught depth pair (``ok``
+    false; older files without ``ok``: ``caught`` false), the healthy baseline aside."""
     try:
         rows = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -53,7 +54,8 @@ def missed_weakenings(path: Path) -> list[str]:
     for row in rows:
         weakening = row.get("weakening") if isinstance(row, dict) else None
         name = weakening.get("name") if isinstance(weakening, dict) else None
-        if isinstance(name, str) and name != HEALTHY and row.get("caught") is False:
+        judged = row.get("ok", row.get("caught")) if isinstance(row, dict) else None
+        if isinstance(name, str) and name != HEALTHY and judged is False:
             missed.append(name)
     return missed
 

@@ -162,6 +162,7 @@ def deploy_zone_loss_drills(
             p99_ms=spec.slo_p99_ms,
             tags=tags,
             readiness_alarm_name=own_readiness_alarm(spec),
+            max_degraded_ratio=spec.slo_max_degraded_ratio,
         ),
     )
     return ZoneLossTemplates(

@@ -68,6 +68,7 @@ KNOBS: dict[str, dict[str, Any]] = {
             "store-outage": 14.0,
             "model-corruption": 14.0,
             "bad-model-rollout": 12.0,
+            "model-rollout": 12.0,
             "load-spike": 10.0,
             "serving-outage": 12.0,
             "region-loss": 40.0,

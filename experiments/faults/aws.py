@@ -8,6 +8,11 @@ named by ``configuration["fis_templates"][zone]`` and waits until the experiment
 itself stops the experiment when the template's CloudWatch alarm fires (the router-SLO
 stop condition), independently of this driver.
 
+Region loss on AWS is a drill of the Route 53 steering and has no FIS form either: it
+is the kubernetes driver's ``region_down``/``region_up`` on the primary's cluster
+(experiments/faults/kubernetes_regions.py), re-exported here so an aws deployment can
+name it.
+
 Every other verb has no FIS form and fails saying so: on EKS, pod-level faults and
 capacity probes go through the kubernetes driver, store faults through the s3 driver.
 
@@ -33,7 +38,7 @@ from chaoslib.types import Configuration, Secrets
 
 from experiments import state
 from experiments.faults.common import state_file, unsupported
-from experiments.faults.no_regions import (
+from experiments.faults.kubernetes_regions import (
     region_down,
     region_up,
     restore_replication,

@@ -5,7 +5,9 @@ Zone loss is power loss, not maintenance: the zone's nodes are cordoned and tain
 grace 0, no eviction, so PodDisruptionBudgets do not apply. Store outage edits the
 stack's own allowing policy (``replicas-to-store``), because NetworkPolicies add up: a
 new deny policy would take nothing away. Each fault records what it changed (the
-original policy spec, the nodes it cordoned) in the rollback state file first.
+original policy spec, the nodes it cordoned) in the rollback state file first. Region
+loss takes the primary region out of the global steering by cutting its routers' client
+ingress (experiments/faults/kubernetes_regions.py).
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ from experiments.faults.kubernetes_network import (
     store_outage,
     undo_store_cut,
 )
-from experiments.faults.no_regions import (
+from experiments.faults.kubernetes_regions import (
+    REGION_DOWN,
     region_down,
     region_up,
     restore_replication,
     slow_replication,
+    undo_region_down,
 )
 from experiments.faults.refusal import corrupted_version, refusal
 from experiments.probes.capacity import shortfall
@@ -380,4 +384,4 @@ def restore_model(configuration: Configuration = None, secrets: Secrets = None) 
     return store_driver(configuration).restore_model(configuration, secrets)
 
 
-UNDO = {ZONE_DOWN: undo_zone_down, STORE_CUT: undo_store_cut}
+UNDO = {ZONE_DOWN: undo_zone_down, STORE_CUT: undo_store_cut, REGION_DOWN: undo_region_down}

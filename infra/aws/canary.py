@@ -72,6 +72,8 @@ class CanaryArgs:
     router_url: pulumi.Input[str]
     availability: float
     p99_ms: float
+    # The steering canary fails a region answering more degraded (popular-items) answers.
+    max_degraded_ratio: float
     tags: dict[str, str] = field(default_factory=dict)
     # Multi-region stacks: the name of the alarm a Route 53 health check watches; a
     # canary from every zone checks the router's readiness path for it.
@@ -270,6 +272,8 @@ class RouterCanaries(pulumi.ComponentResource):
                     "ROUTER_URL": args.router_url,
                     "READY_PATH": READY_PATH,
                     "TIMEOUT_S": "5",
+                    "REQUESTS": "5",
+                    "MAX_DEGRADED_RATIO": f"{args.max_degraded_ratio:g}",
                 },
             },
             vpc_config={

@@ -23,8 +23,9 @@ BODY = json.dumps({"user_id": "recdrill-canary", "k": 10}).encode()
 
 
 def probe(url: str, requests: int, timeout_s: float) -> dict[str, Any]:
-    """Send ``requests`` recommendations one after the other; count errors, time each."""
-    errors, latencies_ms = 0, []
+    """Send ``requests`` recommendations one after the other; count errors and the
+    answers flagged ``degraded`` (popular items, no model behind them); time each."""
+    errors, degraded, latencies_ms = 0, 0, []
     for _ in range(requests):
         started = time.perf_counter()
         try:
@@ -35,13 +36,14 @@ def probe(url: str, requests: int, timeout_s: float) -> dict[str, Any]:
                 method="POST",
             )
             with urllib.request.urlopen(request, timeout=timeout_s) as answer:
-                json.loads(answer.read())
+                body = json.loads(answer.read())
+            degraded += bool(isinstance(body, dict) and body.get("degraded"))
         except (urllib.error.URLError, OSError, ValueError):
             errors += 1
         latencies_ms.append((time.perf_counter() - started) * 1000.0)
     ordered = sorted(latencies_ms)
     p99 = ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)] if ordered else 0.0
-    return {"requests": requests, "errors": errors, "p99_ms": round(p99, 1)}
+    return {"requests": requests, "errors": errors, "degraded": degraded, "p99_ms": round(p99, 1)}
 
 
 def breaches(result: dict[str, Any], max_error_ratio: float, p99_ms: float) -> list[str]:
@@ -67,14 +69,26 @@ def ready(url: str, path: str, timeout_s: float) -> int:
 
 
 def readiness_handler(event: Any = None, context: Any = None) -> dict[str, Any]:
-    """The steering canary: fails the run unless the router's readiness path answers 200.
-    Its alarm feeds the Route 53 health check of this region (infra/aws/steering.py), so
-    a region whose routers are unready, or unreachable, loses the traffic."""
+    """The steering canary: fails the run unless the router's readiness path answers 200
+    and the region really recommends. Its alarm feeds the Route 53 health check of this
+    region (infra/aws/steering.py), so a region whose routers are unready or unreachable
+    loses the traffic, and so does one whose routers are up with no replica behind them:
+    a router that knows the popular items stays ready and answers every request with
+    them (``degraded``), which keeps the page filled but is no reason to keep a region
+    whose model is gone when the other region has one. More degraded (or failed) answers
+    in the burst than ``MAX_DEGRADED_RATIO`` fail the run."""
     env = os.environ
     status = ready(env["ROUTER_URL"], env["READY_PATH"], float(env["TIMEOUT_S"]))
     if status != 200:
         raise RuntimeError(f"router not ready: {env['READY_PATH']} answered {status or 'nothing'}")
-    return {"status": status}
+    result = probe(env["ROUTER_URL"], int(env.get("REQUESTS", "5")), float(env["TIMEOUT_S"]))
+    share = (result["degraded"] + result["errors"]) / result["requests"]
+    if share > float(env["MAX_DEGRADED_RATIO"]):
+        raise RuntimeError(
+            f"router ready but not recommending: {result['degraded']} degraded and "
+            f"{result['errors']} failed of {result['requests']} answers ({result})"
+        )
+    return {"status": status, **result}
 
 
 def handler(event: Any = None, context: Any = None) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 It holds nodes, pods and NetworkPolicies in memory and behaves like the API where our
 faults depend on it: ``labelSelector`` and ``fieldSelector`` (``metadata.name`` on
-nodes, ``spec.nodeName`` on pods), namespaces on pod lists, PATCH only with a patch
+nodes, ``spec.nodeName`` on pods), namespaces on pod and policy lists, PATCH only with a patch
 content type (merge semantics; the lists we patch, taints and egress rules, are
 replaced whole as the strategic merge does for them). With ``replace_deleted`` a
 deleted pod comes back under a new name on a schedulable node without a ``NoExecute``
@@ -178,7 +178,16 @@ def fake_kubernetes(cluster: Cluster | None = None) -> Iterator[Cluster]:
                 replace(found)
             return 200, found
         base = r"/apis/networking.k8s.io/v1/namespaces/([^/]+)/networkpolicies"
-        if re.fullmatch(base, path) and method == "POST":
+        if m := re.fullmatch(base, path):
+            if method == "GET":
+                found = [
+                    p
+                    for p in cluster.policies.values()
+                    if p["metadata"].get("namespace", m[1]) == m[1]
+                ]
+                return listing("NetworkPolicyList", found)
+            if method != "POST":
+                return _status(405, "MethodNotAllowed")
             name = body["metadata"]["name"]
             if name in cluster.policies:
                 return _status(409, "AlreadyExists")

@@ -3,7 +3,8 @@
 The tiny model's manifest carries offline metrics measured the way offline evaluation
 does it: ranking the held-out pairs with the serving engine itself, so the quality
 probe's online/offline comparison is meaningful rather than compared with made-up
-numbers.
+numbers. It is also a model the promotion gate lets through (its measured Recall@20 beats
+popularity by the gate's factor), so model-rollout can promote a copy of it honestly.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from infra.local.config import MARKER_ENV
 from model.store import Manifest, open_store
 from serving.replica.engine import Query, ServingModel
 from tests.factories import publish_artifacts_now, tiny_artifacts
+from training.evaluate import pair_hitrates
+from training.promote import DEFAULT_POPULARITY_FACTOR, GATE_METRIC
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,10 +30,20 @@ def _hit_rate(engine: ServingModel, pairs, k: int = 10) -> float:
     return sum(i in engine.recommend(Query(u, k)).items for u, i in pairs) / len(pairs)
 
 
+def _gate_accepts(art) -> bool:
+    """Whether the promotion gate would accept a copy of ``art`` (same held-out set and
+    popular items as its manifest), scored as ``training.promote.check_gate`` does."""
+    measured = pair_hitrates(art, art.holdout, art.items[:50])
+    model, popularity = measured["model"][GATE_METRIC], measured["popularity"][GATE_METRIC]
+    return model >= DEFAULT_POPULARITY_FACTOR * popularity
+
+
 def publish_evaluated_tiny_model(store_url: str, model: str = "recommender") -> Manifest:
     """Publish and promote a tiny model whose offline hitrate@10 is really measured (> 0)."""
     for seed in range(50):
         art = tiny_artifacts(seed=seed)
+        if not _gate_accepts(art):  # the cheaper check first
+            continue
         provisional = Manifest(
             {"model": model, "version": "offline", "popular_items": art.items[:50]}
         )

@@ -1,9 +1,10 @@
-"""A small evaluator of NetworkPolicy egress semantics, to check what a fault really blocks.
+"""A small evaluator of NetworkPolicy semantics, to check what a fault really blocks.
 
-Policies add up: a pod selected by no egress policy may send anywhere; a pod selected by
-one or more may send only what at least one of their rules allows. No rule of one policy
-can take away what another allows. Covers what the stack uses: pod and namespace
-selectors with ``matchLabels``, ``ipBlock`` with ``except``, and numeric ports.
+Policies add up: a pod selected by no egress (ingress) policy may send (receive)
+anything; a pod selected by one or more only what at least one of their rules allows. No
+rule of one policy can take away what another allows. Covers what the stack uses: pod and
+namespace selectors with ``matchLabels``, ``ipBlock`` with ``except``, numeric and named
+ports. (Traffic from the pod's own node, kubelet probes, is always allowed: not modelled.)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Peer:
 
     port: int
     ip: str = ""
+    port_name: str = ""
     pod_labels: dict[str, str] = field(default_factory=dict)
     namespace_labels: dict[str, str] = field(default_factory=dict)
     protocol: str = "TCP"
@@ -46,12 +48,14 @@ def _peer_allowed(rule_peer: dict[str, Any], peer: Peer) -> bool:
     return pods_ok and ns_ok
 
 
-def _rule_allows(rule: dict[str, Any], peer: Peer) -> bool:
+def _rule_allows(rule: dict[str, Any], peer: Peer, direction: str = "to") -> bool:
     ports = rule.get("ports") or []
     port_ok = not ports or any(
-        p.get("port") == peer.port and p.get("protocol", "TCP") == peer.protocol for p in ports
+        p.get("port") in (peer.port, peer.port_name or None)
+        and p.get("protocol", "TCP") == peer.protocol
+        for p in ports
     )
-    peers = rule.get("to") or []
+    peers = rule.get(direction) or []
     return port_ok and (not peers or any(_peer_allowed(p, peer) for p in peers))
 
 
@@ -69,3 +73,21 @@ def egress_allowed(
     if not selecting:
         return True
     return any(_rule_allows(r, peer) for p in selecting for r in p["spec"].get("egress") or [])
+
+
+def ingress_allowed(
+    policies: list[dict[str, Any]], namespace: str, pod_labels: dict[str, str], peer: Peer
+) -> bool:
+    """May ``peer`` open a connection to a pod with ``pod_labels`` in ``namespace``?"""
+    selecting = [
+        p
+        for p in policies
+        if p["metadata"].get("namespace", namespace) == namespace
+        and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+        and _matches(p["spec"].get("podSelector"), pod_labels)
+    ]
+    if not selecting:
+        return True
+    return any(
+        _rule_allows(r, peer, "from") for p in selecting for r in p["spec"].get("ingress") or []
+    )

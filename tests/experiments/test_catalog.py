@@ -51,6 +51,7 @@ def test_catalog_has_every_contract_experiment_for_each_platform():
         "zone-loss",
         "model-corruption",
         "bad-model-rollout",
+        "model-rollout",
         "store-outage",
         "slow-replica",
         "load-spike",

@@ -101,6 +101,21 @@ def test_bad_model_rollout_was_refused_by_the_promotion_gate(drill):
     assert open_store(env.store).resolve("recommender", "stable") == env.manifest.version
 
 
+def test_model_rollout_reached_every_replica_and_rolled_back(drill):
+    env, journals, _ = drill
+    journal = json.loads((journals / "model-rollout.json").read_text())
+    runs = {r["activity"]["name"]: r for r in journal["run"]}
+    new = runs["publish-good-version"]["output"]["new"]
+    assert runs["promote-through-gate"]["output"]["stable"] == new
+    reached = runs["every-replica-serves-new-version"]["output"]
+    back = runs["every-replica-back-on-old-version"]["output"]
+    assert reached["version"] == new and back["version"] == env.manifest.version
+    assert reached["replicas"] == back["replicas"] >= 6  # every active (+ standby) replica
+    from model.store import open_store
+
+    assert open_store(env.store).resolve("recommender", "stable") == env.manifest.version
+
+
 def test_report_of_a_real_local_catalog_run(catalog_drill, tmp_path: Path) -> None:
     local_env, journals, run = catalog_drill
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]

@@ -174,6 +174,8 @@ def test_weakenings_the_sensitivity_matrix_missed_become_findings(tmp_path: Path
             [
                 {"weakening": {"name": "no-standby"}, "caught": True, "ok": True},
                 {"weakening": {"name": "no-retries"}, "caught": False, "ok": False},
+                {"weakening": {"name": "drain-0"}, "caught": False},
+                {"weakening": {"name": "no-ejection"}, "caught": False, "ok": True},
                 {"weakening": {"name": "healthy"}, "caught": False, "ok": True},
             ]
         )
@@ -183,7 +185,9 @@ def test_weakenings_the_sensitivity_matrix_missed_become_findings(tmp_path: Path
     assert cli_main([*argv, "--sensitivity", str(results)]) == EXIT_OK
     text = summary.read_text()
     assert "weakening 'no-retries'" in text
+    assert "weakening 'drain-0'" in text  # a file from before depth pairs: caught decides
     assert "no-standby" not in text and "weakening 'healthy'" not in text
+    assert "no-ejection" not in text  # covered by a caught depth pair
     assert "weakening &#x27;no-retries&#x27;" in out.read_text()
     results.write_text("{oops")
     assert cli_main([*argv, "--sensitivity", str(results)]) == EXIT_USAGE

@@ -9,6 +9,7 @@ import pytest
 
 from experiments import catalog
 from experiments.sensitivity import (
+    DEPTH_PAIRS,
     HEALTHY,
     WEAKENINGS,
     Weakening,
@@ -103,13 +104,56 @@ def test_every_expected_experiment_is_in_the_local_catalog() -> None:
         assert weakening.expected and set(weakening.expected) <= local, weakening.name
 
 
+def _single(name: str) -> Weakening:
+    return next(w for w in WEAKENINGS if w.name == name)
+
+
+def test_a_missed_weakening_is_covered_only_by_a_caught_depth_pair(tmp_path: Path) -> None:
+    pair = DEPTH_PAIRS[0]
+    singles = [_single(n) for n in pair.backs_up]
+    held = {"slow-replica": True}
+    caught_pair = {**{w.name: held for w in singles}, pair.name: {"slow-replica": False}}
+    drill, _ = _fake_drill({**caught_pair, "healthy": held})
+    rows = run_matrix([*singles, pair], tmp_path / "a", drill)
+    assert [r.ok for r in rows] == [True] * 4
+    assert rows[0].covered_by == [pair.name] and not rows[0].caught
+    assert f"covered: {pair.name} caught" in markdown(rows)
+
+    held_pair = {**caught_pair, pair.name: held, "healthy": held}
+    drill, _ = _fake_drill(held_pair)
+    rows = run_matrix([*singles, pair], tmp_path / "b", drill)
+    assert [r.ok for r in rows] == [False, False, False, True]
+    assert rows[0].covered_by == [] and markdown(rows).count("**no**") == 3
+
+
+def test_a_depth_pair_covers_only_the_weakenings_it_backs_up(tmp_path: Path) -> None:
+    pair = DEPTH_PAIRS[0]
+    other = next(w for w in WEAKENINGS if w.name not in pair.backs_up)
+    drill, _ = _fake_drill(
+        {other.name: {"zone-loss": True}, pair.name: {"slow-replica": False}, "healthy": {}}
+    )
+    rows = run_matrix([other, pair], tmp_path, drill)
+    assert rows[0].ok is False and rows[0].covered_by == []
+
+
+@pytest.mark.parametrize("pair", DEPTH_PAIRS, ids=lambda w: w.name)
+def test_every_depth_pair_switches_off_what_it_backs_up(pair: Weakening) -> None:
+    """A pair explains a single weakening only if it really includes that weakening."""
+    assert pair.backs_up and pair.expected
+    for name in pair.backs_up:
+        args = _single(name).up_args
+        assert any(pair.up_args[i : i + len(args)] == args for i in range(len(pair.up_args))), name
+    assert set(pair.expected) <= set(catalog.names("local"))
+
+
 def test_select_names_unknown_weakenings() -> None:
-    assert select([]) == list(WEAKENINGS)
+    assert select([]) == [*WEAKENINGS, *DEPTH_PAIRS]
+    assert select([DEPTH_PAIRS[0].name]) == [DEPTH_PAIRS[0]]
     with pytest.raises(ValueError, match="unknown weakening nope"):
         select(["nope"])
 
 
-@pytest.mark.parametrize("weakening", WEAKENINGS, ids=lambda w: w.name)
+@pytest.mark.parametrize("weakening", [*WEAKENINGS, *DEPTH_PAIRS], ids=lambda w: w.name)
 def test_every_weakening_is_a_real_up_option(weakening: Weakening) -> None:
     """No test hooks: each weakening is an option an operator could pass to ``up``."""
     from infra.local.__main__ import build_parser

@@ -20,6 +20,7 @@ class _Router(BaseHTTPRequestHandler):
     failures = 0
     delay_s = 0.0
     ready = True
+    degraded = False
 
     def do_GET(self) -> None:
         if self.path != "/readyz":
@@ -39,7 +40,8 @@ class _Router(BaseHTTPRequestHandler):
             type(self).failures -= 1
             self.send_error(503)
             return
-        body = json.dumps({"items": ["a"], "scores": [1.0], "degraded": False}).encode()
+        degraded = type(self).degraded
+        body = json.dumps({"items": ["a"], "scores": [1.0], "degraded": degraded}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
@@ -52,7 +54,9 @@ class _Router(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Router]]:
-    handler = type("Router", (_Router,), {"failures": 0, "delay_s": 0.0, "ready": True})
+    handler = type(
+        "Router", (_Router,), {"failures": 0, "delay_s": 0.0, "ready": True, "degraded": False}
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -63,6 +67,7 @@ def router(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_Router]]:
     # Generous: a loaded CI box must not make the healthy case fail.
     monkeypatch.setenv("P99_MS", "1000")
     monkeypatch.setenv("READY_PATH", "/readyz")
+    monkeypatch.setenv("MAX_DEGRADED_RATIO", "0.05")
     try:
         yield handler
     finally:
@@ -103,7 +108,27 @@ def test_an_unreachable_router_fails_the_run(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_readiness_canary_passes_a_ready_router(router: type[_Router]) -> None:
-    assert router_canary.readiness_handler() == {"status": 200}
+    result = router_canary.readiness_handler()
+    assert result["status"] == 200 and result["requests"] == 10
+    assert result["degraded"] == 0 and result["errors"] == 0
+
+
+def test_readiness_canary_fails_a_ready_router_that_answers_only_popular_items(
+    router: type[_Router],
+) -> None:
+    """A router with no replica left stays ready on its popular items: the region must
+    still lose the traffic to one that has a model."""
+    router.degraded = True
+    with pytest.raises(RuntimeError, match="ready but not recommending: 10 degraded and 0 failed"):
+        router_canary.readiness_handler()
+
+
+def test_readiness_canary_counts_failed_answers_against_the_region(
+    router: type[_Router],
+) -> None:
+    router.failures = 1
+    with pytest.raises(RuntimeError, match="0 degraded and 1 failed of 10"):
+        router_canary.readiness_handler()
 
 
 def test_readiness_canary_fails_an_unready_router(router: type[_Router]) -> None:

@@ -78,7 +78,10 @@ def test_handoff_names_what_the_dr_stack_reads(run: StackRun) -> None:
         c.props for c in run.of_type("aws:synthetics/canary:Canary") if c.name.endswith("-ready")
     ]
     assert ready["dimensions"] == {"CanaryName": canary["name"]}
-    assert canary["runConfig"]["environmentVariables"]["READY_PATH"] == "/readyz"
+    env = canary["runConfig"]["environmentVariables"]
+    assert env["READY_PATH"] == "/readyz"
+    # A region answering only popular items (no replica left) fails over too.
+    assert float(env["MAX_DEGRADED_RATIO"]) == run.outputs["slo"]["max_degraded_ratio"]
     # From every zone: losing one zone must not fail the whole region over.
     assert len(canary["vpcConfig"]["subnetIds"]) == 3
 
