@@ -56,9 +56,40 @@ def test_the_rate_doubles_until_the_slo_breaks_then_bisects_below_it() -> None:
     lines: list[str] = []
     capacity = search_capacity(router, SLO, progress=lines.append)
     assert router.asked[:6] == [25, 50, 100, 200, 400, pytest.approx((200 * 400) ** 0.5)]
-    assert len(router.asked) == 7 and len(lines) == 7
+    assert len(router.asked) == 8, "5 doublings, 2 bisections, 1 confirmation"
+    assert router.asked[-1] == pytest.approx(capacity.rps, abs=0.1)
+    assert "confirming" in lines[-2]
     assert 200 < capacity.rps <= 300, "the bisection lands between the last good and first bad"
     assert "misses the SLO" in lines[4]
+
+
+class LuckyRouter(FakeRouter):
+    """Just past its capacity (up to 1.5x) a rate holds the first time it is offered, by
+    luck, and never again: as one short step near the knee of a real 2-core router can."""
+
+    def __call__(self, rate: float) -> LoadStep:
+        lucky = self.capacity < rate <= 1.5 * self.capacity and rate not in self.asked
+        step = super().__call__(rate)
+        return LoadStep(rate, step.rps, 40.0, step.requests, 0) if lucky else step
+
+
+def test_a_rate_that_held_by_luck_is_not_the_capacity() -> None:
+    router = LuckyRouter(capacity=300)
+    capacity = search_capacity(router, SLO, progress=lambda _: None)
+    assert capacity.rps <= 300, "only a rate that held twice is the capacity"
+    assert capacity.rps >= 200
+    assert router.asked.count(pytest.approx(capacity.rps, abs=0.1)) >= 2
+
+
+def test_a_capacity_that_never_holds_twice_is_an_error() -> None:
+    class Unstable(FakeRouter):
+        def __call__(self, rate: float) -> LoadStep:
+            step = super().__call__(rate)
+            held = rate not in self.asked[:-1]
+            return LoadStep(rate, step.rps, 40.0 if held else 900.0, step.requests, 0)
+
+    with pytest.raises(CapacityError, match="no rate held twice"):
+        search_capacity(Unstable(capacity=300), SLO, progress=lambda _: None)
 
 
 def test_failed_requests_beyond_the_slo_end_the_search_below_them() -> None:
