@@ -26,6 +26,11 @@ is absent) is what a DR region sees while replication is under way, since S3
 replication is unordered: an alias can arrive before its version, a manifest before its
 data. That is counted as ``incomplete``, never refused nor backed off, so the replica keeps
 serving what it has and picks the version up at the first poll after it verifies.
+
+Polls are jittered (each wait is ``poll_interval_s`` × a uniform factor in 1 ± 0.5):
+replicas started together would otherwise poll in step and all load a promoted version
+at the same moment, leaving the router no replica at full speed (the model-rollout drill
+at 400 rps saw 10% degraded answers and p99 895 ms when all 7 reloaded at once).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +64,14 @@ from serving.replica.engine import EngineOptions, ServingModel
 from serving.replica.metrics import ReplicaMetrics
 
 log = logging.getLogger("recdrill.replica.loading")
+POLL_JITTER = 0.5  # each wait is the poll interval times a factor in [1 - j, 1 + j]
+
+
+def poll_delay(interval_s: float, rng: random.Random) -> float:
+    """The wait before the next alias poll: the interval, jittered so replicas drift apart."""
+    return interval_s * rng.uniform(1.0 - POLL_JITTER, 1.0 + POLL_JITTER)
+
+
 Origin = Literal["alias", "previous", "history", "cache"]
 _MAX_RETRY_S = 30.0
 
@@ -124,6 +138,7 @@ class ModelLoader:
         self._refused: set[str] = set()  # versions whose store copy failed verification
         self._retry_at: dict[str, tuple[float, int]] = {}  # version -> (monotonic, failures)
         self._lock = asyncio.Lock()
+        self._rng = random.Random()  # seeded from the OS: each replica drifts its own way
 
     # ------------------------------------------------------------------ async API
     async def load_initial(self) -> bool:
@@ -160,7 +175,7 @@ class ModelLoader:
     async def poll_forever(self) -> None:
         """Follow the alias until cancelled; store outages are logged and counted, never fatal."""
         while True:
-            await asyncio.sleep(self.poll_interval_s)
+            await asyncio.sleep(poll_delay(self.poll_interval_s, self._rng))
             try:
                 await self.refresh()
             except asyncio.CancelledError:

@@ -174,3 +174,24 @@ def test_a_corrupt_alias_object_serves_only_what_this_replica_served_before(
     loader = make_loader(tiny_store.url, cache)
     assert load(loader)
     assert (loader.current.version, loader.current.origin) == (tiny_store.stable, "cache")
+
+
+def test_poll_waits_are_jittered_so_replicas_started_together_drift_apart() -> None:
+    """Replicas started in step must not all load a promoted version at the same moment."""
+    import random
+
+    from serving.replica.loading import POLL_JITTER, poll_delay
+
+    interval = 5.0
+    waits = [poll_delay(interval, random.Random(seed)) for seed in range(200)]
+    assert all(interval * (1 - POLL_JITTER) <= w <= interval * (1 + POLL_JITTER) for w in waits)
+    assert abs(sum(waits) / len(waits) - interval) < 0.5, "the mean interval stays the interval"
+
+    def fifth_poll(seed: int) -> float:
+        rng = random.Random(seed)
+        return sum(poll_delay(interval, rng) for _ in range(5))
+
+    together = sum(
+        abs(fifth_poll(2 * i) - fifth_poll(2 * i + 1)) < 0.1 * interval for i in range(100)
+    )
+    assert together < 20, f"{together} of 100 replica pairs still poll within 0.5 s of each other"
