@@ -207,13 +207,34 @@ def detect_text(outcome: Outcome) -> str:
     return "not checked" if seconds is None else f"{seconds:.1f} s"
 
 
+def budget(outcome: Outcome) -> tuple[float, float, float]:
+    """(p99 ms, availability, degraded ratio) the experiment is judged by: the everyday
+    SLO, or the budget its own steady state declares in its configuration
+    (serving-outage's ``outage_*``: every answer may be the fallback; the region
+    experiments' ``failover_*``). A margin against the everyday SLO for an outage drilled
+    on purpose reads as a breach, and its finding would send the operator to fix it."""
+    slo, conf = outcome.slo, _config(outcome)
+
+    def own(*keys: str) -> float | None:
+        return next((v for v in (_number(conf.get(k)) for k in keys) if v is not None), None)
+
+    p99 = own("outage_p99_ms", "failover_p99_ms")
+    availability = own("outage_availability", "failover_availability")
+    degraded = own("outage_max_degraded_ratio")
+    return (
+        slo.p99_ms if p99 is None else p99,
+        slo.availability if availability is None else availability,
+        slo.max_degraded_ratio if degraded is None else degraded,
+    )
+
+
 def experiment_row(outcome: Outcome) -> ExperimentRow:
     a = outcome.analysis
-    slo = outcome.slo
+    p99_ms, availability, degraded = budget(outcome)
     margins = (
-        p99_margin(a.p99_ms if a else None, slo.p99_ms),
-        availability_margin(a.availability if a else None, slo.availability),
-        degraded_margin(a.degraded_ratio if a else None, slo.max_degraded_ratio),
+        p99_margin(a.p99_ms if a else None, p99_ms),
+        availability_margin(a.availability if a else None, availability),
+        degraded_margin(a.degraded_ratio if a else None, degraded),
     )
     return ExperimentRow(
         experiment=outcome.verdict.experiment,

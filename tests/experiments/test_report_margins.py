@@ -108,3 +108,19 @@ def test_a_load_spike_names_its_load_as_the_fault(tmp_path: Path) -> None:
     row = experiment_row(_outcome(tmp_path, journal))
     assert row.fault == "load: traffic-spike"
     assert row.load == "35 rps; spike 105 rps (capacity not measured)"
+
+
+def test_an_experiment_with_its_own_budget_is_measured_against_it(tmp_path: Path) -> None:
+    """serving-outage drills every answer falling back: its half-degraded recording is
+    within its declared outage budget, where the everyday SLO's 5% would call it a breach."""
+    journal = f.clean_journal()
+    everyday = experiment_row(_outcome(tmp_path, journal, breach_kind="degraded"))
+    assert everyday.margins[2].level == "breached"
+    journal["experiment"]["configuration"].update(
+        outage_max_degraded_ratio=1.0, outage_p99_ms=1000.0
+    )
+    own = experiment_row(_outcome(tmp_path, journal, breach_kind="degraded"))
+    assert own.margins[2].level != "breached" and own.margins[2].text.endswith("of ≤ 100%")
+    assert own.margins[0].text.endswith("of 1000 ms")
+    journal["experiment"]["configuration"]["failover_availability"] = 0.99
+    assert experiment_row(_outcome(tmp_path, journal)).margins[1].text.endswith("≥ 99%")
