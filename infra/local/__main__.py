@@ -229,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--router-fallback", choices=("on", "off"), help="popular-items fallback")
     up.add_argument("--router-ejection", choices=("on", "off"), help="passive ejection")
     up.add_argument("--router-hedge-after", type=float, help="router --hedge-after (seconds)")
+    up.add_argument(
+        "--router-probe-interval",
+        type=float,
+        metavar="S",
+        help="router --probe-interval: seconds between its active health checks (default 0.2)",
+    )
     _region_flags(up)
     up.set_defaults(func=cmd_up)
     for name, func in (("status", cmd_status), ("down", cmd_down), ("serve", cmd_serve)):

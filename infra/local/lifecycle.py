@@ -64,6 +64,7 @@ def config_from_args(
             "fallback": args.router_fallback,
             "ejection": args.router_ejection,
             "hedge_after": args.router_hedge_after,
+            "probe_interval": args.router_probe_interval,
         }.items()
         if value is not None
     }

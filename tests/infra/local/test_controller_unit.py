@@ -137,3 +137,19 @@ def test_replica_arguments_carry_cache_dir_and_poll_interval(tmp_path):
     args = commands.replica_args(tuned, tmp_path, "local-a-0", "local-a", 9001)
     assert args[args.index("--cache-dir") + 1] == "/ro/cache/local-a-0"
     assert args[args.index("--poll-interval") + 1] == "0.5"
+
+
+def test_up_router_flags_reach_the_router_it_starts(tmp_path):
+    """`up --router-*` options are the sensitivity matrix's weakenings: each must really
+    change the router the controller starts."""
+    from infra.local.__main__ import build_parser
+    from infra.local.lifecycle import config_from_args
+
+    flags = ["--router-probe-interval", "30", "--router-ejection", "off", "--router-retries", "0"]
+    args = build_parser().parse_args(
+        ["up", "--workdir", str(tmp_path), "--store", "file:///s", *flags]
+    )
+    cfg = config_from_args(args, tmp_path, "tok")
+    cfg.control_port, cfg.router_port = 1234, 5678
+    routed = router_parser().parse_args(commands.router_command(cfg)[3:])
+    assert (routed.probe_interval, routed.ejection, routed.retries) == (30.0, False, 0)
