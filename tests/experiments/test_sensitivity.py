@@ -122,8 +122,9 @@ def test_a_missed_weakening_is_covered_only_by_a_caught_depth_pair(tmp_path: Pat
     held_pair = {**caught_pair, pair.name: held, "healthy": held}
     drill, _ = _fake_drill(held_pair)
     rows = run_matrix([*singles, pair], tmp_path / "b", drill)
-    assert [r.ok for r in rows] == [False, False, False, True]
-    assert rows[0].covered_by == [] and markdown(rows).count("**no**") == 3
+    assert [r.ok for r in rows] == [False, False, True, True], "a survived pair covers nothing"
+    assert rows[0].covered_by == [] and markdown(rows).count("**no**") == 2
+    assert "survived (depth: covers nothing)" in markdown(rows)
 
 
 def test_a_depth_pair_covers_only_the_weakenings_it_backs_up(tmp_path: Path) -> None:
