@@ -17,12 +17,10 @@ DRILL_ARGS ?=
 
 venv: $(STAMP)
 
-# --no-compile: pip would byte-compile all ~20k installed modules (110 s of CPU here);
-# Python compiles the ones really imported on first use instead.
 $(STAMP): requirements.txt pyproject.toml extension/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable . --editable extension
 	$(PY) -m pip check
 	touch $(STAMP)
