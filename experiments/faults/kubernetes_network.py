@@ -54,7 +54,12 @@ def store_outage(configuration: Configuration = None, secrets: Secrets = None) -
 
 def undo_store_cut(ns: str, name: str, spec: dict[str, Any], secrets: Secrets = None) -> bool:
     """Put the recorded spec back; False when the policy already has it."""
-    api = _networking(secrets)
+    return restore_policy(_networking(secrets), ns, name, spec)
+
+
+def restore_policy(api: client.NetworkingV1Api, ns: str, name: str, spec: dict[str, Any]) -> bool:
+    """Patch NetworkPolicy ``ns/name`` back to ``spec``; False when it already has it, so
+    restoring twice is harmless."""
     try:
         current = api.read_namespaced_network_policy(name, ns)
         if api.api_client.sanitize_for_serialization(current.spec) == spec:

@@ -40,6 +40,7 @@ from kubernetes.client.rest import ApiException
 from experiments import state
 from experiments.faults.common import setting, state_file, unsupported
 from experiments.faults.kubernetes_api import namespace
+from experiments.faults.kubernetes_network import restore_policy
 
 __all__ = [
     "REGION_DOWN",
@@ -200,15 +201,7 @@ def undo_region_down(
     """Put the recorded spec back in the recorded cluster; False when it already has it."""
     api_client = create_k8s_api_client(_secrets(context, secrets))
     _check_region(api_client, region, context)
-    api = client.NetworkingV1Api(api_client)
-    try:
-        current = api.read_namespaced_network_policy(name, ns)
-        if api.api_client.sanitize_for_serialization(current.spec) == spec:
-            return False
-        api.patch_namespaced_network_policy(name, ns, {"spec": spec})
-    except ApiException as exc:
-        raise ActivityFailed(f"cannot restore NetworkPolicy {ns}/{name}: {exc.reason}") from exc
-    return True
+    return restore_policy(client.NetworkingV1Api(api_client), ns, name, spec)
 
 
 def region_up(
