@@ -54,6 +54,7 @@ __all__ = [
 
 INSTALL_HINT = "install Debian's prometheus package: apt-get install -y prometheus"
 _PORT_ATTEMPTS = 3
+DATA_DIR = "data"  # under the workdir; emptied at every start (see start_prometheus)
 
 
 class PrometheusError(RuntimeError):
@@ -142,12 +143,20 @@ def start_prometheus(
     ``targets_file`` is a file_sd JSON file (see :func:`write_targets`); it may be
     empty or absent at start. ``rules`` are rule files such as
     :func:`monitoring.rules.write_rules` writes. Data and log live under ``workdir``.
+
+    The data directory starts empty every time. Prometheus writes no staleness markers
+    when it stops, so a restart on the old data replays the last environment's final
+    samples and its queries see them live for the 5 m look-back: a drill run within 5
+    minutes of the previous one found the zone it had just taken down still "healthy"
+    for 18 s, on the previous drill's router series, and its capacity alert fired late
+    or never. What a drill keeps of its alerts is written beside its journals.
     """
     binary = shutil.which("prometheus")
     if binary is None:
         raise PrometheusMissing(f"prometheus is not on the PATH ({INSTALL_HINT})")
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(workdir / DATA_DIR, ignore_errors=True)
     targets_file = Path(targets_file).resolve()
     if not targets_file.exists():
         write_targets(targets_file, [])
@@ -197,7 +206,7 @@ def _launch(
             [
                 binary,
                 f"--config.file={config_path}",
-                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--storage.tsdb.path={workdir / DATA_DIR}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--storage.tsdb.retention.time=1d",
                 "--log.level=warn",

@@ -97,3 +97,24 @@ def test_a_broken_rule_file_stops_prometheus_with_its_log(tmp_path: Path) -> Non
     rules.write_text("groups:\n- name: x\n  rules:\n  - alert: Bad\n    expr: sum(\n")
     with pytest.raises(PrometheusError, match="exited with code"):
         start_prometheus(tmp_path / "prom", tmp_path / "targets.json", rules)
+
+
+def test_a_restarted_prometheus_does_not_see_the_last_environment_as_live(
+    tmp_path: Path, exporter: tuple[str, Gauge]
+) -> None:
+    """Prometheus writes no staleness markers when it stops: on the old data the next one
+    would serve the last scrape for 5 minutes, so a drill's lost zone looked healthy on
+    the previous drill's router series. Each start begins with empty data."""
+    address, _ = exporter
+    rules = write_rules(tmp_path / "rules.yaml", RuleSettings(zones=("a",)).for_drill())
+    targets = tmp_path / "targets.json"
+    query = 'recdrill_router_upstream_state{state="healthy"}'
+    write_targets(targets, [ScrapeTarget(address, {"component": "router"})])
+    with start_prometheus(tmp_path / "prom", targets, rules) as prom:
+        _wait("a scrape of the exporter", lambda: bool(prom.client.query(query)))
+    write_targets(targets, [])  # the environment is gone
+    with start_prometheus(tmp_path / "prom", targets, rules) as prom:
+        time.sleep(1.5)  # a rule evaluation and a scrape interval
+        assert prom.client.query(query) == []
+        capacity = prom.client.query("recdrill:active_ready_replicas:by_zone")
+        assert [float(c["value"][1]) for c in capacity] == [0.0]
