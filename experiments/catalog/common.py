@@ -61,22 +61,10 @@ KNOBS: dict[str, dict[str, Any]] = {
         "safeguard_max_p99_ms": 2000.0,
         "safeguard_rate_rps": 5.0,  # 2 cores: keep the watcher's own load small
         "quality_pairs": 100,
-        "record_s": {
-            "replica-loss": 18.0,
-            "zone-loss": 40.0,
-            "slow-replica": 12.0,
-            "store-outage": 14.0,
-            "model-corruption": 14.0,
-            "bad-model-rollout": 12.0,
-            "model-rollout": 12.0,
-            "load-spike": 10.0,
-            "serving-outage": 12.0,
-            # About 10 s past the end of each method (measured at the drill's load: the
-            # region-loss method 23 s, replication-lag 15 s): the recovery is recorded,
-            # not 20 s of steady traffic that only lengthened the drill.
-            "region-loss": 32.0,
-            "replication-lag": 25.0,
-        },
+        # The recording ends ``record_tail_s`` after the method's last step
+        # (``end_recording``); ``record_s`` is only its ceiling, far above any method.
+        "record_s": 120.0,
+        "record_tail_s": 3.0,
     },
     "kubernetes": {
         "ssh_window_s": 10.0,
@@ -89,12 +77,8 @@ KNOBS: dict[str, dict[str, Any]] = {
         "safeguard_max_p99_ms": 3000.0,
         "safeguard_rate_rps": 10.0,
         "quality_pairs": 200,
-        "record_s": {
-            "replica-loss": 90.0,
-            "zone-loss": 300.0,
-            "store-outage": 120.0,
-            "model-corruption": 120.0,
-        },
+        "record_s": 900.0,
+        "record_tail_s": 15.0,
     },
 }
 
@@ -229,7 +213,8 @@ def hypothesis(config: dict[str, Any], *, quality: bool = False, title: str = ""
 def recorder() -> dict[str, Any]:
     """The background time-series recorder; it must outlast the fault window.
 
-    Its duration is the experiment's ``record_s`` knob, per platform in ``KNOBS``.
+    It runs until ``record_tail_s`` after the method (``experiment`` appends
+    :func:`end_recording`), at most the platform's ``record_s``.
     """
     return action(
         "record-timeseries",
@@ -245,6 +230,11 @@ def recorder() -> dict[str, Any]:
         },
         background=True,
     )
+
+
+def end_recording() -> dict[str, Any]:
+    """The method's last step: the recorder keeps ``record_tail_s`` of the recovery and ends."""
+    return probe("end-recording", RECORDER, "end_recording", {"after_s": "${record_tail_s}"})
 
 
 def pause_probe(name: str, seconds: str | float) -> dict[str, Any]:
@@ -269,9 +259,8 @@ def experiment(
     configuration = {
         **SAFEGUARD,
         **BLAST_DEFAULTS,
-        **{k: v for k, v in KNOBS[platform].items() if k != "record_s"},
+        **KNOBS[platform],
         **config,
-        "record_s": KNOBS[platform]["record_s"][name],
         "experiment_name": name,
         "state_file": str(state_dir / f"{name}.json"),
         "timeseries_path": f"{name}.timeseries.json",
@@ -283,7 +272,7 @@ def experiment(
         "tags": ["recdrill", platform, *tags],
         "configuration": configuration,
         "steady-state-hypothesis": steady_state,
-        "method": method,
+        "method": [*method, end_recording()] if recorder() in method else method,
         "rollbacks": rollbacks,
         "controls": [safeguard.control(config)],
         "secrets": {SECRET_SCOPE: {}},

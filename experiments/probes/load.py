@@ -138,9 +138,11 @@ async def open_loop(
     on_result: Callable[[RequestResult], None] | None = None,
     bodies: Sequence[bytes] | None = None,
     max_in_flight: int = MAX_IN_FLIGHT,
+    until: Callable[[], bool] | None = None,
 ) -> list[RequestResult]:
     """Send ``rate_rps × duration_s`` requests on a fixed schedule, round-robin over
-    ``targets`` (base URLs), and return one result per scheduled request."""
+    ``targets`` (base URLs), and return one result per scheduled request. When ``until``
+    turns true no further request is scheduled; those already sent are still answered."""
     if rate_rps <= 0 or duration_s <= 0 or timeout_s <= 0 or max_in_flight < 1:
         raise ValueError("rate_rps, duration_s, timeout_s and max_in_flight must be positive")
     urls = _urls(targets)
@@ -183,6 +185,8 @@ async def open_loop(
             delay = start + offset - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if until is not None and until():
+                break
             tasks.append(asyncio.create_task(one(i, start + offset, wall_start + offset)))
         await asyncio.gather(*tasks)
     return results

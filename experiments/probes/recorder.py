@@ -4,6 +4,11 @@ It runs as a ``background`` action in the experiment's method, puts the same bou
 as the SLO window on the endpoint for ``duration_s`` and then writes the time series file
 (schema: ``contracts.timeseries``) that the gate plots with the fault window shaded.
 It returns by itself after ``duration_s`` + ``timeout_s``: no thread or process outlives it.
+``duration_s`` is a ceiling: every catalog method ends with :func:`end_recording`, which
+stops the schedule ``after_s`` later, so the series is the whole method plus a short tail
+of recovery, however long the method took this time (the region experiments' and
+zone-loss's methods vary by seconds from run to run, and a fixed duration had to be set
+for the slowest, lengthening every drill by the difference).
 
 It also returns early, within about 0.1 s, when :func:`stop_recording` is called: a
 tripped safeguard calls it, because chaoslib waits for the method's background
@@ -29,10 +34,11 @@ from experiments.probes.load import RequestResult, open_loop, percentile
 
 # The activities ``chaos discover`` lists. The stop switch below is for the safeguard
 # control, not for experiments, so it is importable but not listed.
-__all__ = ["bucket", "record_timeseries"]
+__all__ = ["bucket", "end_recording", "record_timeseries"]
 
 _POLL_S = 0.05
 _stop = threading.Event()
+_ends_at: list[float] = []  # the wall time end_recording set, for the running recording
 
 
 def stop_recording() -> None:
@@ -48,6 +54,22 @@ def reset_stop() -> None:
 def recording_stopped() -> bool:
     """Whether the safeguard has ended the recordings (they stop within ``_POLL_S``)."""
     return _stop.is_set()
+
+
+def end_recording(
+    after_s: float = 3.0, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, float]:
+    """End the running recording ``after_s`` seconds from now (never later than its own
+    ``duration_s``): the method's last step, so the tail shows the recovery settle."""
+    if after_s < 0:
+        raise ActivityFailed(f"end_recording: after_s must be >= 0, not {after_s}")
+    ends_at = time.time() + float(after_s)
+    _ends_at[:] = [ends_at]
+    return {"ends_at": round(ends_at, 3), "after_s": float(after_s)}
+
+
+def _ended() -> bool:
+    return bool(_ends_at) and time.time() >= _ends_at[0]
 
 
 def bucket(
@@ -90,13 +112,20 @@ def record_timeseries(
     Run it as a background action at the start of the method. It writes ``path`` (JSON:
     experiment, interval_s, started, samples) when the window ends and returns a summary.
     """
+    _ends_at.clear()  # an end set for an earlier recording in this process is not ours
     started = time.time()
     results: list[RequestResult] = []
     try:
         stopped = asyncio.run(_record(endpoint, rate_rps, duration_s, timeout_s, results))
     except ValueError as exc:
         raise ActivityFailed(f"recorder on {endpoint}: {exc}") from exc
-    recorded_s = min(duration_s, time.time() - started) if stopped else duration_s
+    ended = not stopped and bool(_ends_at) and _ends_at[0] < started + duration_s
+    if stopped:
+        recorded_s = min(duration_s, time.time() - started)
+    elif ended:
+        recorded_s = min(duration_s, max(0.0, _ends_at[0] - started))
+    else:
+        recorded_s = duration_s
     series = TimeSeries(experiment, INTERVAL_S, started, bucket(results, started, recorded_s))
     try:
         write_timeseries(series, Path(path))
@@ -107,6 +136,7 @@ def record_timeseries(
         "requests": len(results),
         "errors": sum(r.failed for r in results),
         "stopped_early": stopped,
+        "ended_by_method": ended,
         "recorded_s": round(recorded_s, 3),
     }
 
@@ -120,7 +150,7 @@ async def _record(
 ) -> bool:
     """Run the open loop into ``results`` until done or stopped; True when stopped."""
     load = asyncio.ensure_future(
-        open_loop(endpoint, rate_rps, duration_s, timeout_s, on_result=results.append)
+        open_loop(endpoint, rate_rps, duration_s, timeout_s, on_result=results.append, until=_ended)
     )
     while not load.done():
         if _stop.is_set():

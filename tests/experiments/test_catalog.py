@@ -94,6 +94,17 @@ def test_every_experiment_has_a_steady_state_with_slo_and_capacity(tmp_path, pla
         assert [a["provider"]["func"] for a in recorders] == ["record_timeseries"]
 
 
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_every_recording_ends_a_short_tail_after_its_method(tmp_path, platform):
+    """The recorder's duration is a ceiling; the method's last step ends it, so a slow
+    method is recorded whole and a fast one does not idle out a fixed duration."""
+    for experiment in _rendered(tmp_path, platform):
+        conf, last = experiment["configuration"], experiment["method"][-1]
+        assert (last["type"], last["provider"]["func"]) == ("probe", "end_recording")
+        assert last["provider"]["arguments"] == {"after_s": "${record_tail_s}"}
+        assert 1.0 <= conf["record_tail_s"] < conf["record_s"], conf["experiment_name"]
+
+
 def test_kubernetes_activities_never_use_local_modules(tmp_path):
     for experiment in _rendered(tmp_path, "kubernetes"):
         modules = {a["provider"]["module"] for a in _activities(experiment)}

@@ -100,7 +100,7 @@ def test_region_loss_fails_over_and_back_and_rolls_the_region_back(tmp_path):
     names = [n for n, _ in method]
     assert names.index("rpo-before-loss") < names.index("primary-region-down")
     assert names.index("primary-region-down") < names.index("traffic-on-dr-within-rto")
-    assert names[-2:] == ["primary-region-up", "traffic-back-on-primary"]
+    assert names[-3:] == ["primary-region-up", "traffic-back-on-primary", "end-recording"]
     down = next(a for a in experiment["method"] if a["name"] == "primary-region-down")
     assert down["provider"]["arguments"] == {"role": "primary"}
     wait = next(a for a in experiment["method"] if a["name"] == "traffic-on-dr-within-rto")
@@ -115,7 +115,7 @@ def test_replication_lag_promotes_while_slowed_and_restores_in_rollback(tmp_path
     funcs = [a["provider"]["func"] for a in experiment["method"]]
     assert funcs.index("slow_replication") < funcs.index("publish_and_promote_copy")
     assert funcs.index("publish_and_promote_copy") < funcs.index("restore_replication")
-    assert funcs[-1] == "wait_dr_converged"
+    assert funcs[-2:] == ["wait_dr_converged", "end_recording"]
     rollbacks = [a["provider"]["func"] for a in experiment["rollbacks"]]
     assert rollbacks == ["restore_replication", "rollback_candidate"]
     alerts = [a["alert"] for a in experiment["configuration"]["expected_alerts"]]

@@ -68,6 +68,7 @@ def test_method_freezes_holds_measured_thaws_then_checks_recovery_and_the_slo():
         "thaw-every-replica",
         "capacity-back-within-rto",
         "slo-restored-after-thaw",
+        "end-recording",
     ]
     assert [a["provider"]["func"] for a in experiment["rollbacks"]] == ["thaw_replicas"]
     conf = experiment["configuration"]
@@ -80,6 +81,7 @@ def test_method_freezes_holds_measured_thaws_then_checks_recovery_and_the_slo():
     assert after["within_s"] == conf["slo_rto_s"]
     # The recorder outlasts the baseline, the hold and a second of recovery after it.
     assert conf["record_s"] > 1.5 + conf["fault_hold_s"] + 1.0
+    assert conf["record_tail_s"] >= 1.0
     assert conf["expected_alerts"] == [] and conf["no_alert_reason"] == serving_outage.NO_ALERT
 
 
