@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from contracts.deployment import Slo
 from experiments.capacity import Capacity, load_configuration, open_loop_step, search_capacity
 from experiments.deployment import load_deployment
-from experiments.detection import sidecar_for, write_sidecar
+from experiments.detection import expectations, sidecar_for, write_sidecar
 from infra.local.monitoring import LocalMonitoring
 from monitoring.alerts_client import PrometheusQueryError
 from monitoring.local import AlertEpisode, prometheus_available
@@ -32,10 +32,13 @@ __all__ = [
     "measure_capacity",
     "plan_load",
     "record_alerts",
+    "settled_timeline",
     "start_monitoring",
 ]
 
 RESOLVE_WAIT_S = 30.0
+RESOLVE_POLL_S = 1.0
+SETTLE_STEP_S = 2.0
 Say = Callable[[str], None]
 
 
@@ -109,27 +112,75 @@ def _epoch(stamp: Any) -> float | None:
         return None
 
 
+def _awaited(bodies: Iterable[dict[str, Any]]) -> list[tuple[str, float, float]]:
+    """(alert, journal start, journal end) for every alert a journal expects to resolve."""
+    out = []
+    for body in bodies:
+        start, end = _epoch(body.get("start")), _epoch(body.get("end"))
+        spec = body.get("experiment")
+        config = spec.get("configuration") if isinstance(spec, dict) else None
+        if start is None or not isinstance(config, dict):
+            continue
+        for want in expectations(config):
+            if want.resolve:
+                out.append((want.alert, start, end or time.time()))
+    return out
+
+
+def _unresolved(episodes: list[AlertEpisode], awaited: list[tuple[str, float, float]]) -> bool:
+    return any(
+        e.alertname == name and e.resolved_at is None and start <= e.pending_at <= end
+        for e in episodes
+        for name, start, end in awaited
+    )
+
+
+def settled_timeline(
+    monitor: Monitor,
+    since: float,
+    awaited: list[tuple[str, float, float]],
+    wait_s: float = RESOLVE_WAIT_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[AlertEpisode]:
+    """The alert timeline once every ``awaited`` alert (one a journal expects to resolve,
+    raised during it) has resolved, or after ``wait_s``: the gate judges the resolution
+    from this timeline. Other alerts are not waited for: the load-failure alert's 2 m
+    window, or the degraded ratio's 5 m one, outlast any drill's recovery, and waiting
+    for all alerts to end cost the regional phase its whole 30 s every time."""
+    waited = 0.0
+    episodes = monitor.timeline(since)
+    while _unresolved(episodes, awaited) and waited < wait_s:
+        sleep(RESOLVE_POLL_S)
+        waited += RESOLVE_POLL_S
+        episodes = monitor.timeline(since)
+    sleep(SETTLE_STEP_S)  # one more evaluation step, so the timeline sees the resolution
+    return monitor.timeline(since)
+
+
 def record_alerts(
-    monitor: Monitor | None, since: float, journals: list[Path], not_checked: str
+    monitor: Monitor | None,
+    since: float,
+    journals: list[Path],
+    not_checked: str,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> str | None:
     """Write each journal's alert timeline beside it (or why detection was not checked).
     A missing or unreadable journal gets nothing: the gate fails it by name. Returns what
     went wrong when Prometheus ran but its timeline could not be read (the drill fails)."""
+    bodies: dict[Path, dict[str, Any]] = {}
+    for journal in journals:
+        with contextlib.suppress(OSError, ValueError):
+            body = json.loads(journal.read_text())
+            if isinstance(body, dict):
+                bodies[journal] = body
     episodes: list[AlertEpisode] | None = None
     problem = None
     if monitor is not None:
         try:
-            with contextlib.suppress(TimeoutError):  # let the last fault's alerts resolve
-                monitor.wait_quiet(RESOLVE_WAIT_S)
-            time.sleep(2.0)  # one more evaluation step, so the timeline sees the resolution
-            episodes = monitor.timeline(since)
+            episodes = settled_timeline(monitor, since, _awaited(bodies.values()), sleep=sleep)
         except PrometheusQueryError as exc:
             problem = not_checked = f"the alert timeline could not be read: {exc}"
-    for journal in journals:
-        try:
-            body = json.loads(journal.read_text())
-        except (OSError, ValueError):
-            continue
+    for journal, body in bodies.items():
         start, end = _epoch(body.get("start")), _epoch(body.get("end"))
         if monitor is None or episodes is None or start is None:
             write_sidecar(journal, {"checked": False, "reason": not_checked})
