@@ -69,9 +69,14 @@ def run_regional_phase(
     names: list[str],
     planned: dict[str, float],
     watch: Callable[[], Monitor | None] = lambda: None,
+    timings: dict[str, float] | None = None,
 ) -> int:
     """Up, watch (a Prometheus over both regions and the replicator, from ``watch``), run
-    ``names``, write their alert timelines, down; the run's exit code (or the up's)."""
+    ``names``, write their alert timelines, down; the run's exit code (or the up's).
+    ``timings`` gets the seconds spent running the experiments and settling their alerts
+    (``experiments``) and on everything else: up, Prometheus, down (``environment``)."""
+    started = time.monotonic()
+    running = 0.0
     up = [python, "-m", "infra.local", "up", "--workdir", str(workdir), "--store", store]
     code = step("bring two regions up", [*up, "--model", model, *REGIONS_UP_ARGS])
     monitor: Monitor | None = None
@@ -87,7 +92,7 @@ def run_regional_phase(
         if monitor is not None:
             with contextlib.suppress(TimeoutError, PrometheusQueryError):
                 monitor.wait_quiet(QUIET_TIMEOUT_S)
-        since = time.time()
+        since, run_started = time.time(), time.monotonic()
         code = step(
             "run the region experiments",
             [
@@ -104,6 +109,7 @@ def run_regional_phase(
             ],
         )
         problem = record_alerts(monitor, since, journals_of, reason)
+        running = time.monotonic() - run_started
         return code or (1 if problem else 0)
     finally:
         if monitor is not None:
@@ -112,3 +118,6 @@ def run_regional_phase(
             "bring the two regions down",
             [python, "-m", "infra.local", "down", "--workdir", str(workdir)],
         )
+        if timings is not None:
+            timings["experiments"] = running
+            timings["environment"] = time.monotonic() - started - running

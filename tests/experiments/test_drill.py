@@ -330,3 +330,38 @@ def test_an_unreadable_alert_timeline_fails_the_drill_and_says_so(tmp_path: Path
     code = run_drill("file:///x", "m", paths, ["zone-loss"], train=False, **conditions, step=fake)
     assert code == 1
     assert "not checked: the alert timeline could not be read" in paths.summary.read_text()
+
+
+def test_the_catalog_time_counts_running_the_experiments_and_says_the_switch_apart() -> None:
+    from experiments.drill import catalog_time_line
+
+    assert catalog_time_line(200.04, {}) == (
+        "catalog time: 200.0 s running the experiments (single-region 200.0 s)"
+    )
+    line = catalog_time_line(200.0, {"experiments": 80.0, "environment": 25.0})
+    assert line.startswith("catalog time: 280.0 s running the experiments")
+    assert "two-region 80.0 s" in line and "25.0 s switching to the two regions" in line
+
+
+def test_the_regional_phase_times_its_experiments_apart_from_its_environment(
+    tmp_path: Path,
+) -> None:
+    import time
+
+    from experiments.drill_regions import run_regional_phase
+
+    took = {"bring two regions up": 0.3, "run the region experiments": 0.2}
+
+    def step(title: str, argv: list[str]) -> int:
+        time.sleep(took.get(title, 0.1))
+        return 0
+
+    timings: dict[str, float] = {}
+    code = run_regional_phase(
+        step, "python", "file:///x", "m", tmp_path / "env", tmp_path, ["region-loss"],
+        {"load_rps": 100.0},
+        timings=timings,
+    )  # fmt: skip
+    assert code == 0
+    assert 0.2 <= timings["experiments"] < 0.3  # the run (no Prometheus: nothing to settle)
+    assert 0.4 <= timings["environment"] < 0.6  # up and down
