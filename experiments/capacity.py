@@ -5,10 +5,12 @@ A drill at a trickle of traffic proves little (DESIGN.md contract 4), so before 
 catalog the drill offers open-loop load through the router at rising rates (doubling,
 then bisecting between the last rate that held and the first that did not), a few seconds
 a step, and keeps the highest rate whose p99 stayed within the SLO's budget at the SLO's
-availability, once that rate has held a second time: near the knee one short step can
-hold by luck (800 rps held at p99 164 ms in one quiet drill where 476-566 rps was the
-knee in three others, and the drill at half of it failed two experiments on p99), so a
-rate that misses its confirmation gives way to one bisection below it. Open loop,
+availability, once that rate has held three steps in a row: near the knee one short step
+can hold by luck (800 rps held at p99 164 ms in one quiet drill where 476-566 rps was the
+knee in three others, and the drill at half of it failed two experiments on p99), and so
+can two: 673 rps held 4 of its 7 steps over four searches, passed a two-step
+confirmation once, and the drill at its half (336 rps) missed p99 in model-rollout by
+9 ms. A rate that misses a confirmation gives way to one bisection below it. Open loop,
 because the drill's own traffic is open loop: a closed-loop search waits for answers
 before it sends, so it reports the throughput of a queue, not the rate users can be
 served at, and overstated the local capacity about 2x (1,093 rps closed loop against a
@@ -43,7 +45,8 @@ SSH_SHARE = 0.7
 START_RPS = 25.0
 MAX_RPS = 5000.0
 REFINEMENTS = 2  # bisection steps between the last rate that held and the first that broke
-CONFIRMATIONS = 3  # tries to find a rate that holds twice before the search gives up
+CONFIRMATIONS = 3  # tries to find a rate that holds in a row before the search gives up
+CONFIRM_HOLDS = 2  # steps the best rate must hold again, in a row, to be the capacity
 
 
 class CapacityError(RuntimeError):
@@ -95,16 +98,18 @@ def search_capacity(
     max_rps: float = MAX_RPS,
     refinements: int = REFINEMENTS,
     confirmations: int = CONFIRMATIONS,
+    confirm_holds: int = CONFIRM_HOLDS,
     progress: Callable[[str], None] = print,
 ) -> Capacity:
     """Double the offered rate until a step misses the SLO (or ``max_rps``), then bisect
     ``refinements`` times between the last rate that held and the first that did not,
-    then confirm: the best rate must hold again; if it does not, the next candidate is
-    one bisection between it and the highest rate below it that held (or that rate).
+    then confirm: the best rate must hold ``confirm_holds`` more steps in a row; if it does
+    not, the next candidate is one bisection between it and the highest rate below it
+    that held (or that rate).
 
     A step holds when it meets the SLO (:meth:`LoadStep.within`): the judgement the
     experiments' windows make, so the drill runs at a fraction of a rate the SLO was
-    actually met at, twice."""
+    actually met at, every step of several in a row."""
     steps: list[LoadStep] = []
 
     def holds(rate: float) -> bool:
@@ -135,8 +140,8 @@ def search_capacity(
         else:
             broke = mid
     for _ in range(confirmations):
-        progress(f"capacity: confirming {best:.1f} rps")
-        if holds(best):
+        progress(f"capacity: confirming {best:.1f} rps ({confirm_holds} more steps)")
+        if all(holds(best) for _ in range(confirm_holds)):
             return Capacity(round(best, 1), slo.p99_ms, tuple(steps))
         lower = max(
             (s.rate_rps for s in steps if s.within(slo) and s.rate_rps < best), default=None
@@ -146,7 +151,8 @@ def search_capacity(
         mid = math.sqrt(lower * best)
         best = mid if holds(mid) else lower
     raise CapacityError(
-        f"no rate held twice within the SLO after {confirmations} confirmations: the "
+        f"no rate held {confirm_holds + 1} steps in a row within the SLO after "
+        f"{confirmations} confirmations: the "
         f"router's capacity is unstable ({', '.join(s.describe() for s in steps[-3:])})"
     )
 

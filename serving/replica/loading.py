@@ -7,10 +7,12 @@ Start-up chain (first that loads wins):
 3. else the versions the alias named before (its ``history``), most recent first;
    never any other version in the store, since a candidate the promotion gate refused
    verifies just as well as a good one;
-4. else the newest verified copy in the local cache dir (only versions this replica
-   loaded through the chain above land there), so a restart works while the store is
-   down. A version whose store copy failed verification in this process is never taken
-   from the cache either.
+4. else, from the local cache dir, the versions this replica served, the last one
+   first (``<cache>/<model>/.served``, rewritten at every swap), so a restart works while
+   the store is down. Never the newest cached copy: after a rollback that is the version
+   rolled back (a drill's store-outage restart served one, left in the cache by an earlier
+   model-rollout). A version whose store copy failed verification in this process is
+   never taken from the cache either.
 
 "Verified" means every file's sha256 and size match the manifest. When a version is
 already in the cache, its store copy is verified too, so corrupting the store's
@@ -38,7 +40,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -74,6 +78,8 @@ def poll_delay(interval_s: float, rng: random.Random) -> float:
 
 Origin = Literal["alias", "previous", "history", "cache"]
 _MAX_RETRY_S = 30.0
+SERVED_FILE = ".served"  # in <cache>/<model>/: versions served, the last one last
+_SERVED_KEPT = 16
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,7 @@ class ModelLoader:
             }
         )
         self.metrics.observe_search(loaded.serving.search)
+        self._remember_served(loaded.version)
         release_free_memory()
         log.info(
             "serving model %s version %s (%s from %s, %s search)",
@@ -220,6 +227,34 @@ class ModelLoader:
             loaded.serving.search,
             extra={"version": loaded.version, "replaced": old.version if old else None},
         )
+
+    def _served_file(self) -> Path:
+        return self.cache_dir / self.model / SERVED_FILE
+
+    def _served(self) -> list[str]:
+        """The versions this replica served, the last one last; [] when unreadable."""
+        try:
+            data = json.loads(self._served_file().read_text())
+        except (OSError, ValueError):
+            return []
+        if not isinstance(data, list):
+            return []
+        return [v for v in data if isinstance(v, str) and v and Path(v).name == v != ".."]
+
+    def _remember_served(self, version: str) -> None:
+        """Append ``version`` to the served list (temporary file, then rename: a crash
+        leaves the old list, never half of one). Failing to write it only costs the cache
+        fallback this version, so it is logged, not raised."""
+        earlier = [v for v in self._served() if v != version][-(_SERVED_KEPT - 1) :]
+        served = [*earlier, version]
+        path = self._served_file()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{SERVED_FILE}.tmp")
+            tmp.write_text(json.dumps(served))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("cannot record the served version in the cache: %s", exc)
 
     def _due(self, version: str) -> bool:
         retry = self._retry_at.get(version)
@@ -285,22 +320,17 @@ class ModelLoader:
         return LoadedModel(self._build(path, manifest), origin, "store")
 
     def _load_from_cache(self) -> LoadedModel | None:
+        """The versions this replica served, the last one first, that are cached whole."""
         model_dir = self.cache_dir / self.model
-        if not model_dir.is_dir():
-            return None
-        candidates = sorted(
-            (p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
-            key=lambda p: p.name,
-            reverse=True,
-        )
-        for path in candidates:
-            if path.name in self._refused:
+        for version in reversed(self._served()):
+            path = model_dir / version
+            if version in self._refused or not path.is_dir():
                 continue
             try:
                 manifest = verify_dir(path)
                 return LoadedModel(self._build(path, manifest), "cache", "cache")
             except Exception as exc:
-                self._record_failure(path.name, exc)
+                self._record_failure(version, exc)
         return None
 
     def _startup_chain(self) -> LoadedModel | None:

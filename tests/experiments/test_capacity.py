@@ -56,9 +56,9 @@ def test_the_rate_doubles_until_the_slo_breaks_then_bisects_below_it() -> None:
     lines: list[str] = []
     capacity = search_capacity(router, SLO, progress=lines.append)
     assert router.asked[:6] == [25, 50, 100, 200, 400, pytest.approx((200 * 400) ** 0.5)]
-    assert len(router.asked) == 8, "5 doublings, 2 bisections, 1 confirmation"
-    assert router.asked[-1] == pytest.approx(capacity.rps, abs=0.1)
-    assert "confirming" in lines[-2]
+    assert len(router.asked) == 9, "5 doublings, 2 bisections, 2 confirming steps"
+    assert router.asked[-2:] == [pytest.approx(capacity.rps, abs=0.1)] * 2
+    assert "confirming" in lines[-3]
     assert 200 < capacity.rps <= 300, "the bisection lands between the last good and first bad"
     assert "misses the SLO" in lines[4]
 
@@ -76,9 +76,26 @@ class LuckyRouter(FakeRouter):
 def test_a_rate_that_held_by_luck_is_not_the_capacity() -> None:
     router = LuckyRouter(capacity=300)
     capacity = search_capacity(router, SLO, progress=lambda _: None)
-    assert capacity.rps <= 300, "only a rate that held twice is the capacity"
+    assert capacity.rps <= 300, "only a rate that held in a row is the capacity"
     assert capacity.rps >= 200
-    assert router.asked.count(pytest.approx(capacity.rps, abs=0.1)) >= 2
+    assert router.asked.count(pytest.approx(capacity.rps, abs=0.1)) >= 3
+
+
+def test_a_rate_that_held_twice_by_luck_is_not_the_capacity() -> None:
+    """673 rps held two steps in a row in one quiet drill and failed in others: the drill
+    at half of it missed p99. The capacity must hold three steps in a row."""
+
+    class TwiceLucky(FakeRouter):
+        def __call__(self, rate: float) -> LoadStep:
+            lucky = self.capacity < rate <= 1.5 * self.capacity and self.asked.count(rate) < 2
+            step = super().__call__(rate)
+            return LoadStep(rate, step.rps, 40.0, step.requests, 0) if lucky else step
+
+    router = TwiceLucky(capacity=300)
+    capacity = search_capacity(router, SLO, progress=lambda _: None)
+    assert 200 <= capacity.rps <= 300
+    lucky = [r for r in router.asked if 300 < r <= 450]
+    assert lucky and all(lucky.count(r) <= 3 for r in lucky)
 
 
 def test_a_capacity_that_never_holds_twice_is_an_error() -> None:
@@ -88,7 +105,7 @@ def test_a_capacity_that_never_holds_twice_is_an_error() -> None:
             held = rate not in self.asked[:-1]
             return LoadStep(rate, step.rps, 40.0 if held else 900.0, step.requests, 0)
 
-    with pytest.raises(CapacityError, match="no rate held twice"):
+    with pytest.raises(CapacityError, match="no rate held 3 steps in a row"):
         search_capacity(Unstable(capacity=300), SLO, progress=lambda _: None)
 
 

@@ -92,6 +92,48 @@ def test_a_restart_while_the_store_is_down_serves_the_cached_copy(tiny_store, tm
     assert failures(loader, "store_unreachable") == 1
 
 
+def test_a_restart_in_a_store_outage_serves_the_version_served_last_not_a_rolled_back_one(
+    tiny_store, tmp_path
+):
+    """A rollout then its rollback leave the rolled-back version, the newest, in the cache:
+    the cache fallback takes what the replica served last."""
+    cache = tmp_path / "cache"
+    loader = make_loader(tiny_store.url, cache)
+    stable = tiny_store.stable
+
+    async def rollout_and_rollback() -> str:
+        await loader.load_initial()
+        rolled_back = tiny_store.publish(seed=5)
+        await loader.refresh()
+        assert loader.current.version == rolled_back
+        tiny_store.store.rollback("recommender", from_version=rolled_back)
+        await loader.refresh()
+        return rolled_back
+
+    rolled_back = asyncio.run(rollout_and_rollback())
+    assert loader.current.version == stable
+    assert sorted(p.name for p in (cache / "recommender").iterdir() if p.is_dir()) == sorted(
+        [stable, rolled_back]
+    )
+    assert rolled_back > stable  # the newest cached copy is the rolled-back one
+    tiny_store.root.rename(tiny_store.root.with_name("store-away"))
+    restarted = make_loader(tiny_store.url, cache)
+    assert load(restarted)
+    assert (restarted.current.version, restarted.current.source) == (stable, "cache")
+
+
+def test_the_cache_never_serves_a_version_this_replica_did_not_serve(tiny_store, tmp_path):
+    cache = tmp_path / "cache"
+    assert load(make_loader(tiny_store.url, cache))
+    served = cache / "recommender" / ".served"
+    assert json.loads(served.read_text()) == [tiny_store.stable]
+    served.unlink()  # nothing recorded: a cached copy alone is not enough
+    tiny_store.root.rename(tiny_store.root.with_name("store-away"))
+    loader = make_loader(tiny_store.url, cache)
+    assert not load(loader)
+    assert loader.current is None
+
+
 def test_a_tampered_cache_copy_is_never_served(tiny_store, tmp_path):
     cache = tmp_path / "cache"
     assert load(make_loader(tiny_store.url, cache))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from model.store import open_store
+from serving.replica.loading import SERVED_FILE
 from tests.factories import moto_s3, publish_tiny_model
 
 pytestmark = pytest.mark.integration
@@ -26,11 +28,17 @@ def stop(replica) -> int:
     return replica.wait_exit(timeout=30)
 
 
+def left_by_an_earlier_run(store, version: str, cache) -> None:
+    """What a replica that served ``version`` leaves: its cached copy and its served list."""
+    store.fetch("recommender", version, cache)
+    (cache / "recommender" / SERVED_FILE).write_text(json.dumps([version]))
+
+
 def test_a_restart_while_the_store_dir_is_gone_serves_from_the_cache(
     tiny_store, start_replica, tmp_path
 ):
     cache = tmp_path / "cache"
-    tiny_store.store.fetch("recommender", tiny_store.stable, cache)  # what an earlier run left
+    left_by_an_earlier_run(tiny_store.store, tiny_store.stable, cache)
     tiny_store.root.rename(tmp_path / "store-moved-away")
     replica = start_replica(tiny_store.url, cache_dir=cache)
     info = model_info(replica)
@@ -49,7 +57,7 @@ def test_a_restart_against_a_dead_s3_endpoint_serves_from_the_cache(start_replic
     with moto_s3("models") as endpoint:
         store = open_store("s3://models/recdrill")
         version = publish_tiny_model(store).version
-        store.fetch("recommender", version, cache)
+        left_by_an_earlier_run(store, version, cache)
     env = {
         "RECDRILL_S3_ENDPOINT_URL": endpoint,  # nothing listens there any more
         "AWS_ACCESS_KEY_ID": "testing",
