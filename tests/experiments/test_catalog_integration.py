@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,22 @@ def test_time_series_covers_the_method(drill, name):
     _, journals, _ = drill
     series = json.loads((journals / f"{name}.timeseries.json").read_text())
     assert series["experiment"] == name and series["interval_s"] == 0.1
-    assert sum(s["requests"] for s in series["samples"]) > 100
+    journal = json.loads((journals / f"{name}.json").read_text())
+    runs = {r["activity"]["name"]: r for r in journal["run"]}
+    recorded = runs["record-timeseries"]["output"]
+    assert recorded["ended_by_method"] is True, "the recording ran to its ceiling"
+    # It covers the whole method and the tail after it, at its rate, and nothing is lost.
+    method_end = max(
+        datetime.fromisoformat(r["end"]).timestamp()
+        for n, r in runs.items()
+        if n not in ("record-timeseries", "end-recording")
+    )
+    series_end = series["started"] + len(series["samples"]) * series["interval_s"]
+    tail = journal["experiment"]["configuration"]["record_tail_s"]
+    assert series_end >= method_end + tail - 0.2
+    rate = journal["experiment"]["configuration"]["recorder_rate_rps"]
+    requests = sum(s["requests"] for s in series["samples"])
+    assert requests == recorded["requests"] >= 0.95 * rate * recorded["recorded_s"]
 
 
 def test_rollbacks_left_nothing_pending(drill):
