@@ -12,6 +12,7 @@ from typing import Any
 
 import pulumi
 
+from contracts.resources import kubernetes_replica_resources
 from serving.replica.settings import ReplicaSettings
 from serving.router.cli import router_argv
 
@@ -116,10 +117,8 @@ def http_probes() -> dict[str, Any]:
 
 
 def gpu_resources(gpus: int) -> dict[str, Any]:
-    if gpus:
-        amount = {"cpu": "2", "memory": "8Gi", GPU: str(gpus)}
-        return {"requests": amount, "limits": {"memory": "8Gi", GPU: str(gpus)}}
-    return {"requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"memory": "1Gi"}}
+    """A replica's requests and limits, from the contract the local cgroups share."""
+    return kubernetes_replica_resources(gpus, GPU)
 
 
 def gpu_tolerations(gpus: int) -> list[dict[str, Any]]:

@@ -20,6 +20,9 @@ from infra.local import procs
 from infra.local.config import DEPLOYMENT_FILE, PID_FILE, ControllerConfig, write_private
 from infra.local.control_api import build_app
 from infra.local.controller import Controller
+from infra.local.isolation import IsolationError, open_isolation
+
+log = logging.getLogger("infra.local.daemon")
 
 
 class _Server(uvicorn.Server):
@@ -72,7 +75,12 @@ def serve(workdir: Path) -> int:
     deployment = config.deployment()
     write_private(workdir / DEPLOYMENT_FILE, deployment)
     (workdir / PID_FILE).write_text(str(os.getpid()))
-    controller = Controller(config)
+    controller = Controller(config, open_isolation(workdir))
+    if controller.isolation.isolated:
+        try:  # the controller is control-plane work, as the warm pool and the gate are
+            controller.isolation.place("control", os.getpid())
+        except IsolationError as exc:
+            log.warning("controller stays outside the control group: %s", exc)
     try:
         asyncio.run(_main(controller, deployment))
     finally:

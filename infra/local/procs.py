@@ -35,15 +35,18 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _preexec(tie_to_parent: bool, nice: int):
+def _preexec(tie_to_parent: bool, nice: int, cgroup_procs: Sequence[str] = ()):
     def run() -> None:
         if tie_to_parent:
             _die_with_parent()
+        for procs_file in cgroup_procs:  # joined before exec: nothing runs outside its group
+            with open(procs_file, "w") as fh:
+                fh.write(str(os.getpid()))
         if nice:
             os.nice(nice)
             _set_autogroup_nice("self", nice)
 
-    return run if tie_to_parent or nice else None
+    return run if tie_to_parent or nice or cgroup_procs else None
 
 
 def _set_autogroup_nice(pid: int | str, nice: int) -> bool:
@@ -96,9 +99,11 @@ def spawn(
     tie_to_parent: bool = True,
     nice: int = 0,
     pipes: bool = False,
+    cgroup_procs: Sequence[str] = (),
 ) -> subprocess.Popen:
     """Start ``argv`` in a new session, stdout/stderr appended to ``log_path`` and stdin
-    /dev/null; with ``pipes``, stdin and stdout are pipes to the caller instead."""
+    /dev/null; with ``pipes``, stdin and stdout are pipes to the caller instead. The child
+    writes itself into each of ``cgroup_procs`` (``cgroup.procs`` files) before it execs."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -108,7 +113,7 @@ def spawn(
             stderr=log if pipes else subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             start_new_session=True,
-            preexec_fn=_preexec(tie_to_parent, nice),
+            preexec_fn=_preexec(tie_to_parent, nice, tuple(cgroup_procs)),
             close_fds=True,
         )
 

@@ -15,7 +15,7 @@ import logging
 import select
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from infra.local import procs
@@ -28,8 +28,16 @@ READY = b"ready\n"  # what a member writes on stdout once imported
 class WarmPool:
     """Up to ``size`` waiting ``infra.local.warm`` processes, children of the caller's thread."""
 
-    def __init__(self, size: int, logs: Path, env: Mapping[str, str], nice: int) -> None:
+    def __init__(
+        self,
+        size: int,
+        logs: Path,
+        env: Mapping[str, str],
+        nice: int,
+        cgroup_procs: Sequence[str] = (),
+    ) -> None:
         self.size = size
+        self.cgroup_procs = tuple(cgroup_procs)
         self.logs = logs
         self.env = dict(env)
         self.nice = nice
@@ -68,15 +76,23 @@ class WarmPool:
                 self.env,
                 nice=self.nice,
                 pipes=True,
+                cgroup_procs=self.cgroup_procs,
             )
             self.spawned += 1
             self.waiting.append(proc)
             log.info("warm process %s started at nice %d", proc.pid, self.nice)
 
-    def take(self, argv: Sequence[str], log_path: Path, nice: int) -> subprocess.Popen | None:
+    def take(
+        self,
+        argv: Sequence[str],
+        log_path: Path,
+        nice: int,
+        place: Callable[[int], None] | None = None,
+    ) -> subprocess.Popen | None:
         """Hand a live member its order (``serving.replica`` ``argv``) and CPU
         priority ``nice``; None when the pool is empty, so the caller starts one cold. A warm
-        member goes first; one still importing is better than none (it has a head start)."""
+        member goes first; one still importing is better than none (it has a head start).
+        ``place`` moves it into the slot's cgroup (its "node") before it gets the order."""
         self._collect_ready()
         self.waiting.sort(key=lambda p: p.pid not in self.warm)  # stable: oldest first
         while self.waiting:
@@ -86,6 +102,8 @@ class WarmPool:
                 _close_pipes(proc)
                 continue
             try:
+                if place is not None:
+                    place(proc.pid)
                 order = {"argv": list(argv), "log": str(log_path)}
                 proc.stdin.write(json.dumps(order).encode() + b"\n")
             except OSError:  # it died between poll() and write(): try the next one
