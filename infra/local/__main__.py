@@ -12,6 +12,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from contracts.cluster_timings import LOCAL as LOCAL_TIMINGS
 from infra.local import regions
 from infra.local.config import DEPLOYMENT_FILE
 from infra.local.lifecycle import (
@@ -186,7 +187,28 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--zones", type=int, default=3)
     up.add_argument("--replicas-per-zone", type=int, default=2)
     up.add_argument("--standby", type=int, default=1)
-    up.add_argument("--reschedule-delay", type=float, default=2.0)
+    up.add_argument(
+        "--reschedule-delay",
+        type=float,
+        default=LOCAL_TIMINGS.reschedule_other_node_s,
+        help="seconds before a lost zone's replicas start elsewhere: the cluster's scheduling, "
+        "image pull and model fetch on the RTO's scale (default %(default)s)",
+    )
+    up.add_argument(
+        "--restart-delay",
+        type=float,
+        default=LOCAL_TIMINGS.restart_same_node_s,
+        help="seconds before a deleted or killed replica starts again (a pod replaced on its "
+        "node: container start and model fetch, scaled; default %(default)s)",
+    )
+    up.add_argument(
+        "--eviction-delay",
+        type=float,
+        default=LOCAL_TIMINGS.node_lost_eviction_s,
+        help="seconds a hung zone's replicas stay where they are before they are evicted and "
+        "rescheduled (Kubernetes' 40 s + 300 s for an unreachable node, scaled; "
+        "default %(default)s)",
+    )
     up.add_argument("--drain-grace", type=float, default=2.0)
     up.add_argument(
         "--startup-nice",

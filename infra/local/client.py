@@ -108,6 +108,18 @@ class ControlClient:
     def zone_up(self, zone: str) -> dict[str, Any]:
         return self.call("POST", f"/v1/zones/{zone}/up")
 
+    def zone_hang(self, zone: str) -> dict[str, Any]:
+        """Partition the zone: its replicas freeze (connections hang, none is refused)."""
+        return self.call("POST", f"/v1/zones/{zone}/hang")
+
+    def isolation(self) -> dict[str, Any]:
+        """The CPU isolation in force, with each group's CPU use and throttling."""
+        return self.call("GET", "/v1/isolation")
+
+    def join(self, group: str, pid: int) -> dict[str, Any]:
+        """Move ``pid`` (and what it starts later) into the ``drill`` or ``control`` group."""
+        return self.call("POST", "/v1/isolation/join", json={"group": group, "pid": pid})
+
     def wait_for(
         self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 60.0
     ) -> float:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.cluster_timings import LOCAL as LOCAL_TIMINGS
 from contracts.deployment import Control, Deployment, ModelStoreRef, Selectors, Slo
 
 DEPLOYMENT_FILE = "deployment.json"
@@ -41,7 +42,10 @@ class ControllerConfig:
     zones: int = 3
     replicas_per_zone: int = 2
     standby: int = 1
-    reschedule_delay: float = 2.0
+    # Stand-ins for the cluster's replacement times, on the RTO's scale (contracts.cluster_timings).
+    reschedule_delay: float = LOCAL_TIMINGS.reschedule_other_node_s
+    restart_delay: float = LOCAL_TIMINGS.restart_same_node_s
+    eviction_delay: float = LOCAL_TIMINGS.node_lost_eviction_s
     health_interval: float = 0.25
     drain_grace: float = 2.0
     stop_grace: float = 5.0
@@ -71,6 +75,10 @@ class ControllerConfig:
             raise ValueError(f"--standby must be 0 or more, got {self.standby}")
         if self.reschedule_delay < 0:
             raise ValueError(f"--reschedule-delay must be 0 or more, got {self.reschedule_delay}")
+        if self.restart_delay < 0:
+            raise ValueError(f"--restart-delay must be 0 or more, got {self.restart_delay}")
+        if self.eviction_delay < 0:
+            raise ValueError(f"--eviction-delay must be 0 or more, got {self.eviction_delay}")
         if self.warm_pool is not None and self.warm_pool < 0:
             raise ValueError(f"--warm-pool must be 0 or more, got {self.warm_pool}")
         if self.replica_poll_interval is not None and self.replica_poll_interval < 0.05:

@@ -96,6 +96,20 @@ def build_app(controller: Controller, deployment: dict[str, Any]):
         zone = request.path_params["zone"]
         return _json({"zone": zone, "state": "up", "moving_home": await controller.zone_up(zone)})
 
+    async def zone_hang(request: Request) -> Response:
+        zone = request.path_params["zone"]
+        return _json({"zone": zone, "state": "hung", "frozen": controller.zone_hang(zone)})
+
+    async def isolation_view(_: Request) -> Response:
+        return _json(controller.isolation_view())
+
+    async def isolation_join(request: Request) -> Response:
+        body = await _body(request)
+        unknown = sorted(set(body) - {"group", "pid"})
+        if unknown:
+            raise SelectorError(f"unknown fields {unknown}")
+        return _json(controller.join(_field(body, "group", (str,)), _field(body, "pid", (int,))))
+
     async def deployment_view(_: Request) -> Response:
         return _json(deployment)
 
@@ -110,6 +124,9 @@ def build_app(controller: Controller, deployment: dict[str, Any]):
         Route("/v1/zones", zones),
         Route("/v1/zones/{zone}/down", zone_down, methods=["POST"]),
         Route("/v1/zones/{zone}/up", zone_up, methods=["POST"]),
+        Route("/v1/zones/{zone}/hang", zone_hang, methods=["POST"]),
+        Route("/v1/isolation", isolation_view),
+        Route("/v1/isolation/join", isolation_join, methods=["POST"]),
         Route("/v1/deployment", deployment_view),
         Route("/v1/router", router_view),
     ]

@@ -16,10 +16,20 @@ from typing import Any
 
 import aiohttp
 
+from contracts.resources import LOCAL_REPLICA, LOCAL_RESERVED, LOCAL_STARTUP_CPU
 from infra.local import commands, procs
 from infra.local.config import ControllerConfig
+from infra.local.isolation import (
+    WARM_GROUP,
+    WARM_WEIGHT_CPU,
+    Isolation,
+    IsolationError,
+    NoIsolation,
+    group_for_replica,
+)
 from infra.local.selectors import SelectorError, matches, parse_selector, pick
 from infra.local.warm_pool import LOWEST_NICE, WarmPool
+from infra.local.zone_faults import ZoneFaults
 
 log = logging.getLogger("infra.local.controller")
 RUNNING_STATES = ("starting", "ready", "unready")
@@ -78,8 +88,11 @@ class Slot:
         }
 
 
-class Controller:
-    def __init__(self, config: ControllerConfig) -> None:
+class Controller(ZoneFaults):
+    """The local environment's control plane. ``isolation`` (the daemon opens the best
+    the machine allows) holds every replica in its own cgroup; without it, none is."""
+
+    def __init__(self, config: ControllerConfig, isolation: Isolation | None = None) -> None:
         self.config = config
         self.workdir = config.path.resolve()
         self.zones: dict[str, str] = {z: "up" for z in config.zone_list}
@@ -98,13 +111,67 @@ class Controller:
         self.lock = asyncio.Lock()
         self.http: aiohttp.ClientSession | None = None
         self.env = commands.child_env(config, self.workdir)
+        self.isolation = isolation or NoIsolation(reason="not isolated: no isolation given")
+        self._make_groups()
         self.pool = WarmPool(
             config.warm_pool_size,
             self.workdir / "logs",
             self.env,
             nice=LOWEST_NICE if procs.can_restore_priority() else 0,
+            cgroup_procs=self.isolation.procs_files(WARM_GROUP),
         )
         self.pool_armed = False
+
+    def _make_groups(self) -> None:
+        """One cgroup per replica slot (its "node") and the reserved groups. A failure here
+        leaves the environment unisolated, said in the log and in ``/v1/isolation``, rather
+        than not starting."""
+        try:
+            for group, cpu in LOCAL_RESERVED.items():
+                self.isolation.create(group, cpu)
+            # The warm pool imports at the lowest weight, within a starting replica's limit:
+            # it takes only CPU nobody else wants, as its nice 19 did unisolated.
+            self.isolation.create(WARM_GROUP, LOCAL_STARTUP_CPU, weight_cpu=WARM_WEIGHT_CPU)
+            for slot in self.slots:
+                self.isolation.create(group_for_replica(slot.id), LOCAL_REPLICA.cpu)
+        except IsolationError as exc:
+            self.isolation.remove()
+            self.isolation = NoIsolation(reason=f"not isolated: {exc}; replicas share every CPU")
+        log.info("isolation: %s %s", self.isolation.mechanism, self.isolation.reason)
+
+    def _size_replica(self, slot: Slot, starting: bool) -> None:
+        """A starting replica's start-up boost, and its node's budget once it is ready."""
+        if not self.isolation.isolated:
+            return
+        cpu = LOCAL_STARTUP_CPU if starting else LOCAL_REPLICA.cpu
+        try:
+            self.isolation.create(group_for_replica(slot.id), cpu, weight_cpu=LOCAL_REPLICA.cpu)
+        except IsolationError as exc:
+            log.warning("cannot resize %s: %s", slot.id, exc)
+
+    def join(self, group: str, pid: int) -> dict[str, Any]:
+        """Put a process of the drill's (load, probes) or the control plane's into its
+        reserved group; replicas' and the router's groups are the controller's alone."""
+        if group not in ("drill", "control"):
+            raise SelectorError(f"group must be 'drill' or 'control', got {group!r}")
+        if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not procs.alive(pid):
+            raise SelectorError(f"pid must be a running process, got {pid!r}")
+        if self.isolation.isolated:
+            try:
+                self.isolation.place(group, pid)
+            except IsolationError as exc:
+                raise SelectorError(f"cannot move pid {pid} into {group}: {exc}") from exc
+        return {"group": group, "pid": pid, "isolated": self.isolation.isolated}
+
+    def isolation_view(self) -> dict[str, Any]:
+        groups = [*LOCAL_RESERVED, WARM_GROUP, *(group_for_replica(s.id) for s in self.slots)]
+        view = self.isolation.describe()
+        if self.isolation.isolated:
+            view["groups"] = {
+                g: {"cpu_s": self.isolation.cpu_seconds(g), **self.isolation.throttled(g)}
+                for g in groups
+            }
+        return view
 
     # ---- process lifecycle -----------------------------------------------------------
     def start_slot(self, slot: Slot) -> None:
@@ -117,11 +184,18 @@ class Controller:
         slot.nice = self.config.startup_nice if serving else 0
         args = commands.replica_args(self.config, self.workdir, slot.id, slot.zone, slot.port)
         log_path = self.workdir / "logs" / f"{slot.id}.log"
-        slot.proc = self.pool.take(args, log_path, slot.nice)
+        group = group_for_replica(slot.id)
+        self._size_replica(slot, starting=True)
+        place = (lambda pid: self.isolation.place(group, pid)) if self.isolation.isolated else None
+        slot.proc = self.pool.take(args, log_path, slot.nice, place=place)
         warm = slot.proc is not None
         if slot.proc is None:
             slot.proc = procs.spawn(
-                procs.python_argv("serving.replica", *args), log_path, self.env, nice=slot.nice
+                procs.python_argv("serving.replica", *args),
+                log_path,
+                self.env,
+                nice=slot.nice,
+                cgroup_procs=self.isolation.procs_files(group),
             )
         slot.state, slot.ready_since, slot.deleted = "starting", None, False
         log.info(
@@ -131,12 +205,16 @@ class Controller:
 
     def start_router(self) -> None:
         self.router = procs.spawn(
-            commands.router_command(self.config), self.workdir / "logs" / "router.log", self.env
+            commands.router_command(self.config),
+            self.workdir / "logs" / "router.log",
+            self.env,
+            cgroup_procs=self.isolation.procs_files("router"),
         )
         log.info("started router pid %s port %s", self.router.pid, self.config.router_port)
 
     def kill_slot(self, slot: Slot, state: str) -> None:
         """SIGKILL the slot's process group at once and forget the process."""
+        self.thaw_slot(slot)
         if slot.proc is not None:
             procs.signal_group(slot.proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -165,13 +243,13 @@ class Controller:
     def reconcile(self, now: float) -> None:
         """One pass: notice exits, restart after back-off, reschedule out of down zones."""
         for slot in self.slots:
-            if slot.held:
+            if slot.held or self.reconcile_hung(slot, now):
                 continue
             if slot.proc is not None and slot.proc.poll() is not None:
                 code = slot.proc.returncode
                 slot.proc, slot.port, slot.ready_since = None, None, None
-                if slot.deleted:
-                    slot.next_start = now
+                if slot.deleted:  # a deleted pod: replaced on its node after the restart delay
+                    slot.next_start = now + self.config.restart_delay
                 else:
                     slot.restarts += 1
                     slot.crash_streak += 1
@@ -212,18 +290,6 @@ class Controller:
         if self.pool_armed and not self.stopping:
             self.pool.fill()  # only after the first bring-up, which it would otherwise slow
 
-    def _least_loaded_zone(self, role: str) -> str | None:
-        """The up zone with the fewest replicas of this role (ties: fewest of any role)."""
-        up = [z for z, s in self.zones.items() if s == "up"]
-        if not up:
-            return None
-
-        def load(zone: str) -> tuple[int, int]:
-            here = [s for s in self.slots if s.zone == zone]
-            return sum(1 for s in here if s.role == role), len(here)
-
-        return min(up, key=load)
-
     async def health_pass(self) -> None:
         """Probe every running replica's /readyz concurrently."""
         assert self.http is not None
@@ -234,6 +300,8 @@ class Controller:
             if slot.proc is None or slot.state not in RUNNING_STATES:
                 continue
             if ok:
+                if slot.state == "starting":
+                    self._size_replica(slot, starting=False)
                 slot.state = "ready"
                 slot.ready_since = slot.ready_since or now
                 if slot.nice and procs.renice(slot.proc.pid, 0):
@@ -284,6 +352,8 @@ class Controller:
             sig = procs.SIGNALS[sig_name]
             if sig_name in ("TERM", "KILL"):
                 slot.deleted = sig_name == "TERM"
+                if sig_name == "KILL":  # a pod deleted with grace 0: its replacement waits too
+                    slot.next_start = time.monotonic() + self.config.restart_delay
             procs.signal_group(pid, sig)
             if sig_name == "STOP":
                 slot.state = "stopped"
@@ -291,35 +361,6 @@ class Controller:
                 slot.state = "unready"
             affected.append({"id": slot.id, "pid": pid, "zone": slot.zone, "signal": sig_name})
         return affected
-
-    def zone_down(self, zone: str) -> list[str]:
-        self._check_zone(zone)
-        self.zones[zone] = "down"
-        self.zone_down_since[zone] = time.monotonic()
-        killed = []
-        for slot in self.slots:
-            if slot.zone == zone:
-                if slot.proc is not None:
-                    killed.append(slot.id)
-                self.kill_slot(slot, "pending")
-        return killed
-
-    async def zone_up(self, zone: str) -> list[str]:
-        """Bring a zone back and move its own replicas home, one at a time."""
-        self._check_zone(zone)
-        self.zones[zone] = "up"
-        self.zone_down_since.pop(zone, None)
-        movers = [s for s in self.slots if s.home_zone == zone and s.zone != zone]
-        if movers:
-            asyncio.get_running_loop().create_task(self._move_home(movers))
-        return [s.id for s in movers]
-
-    async def _move_home(self, slots: list[Slot]) -> None:
-        async with self.lock:
-            for slot in slots:
-                if self.zones[slot.home_zone] != "up" or slot.zone == slot.home_zone:
-                    continue
-                await self._replace(slot, zone=slot.home_zone)
 
     async def rolling_restart(self, selector: str | None) -> list[str]:
         slots = self.select(selector)
@@ -341,10 +382,6 @@ class Controller:
         while slot.state != "ready" and time.monotonic() < deadline and not self.stopping:
             await asyncio.sleep(0.1)
 
-    def _check_zone(self, zone: str) -> None:
-        if zone not in self.zones:
-            raise SelectorError(f"unknown zone {zone!r}; zones are {sorted(self.zones)}")
-
     def replicas_view(self, selector: str | None = None) -> dict[str, Any]:
         return {
             "replicas": [s.describe() for s in self.select(selector)],
@@ -365,6 +402,8 @@ class Controller:
     def shutdown(self) -> None:
         """TERM every child group, wait the grace, KILL whatever is left."""
         self.stopping = True
+        for slot in self.slots:
+            self.thaw_slot(slot)
         procs_left = [s.proc for s in self.slots if s.proc is not None] + self.pool.close()
         if self.router is not None:
             procs_left.append(self.router)
@@ -382,3 +421,4 @@ class Controller:
         for slot in self.slots:
             slot.proc, slot.state = None, "terminating"
         self.router = None
+        self.isolation.remove()

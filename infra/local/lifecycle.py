@@ -77,6 +77,8 @@ def config_from_args(
         "replicas_per_zone": args.replicas_per_zone,
         "standby": args.standby,
         "reschedule_delay": args.reschedule_delay,
+        "restart_delay": args.restart_delay,
+        "eviction_delay": args.eviction_delay,
         "drain_grace": args.drain_grace,
         "startup_nice": args.startup_nice,
         "warm_pool": args.warm_pool,

@@ -10,6 +10,7 @@ import pytest
 from infra.local import commands
 from infra.local.config import ControllerConfig, write_private, zone_names
 from infra.local.controller import Controller
+from infra.local.selectors import SelectorError
 from serving.replica.settings import parse_settings
 from serving.router.cli import parser as router_parser
 
@@ -55,6 +56,31 @@ def test_zone_down_marks_pending_and_reschedules_after_the_delay(tmp_path):
     moved = [s for s in ctl.slots if s.home_zone == "local-a"]
     assert all(s.zone in ("local-b", "local-c") for s in moved)
     assert {s.zone for s in moved} == {"local-b", "local-c"}, "spread, not piled in one zone"
+
+
+def test_hung_zone_stays_put_until_the_eviction_delay_then_is_rescheduled(tmp_path):
+    ctl = Controller(config(tmp_path, reschedule_delay=2.0, eviction_delay=10.0))
+    ctl.stopping = True
+    ctl.zone_hang("local-a")
+    since = ctl.zone_down_since["local-a"]
+    ctl.reconcile(since + 9.5)
+    assert ctl.zones["local-a"] == "hung"
+    assert {s.zone for s in ctl.slots if s.home_zone == "local-a"} == {"local-a"}
+    ctl.reconcile(since + 10.1)  # evicted: the zone is now lost, replaced after the delay
+    assert ctl.zones["local-a"] == "down"
+    ctl.reconcile(since + 10.1 + 2.1)
+    moved = [s for s in ctl.slots if s.home_zone == "local-a"]
+    assert {s.zone for s in moved} == {"local-b", "local-c"}
+
+
+def test_only_an_up_zone_can_hang(tmp_path):
+    ctl = Controller(config(tmp_path))
+    ctl.stopping = True
+    ctl.zone_down("local-a")
+    with pytest.raises(SelectorError, match=r"local-a.*down, not up"):
+        ctl.zone_hang("local-a")
+    with pytest.raises(SelectorError, match="unknown zone"):
+        ctl.zone_hang("local-z")
 
 
 def test_deployment_description_has_the_contract_keys(tmp_path):

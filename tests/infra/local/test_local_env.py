@@ -8,11 +8,14 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from contracts.resources import LOCAL_REPLICA
+from experiments.faults.partition import HANGS, answer_to
 from experiments.probes.load import open_loop, summarise
 from infra.local import procs
 from infra.local.client import all_ready
@@ -141,6 +144,57 @@ def test_zone_loss_costs_no_request_and_capacity_comes_back(local_env: LocalEnv)
     assert {r["zone"] for r in local_env.control.replicas("role=active")} == {
         "local-a", "local-b", "local-c",
     }  # fmt: skip
+
+
+def _cgroup_of(pid: int, controller: str) -> str:
+    """The pid's group in the v1 ``controller`` hierarchy, or its v2 group."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(",") or controllers == "":
+            return path
+    return ""
+
+
+def test_every_replica_is_held_to_its_own_cpu_budget(local_env: LocalEnv):
+    isolation = local_env.control.isolation()
+    if not isolation["isolated"]:
+        pytest.skip(f"this machine cannot isolate: {isolation['reason']}")
+    assert isolation["replica_cpu"] == LOCAL_REPLICA.cpu
+    for replica in local_env.control.replicas():
+        group = _cgroup_of(replica["pid"], "cpu")
+        assert group.endswith(f"/replica-{replica['id']}"), (replica["id"], group)
+        view = isolation["groups"][f"replica-{replica['id']}"]
+        assert view["cpu_s"] is not None and view["cpu_s"] > 0
+    quota = Path(f"/sys/fs/cgroup/cpu{group}/cpu.cfs_quota_us")
+    if quota.exists():  # a ready replica is back at its node's budget (no start-up boost)
+        assert int(quota.read_text()) == LOCAL_REPLICA.quota_us()
+    routers = [
+        pid
+        for pid in env_pids(local_env.workdir)
+        if b"serving.router" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert routers and all(_cgroup_of(pid, "cpu").endswith("/router") for pid in routers)
+
+
+def test_zone_hang_hangs_connections_and_costs_no_request(local_env: LocalEnv):
+    if not local_env.control.isolation()["isolated"]:
+        pytest.skip("a zone hang freezes cgroups; this machine has none writable")
+    before = {r["id"]: r["pid"] for r in local_env.control.replicas("zone=local-a")}
+    try:
+        summary = load_with_fault(
+            local_env, 8.0, 1.0, lambda: local_env.control.zone_hang("local-a")
+        )
+        assert summary["errors"] == 0, summary
+        assert summary["degraded_ratio"] <= 0.01, summary
+        hung = local_env.control.replicas("zone=local-a")
+        assert {r["id"]: r["pid"] for r in hung} == before, "nothing replaced during the hang"
+        assert {r["state"] for r in hung} == {"unreachable"}
+        assert {answer_to(r["url"]) for r in hung} == {HANGS}, "hangs, is not refused"
+        assert local_env.control.zones()["local-a"] == "hung"
+    finally:
+        local_env.control.zone_up("local-a")
+    restore(local_env)
+    assert {r["id"]: r["pid"] for r in local_env.control.replicas("zone=local-a")} == before
 
 
 def test_stopped_replica_is_ejected_and_p99_stays_bounded(local_env: LocalEnv):
