@@ -44,7 +44,7 @@ class Weakening:
 
 WEAKENINGS: tuple[Weakening, ...] = (
     Weakening("router-retries-off", "router retries", ("--router-retries", "0"),
-              ("replica-loss", "zone-loss", "slow-replica")),
+              ("replica-loss", "zone-loss", "zone-hang", "slow-replica")),
     Weakening("ejection-off", "passive ejection", ("--router-ejection", "off"),
               ("slow-replica",)),
     Weakening("fallback-off", "popular-items fallback", ("--router-fallback", "off"),
@@ -56,7 +56,7 @@ WEAKENINGS: tuple[Weakening, ...] = (
     Weakening("drain-grace-0", "graceful drain", ("--drain-grace", "0"),
               ("model-corruption", "store-outage")),
     Weakening("try-timeout-over-budget", "router per-try timeout",
-              ("--router-try-timeout", "1.0"), ("slow-replica",)),
+              ("--router-try-timeout", "1.0"), ("slow-replica", "zone-hang")),
     Weakening("unwritable-cache", "verified local cache",
               ("--replica-cache-dir", "/proc/recdrill-cache"), ("store-outage",)),
     Weakening("health-checks-slow", "router active health checks",

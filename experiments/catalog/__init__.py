@@ -24,6 +24,7 @@ from experiments.catalog import (
     serving_outage,
     slow_replica,
     store_outage,
+    zone_hang,
     zone_loss,
 )
 from experiments.detection import declare_alerts
@@ -31,6 +32,7 @@ from experiments.detection import declare_alerts
 MODULES: tuple[ModuleType, ...] = (
     replica_loss,
     zone_loss,
+    zone_hang,
     slow_replica,
     store_outage,
     model_corruption,

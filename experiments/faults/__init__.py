@@ -18,6 +18,7 @@ VERBS = (
     "thaw_replicas",
     "restart_replicas",
     "zone_down",
+    "zone_hang",
     "zone_up",
     "wait_for_zone_return",
     "store_outage",

@@ -64,6 +64,7 @@ __all__ = [
     "wait_for_replacement",
     "wait_for_zone_return",
     "zone_down",
+    "zone_hang",
     "zone_up",
 ]
 
@@ -203,6 +204,12 @@ def undo_zone_down(
                 )
             time.sleep(_POLL_S)
     return stopped
+
+
+def zone_hang(zone: str, configuration: Configuration = None, secrets: Secrets = None) -> Any:
+    """Not a verb of its own on AWS: ``zone_down``'s power interruption already cuts the
+    zone's subnets, so its connections hang as a partition's do."""
+    _unsupported("zone_hang")
 
 
 def zone_up(zone: str, configuration: Configuration = None, secrets: Secrets = None) -> list[str]:

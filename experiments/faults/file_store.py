@@ -36,6 +36,7 @@ from experiments.faults.store_has_no_replicas import (
     wait_for_replacement,
     wait_for_zone_return,
     zone_down,
+    zone_hang,
     zone_up,
 )
 from model.store import open_store
@@ -59,6 +60,7 @@ __all__ = [
     "wait_for_replacement",
     "wait_for_zone_return",
     "zone_down",
+    "zone_hang",
     "zone_up",
 ]
 

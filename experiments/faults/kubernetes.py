@@ -70,6 +70,7 @@ __all__ = [
     "wait_for_replacement",
     "wait_for_zone_return",
     "zone_down",
+    "zone_hang",
     "zone_up",
 ]
 
@@ -320,6 +321,13 @@ def undo_zone_down(
         _patch_node(v1, name, spec)
         restored.append(name)
     return restored
+
+
+def zone_hang(zone: str, configuration: Configuration = None, secrets: Secrets = None) -> Any:
+    """Not on Kubernetes: on EKS ``zone_down`` starts FIS's AZ power interruption, which
+    cuts the zone's subnets, so zone-loss there is already the partition that zone-hang
+    models locally."""
+    unsupported("kubernetes", "zone_hang", "use zone-loss, whose FIS action cuts the subnets")
 
 
 def zone_up(zone: str, configuration: Configuration = None, secrets: Secrets = None) -> list[str]:

@@ -27,6 +27,7 @@ from experiments.faults.local_replication import (
     slow_replication,
     undo_slow_replication,
 )
+from experiments.faults.partition import HANGS, answer_to
 from experiments.faults.refusal import corrupted_version, refusal
 from experiments.probes.capacity import wait_until_capacity
 from infra.local.client import ControlClient, ControlError
@@ -50,6 +51,7 @@ __all__ = [
     "wait_for_replacement",
     "wait_for_zone_return",
     "zone_down",
+    "zone_hang",
     "zone_up",
 ]
 
@@ -247,6 +249,23 @@ def zone_down(
     state.record(state_file(configuration), ZONE_DOWN, zone=zone, **_where(configuration))
     with _control(configuration, secrets) as control:
         return control.zone_down(zone)
+
+
+def zone_hang(
+    zone: str, configuration: Configuration = None, secrets: Secrets = None
+) -> dict[str, Any]:
+    """Partition a zone: its replicas freeze (freezer cgroup), so their connections hang
+    until the caller's timeout and none is refused, as when a zone's subnets are cut.
+    Nothing replaces them until the eviction delay (a cluster's 40 s + 300 s, scaled)."""
+    state.record(state_file(configuration), ZONE_DOWN, zone=zone, **_where(configuration))
+    with _control(configuration, secrets) as control:
+        result = control.zone_hang(zone)
+        urls = {r["id"]: r["url"] for r in control.replicas() if r["id"] in result["frozen"]}
+    seen = {rid: answer_to(url) for rid, url in urls.items() if url}
+    wrong = {rid: how for rid, how in seen.items() if how != HANGS}
+    if wrong:
+        raise ActivityFailed(f"zone {zone} is not partitioned: {wrong} (each should hang)")
+    return {**result, "hanging": sorted(seen)}
 
 
 def undo_zone_down(zone: str, control_url: str, deployment_file: str | None) -> dict[str, Any]:

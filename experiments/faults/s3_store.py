@@ -37,6 +37,7 @@ from experiments.faults.store_has_no_replicas import (
     wait_for_replacement,
     wait_for_zone_return,
     zone_down,
+    zone_hang,
     zone_up,
 )
 from model.store import S3_ENDPOINT_ENV
@@ -60,6 +61,7 @@ __all__ = [
     "wait_for_replacement",
     "wait_for_zone_return",
     "zone_down",
+    "zone_hang",
     "zone_up",
 ]
 

@@ -58,6 +58,11 @@ def zone_down(zone: str, configuration: Configuration = None, secrets: Secrets =
     unsupported("model store", "zone_down", _NO_REPLICAS)
 
 
+def zone_hang(zone: str, configuration: Configuration = None, secrets: Secrets = None) -> Any:
+    """Not on a store: a directory has no zones."""
+    unsupported("model store", "zone_hang", _NO_REPLICAS)
+
+
 def zone_up(zone: str, configuration: Configuration = None, secrets: Secrets = None) -> Any:
     """Not on a store: a directory has no zones."""
     unsupported("model store", "zone_up", _NO_REPLICAS)

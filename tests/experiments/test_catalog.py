@@ -49,6 +49,7 @@ def test_catalog_has_every_contract_experiment_for_each_platform():
     assert set(catalog.names("local")) == {
         "replica-loss",
         "zone-loss",
+        "zone-hang",
         "model-corruption",
         "bad-model-rollout",
         "model-rollout",

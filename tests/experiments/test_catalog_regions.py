@@ -123,8 +123,9 @@ def test_replication_lag_promotes_while_slowed_and_restores_in_rollback(tmp_path
 
 
 def test_with_regions_escalation_ends_with_the_region_experiments():
-    assert catalog.escalation_order("local", regions=True)[-4:] == [
+    assert catalog.escalation_order("local", regions=True)[-5:] == [
         "zone-loss",
+        "zone-hang",
         "serving-outage",
         "replication-lag",
         "region-loss",
