@@ -71,6 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     from experiments.capacity import load_configuration
     from experiments.controls.safeguard import check_sources
     from experiments.dry_run import plan_lines
+    from experiments.isolation_join import join_drill_group
     from experiments.preflight import enforce, preflight
     from experiments.render import render_one
     from experiments.runner import run_catalog
@@ -104,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"safeguard also stops on: {source} in ALARM (all exist now)")
         return 0
     extensions = enforce(found, args.force)
+    overrides = {**join_drill_group(deployment, say=_say), **overrides}
     results = run_catalog(
         args.deployment,
         args.journals,
@@ -127,6 +129,10 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"{len(results)} journal(s) in {args.journals}; run the gate for the verdict")
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _rollback(args: argparse.Namespace) -> int:

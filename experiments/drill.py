@@ -31,6 +31,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from contracts.deployment import Deployment, DeploymentError
 from experiments import catalog
 from experiments.capacity import Capacity, CapacityError
 from experiments.drill_conditions import (
@@ -43,6 +44,7 @@ from experiments.drill_conditions import (
     start_monitoring,
 )
 from experiments.drill_regions import run_regional_phase
+from experiments.isolation_join import join_drill_group
 from experiments.report_cli import record_drill
 from infra.local.client import ControlError
 from monitoring.alerts_client import PrometheusQueryError
@@ -191,6 +193,8 @@ def run_drill(
     try:
         if code != 0:
             return code
+        with contextlib.suppress(DeploymentError, OSError, ValueError):  # measure says why
+            join_drill_group(Deployment.load(paths.deployment), say=console.print)
         try:
             planned = plan_load(load, lambda s: measure(paths, s), say=console.print)
         except (CapacityError, OSError, ValueError) as exc:

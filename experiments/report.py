@@ -52,6 +52,7 @@ section{border-top:2px solid #ddd;margin-top:1.5em} img{max-width:100%}
 details summary{cursor:pointer;color:#555;font-size:.85em}
 pre{font-size:.78em;white-space:pre-wrap;word-break:break-all;max-height:20em;overflow:auto}
 table.detail td{font-size:.95em}
+.banner.unisolated{background:#fff1d6;border-left:4px solid #b7791f;padding:.5em .8em}
 """
 
 
@@ -176,6 +177,24 @@ def experiment_html(outcome: Outcome, row: ExperimentRow) -> str:
     return "\n".join(body)
 
 
+def isolation_html(outcomes: Sequence[Outcome]) -> str:
+    """A banner when any experiment ran unisolated (its figures depend on the machine),
+    else the line that says how the replicas were held to their budgets."""
+    configs = [o.verdict.experiment_spec.get("configuration") or {} for o in outcomes]
+    notes = {str(c.get("isolation_note", "")) for c in configs if c.get("isolation") == "none"}
+    if notes:
+        why = "; ".join(sorted(n for n in notes if n)) or "not recorded"
+        return (
+            "<p class='banner unisolated' id='isolation'><strong>Not isolated:</strong> "
+            f"{esc(why)}. Replicas shared every CPU, so capacity and latency depend on "
+            "this machine and on whatever else ran on it.</p>"
+        )
+    isolated = sorted({str(c["isolation_note"]) for c in configs if c.get("isolation_note")})
+    if not isolated:
+        return ""
+    return f"<p class='meta' id='isolation'>Isolation: {esc('; '.join(isolated))}.</p>"
+
+
 def render_report(
     outcomes: Sequence[Outcome],
     history: Sequence[DrillRecord] = (),
@@ -205,6 +224,7 @@ def render_report(
         f"<p class='meta'>{passed}/{len(outcomes)} experiments passed · {len(findings)} "
         f"finding(s) · generated {generated}. Margins: green comfortable, amber within 20% "
         "of the limit, red breached.</p>"
+        f"{isolation_html(outcomes)}"
         f"{summary_table(rows)}"
         f"<h2 id='findings'>Findings and improvement plan</h2>{findings_html(findings)}"
         f"<h2 id='trends'>Trends</h2>{trends}"

@@ -15,10 +15,16 @@ from model.artifacts import read_artifacts
 from model.store import STABLE, ModelStore, StoreError, check_name, open_store
 from training.dataset import DataError, leave_last_out
 from training.evaluate import evaluate, format_table
-from training.promote import DEFAULT_POPULARITY_FACTOR, DEFAULT_TOLERANCE, promote
+from training.promote import (
+    DEFAULT_POPULARITY_FACTOR,
+    DEFAULT_TOLERANCE,
+    PromotionRefused,
+    promote,
+)
 from training.train import CheckpointError
 
 EXIT_ERROR = 1
+EXIT_REFUSED = 3  # the promotion gate refused the version (not an error of the command)
 err = Console(stderr=True, highlight=False)
 
 
@@ -227,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
+    except PromotionRefused as exc:
+        err.print(f"refused: {exc}", markup=False, soft_wrap=True)
+        return EXIT_REFUSED
     except (StoreError, DataError, CheckpointError, FloatingPointError, ValueError, OSError) as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         return EXIT_ERROR

@@ -23,13 +23,14 @@ from chaoslib.types import Configuration, Secrets
 
 from experiments import state
 from experiments.faults.common import setting, state_file
+from experiments.faults.gate_process import gate_promote
 from experiments.probes.rollout import ROLLOUT
 from model.architecture import TwoTower
 from model.artifacts import publish_artifacts, read_artifacts
 from model.store import StoreError, open_store
 from training.canary import CanaryError
 from training.canary import canary_check as run_canary
-from training.promote import PromotionRefused, promote
+from training.promote import PromotionRefused
 
 __all__ = [
     "canary_check",
@@ -162,9 +163,15 @@ def promote_through_gate(
     The version is good, so the gate (which scores it itself) must let it through.
     """
     params = _candidate(configuration)
-    store = open_store(params["store_url"])
     try:
-        alias = promote(store, params["model"], params["candidate"], reason="chaos: rollout drill")
+        alias = gate_promote(
+            params["store_url"],
+            params["model"],
+            params["candidate"],
+            "chaos: rollout drill",
+            configuration,
+            secrets,
+        )
     except PromotionRefused as exc:
         raise ActivityFailed(f"the gate refused a good version: {exc}") from exc
     except StoreError as exc:
@@ -206,7 +213,9 @@ def try_promote(configuration: Configuration = None, secrets: Secrets = None) ->
     params = _candidate(configuration)
     store = open_store(params["store_url"])
     try:
-        promote(store, params["model"], params["candidate"])
+        gate_promote(
+            params["store_url"], params["model"], params["candidate"], None, configuration, secrets
+        )
     except PromotionRefused as exc:
         return {"promoted": False, "refused": str(exc)}
     except StoreError as exc:

@@ -209,7 +209,11 @@ def test_run_passes_load_rps_to_the_catalog(
     deployment = str(write_deployment(tmp_path))  # run reads it for the pre-flight
     argv = ["run", "--deployment", deployment, "--journals", str(tmp_path)]
     assert cli.main([*argv, "--load-rps", "90", "--capacity-rps", "180"]) == 0
-    assert seen["overrides"] == load_configuration(90.0, 180.0)
+    load = load_configuration(90.0, 180.0)
+    assert {k: seen["overrides"][k] for k in load} == load
+    # no controller answers here: the journals say the run was not isolated, and why
+    assert seen["overrides"]["isolation"] == "none"
+    assert "cannot join the drill group" in seen["overrides"]["isolation_note"]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ version they serve), one of which can be made to keep the old version.
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 
 import pytest
@@ -85,6 +86,23 @@ def test_gate_refusing_the_version_fails_the_promotion(config, tmp_path):
     with pytest.raises(ActivityFailed, match=r"the gate refused a good version: .*popularity"):
         model_rollout.promote_through_gate(configuration=config)
     assert _stable(config) == weak.version
+
+
+def test_the_gate_runs_as_a_process_of_its_own_in_the_control_group(config):
+    joined: list[dict] = []
+
+    def control(method, path, query, body):
+        joined.append({"method": method, "path": path, **(body or {})})
+        return 200, {"group": "control", "pid": (body or {}).get("pid"), "isolated": True}
+
+    with json_server(control) as server:
+        conf = {**config, "control_url": server.url, "control_token": "t"}
+        model_rollout.publish_good_candidate(configuration=conf)
+        model_rollout.promote_through_gate(configuration=conf, secrets={"control_token": "t"})
+    assert [(j["method"], j["path"], j["group"]) for j in joined] == [
+        ("POST", "/v1/isolation/join", "control")
+    ]
+    assert joined[0]["pid"] != os.getpid(), "the gate's own process joins, not the chaos one"
 
 
 def _environment(stack: ExitStack, serving: list[str]):

@@ -78,3 +78,19 @@ def test_report_of_a_corrupt_journal_still_renders(tmp_path: Path) -> None:
     path.write_text("{not json")
     page = _report(tmp_path, path)
     assert "store-outage" in page and "not valid JSON" in page
+
+
+def test_an_unisolated_run_is_marked_and_an_isolated_one_says_how(tmp_path: Path) -> None:
+    unisolated = f.clean_journal()
+    unisolated["experiment"]["configuration"].update(
+        isolation="none", isolation_note="not isolated: no writable cgroup cpu controller"
+    )
+    page = _report(tmp_path, f.write_journal(tmp_path, unisolated))
+    assert "<strong>Not isolated:</strong> not isolated: no writable cgroup cpu" in page
+    isolated = f.clean_journal()
+    isolated["experiment"]["configuration"].update(
+        isolation="cgroup-v1", isolation_note="cgroup-v1: each replica a node of 80m CPU"
+    )
+    page = _report(tmp_path, f.write_journal(tmp_path, isolated))
+    assert "Not isolated" not in page
+    assert "Isolation: cgroup-v1: each replica a node of 80m CPU." in page
