@@ -14,10 +14,11 @@ so "a replica" means the same budget wherever it runs.
   so losing a replica loses its capacity, and work elsewhere does not slow the others.
 
 The local budgets are sized from measured CPU per request on the drill's model (a replica
-≈ 0.9 ms per answer, the router ≈ 0.7 ms, the load generator ≈ 0.55 ms; see
+≈ 0.6 ms per answer, the router ≈ 0.4 ms, the load generator and recorder ≈ 0.25 ms; see
 ``docs/local.md``): seven replicas at 80 m, the router and the drill with room for the
-capacity search past the replicas' knee, the control plane for one model evaluation, in
-all 1.7 of 2 CPUs. The replicas' capacity, not the router's, is what the drill measures.
+capacity search past the replicas' knee, the control plane for the gate's evaluation
+(about 4 s of CPU) in about 10 s, in all 1.81 of 2 CPUs. The replicas' capacity, not the
+router's, is what the drill measures.
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ LOCAL_REPLICA = CpuMemory(cpu=0.08, memory_mib=1024)
 LOCAL_STARTUP_CPU = 0.3
 # What the local environment reserves apart from the replicas, by group.
 LOCAL_RESERVED: dict[str, float] = {
-    "router": 0.5,
-    "drill": 0.45,
-    "control": 0.2,
+    "router": 0.45,
+    "drill": 0.4,
+    "control": 0.4,
 }
 
 

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from chaoslib.exceptions import ChaosException
 
@@ -84,13 +85,14 @@ def _run(args: argparse.Namespace) -> int:
     sets = parse_sets(args.set)
     overrides = {**load, **sets}
     order = _order(deployment.platform, args.names, args.escalate, bool(deployment.regions))
+    peak = peak_overrides(order, args.peak_rps, args.capacity_rps, sets)
     description = deployment.to_json()
     bodies = {  # validated when run_catalog renders them; a dry run validates here
         n: render_one(
             n,
             description,
             args.deployment,
-            overrides,
+            {**overrides, **peak.get(n, {})},
             validate=args.dry_run,
             checked=frozenset(sets),
         )
@@ -114,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides=overrides,
         extensions=extensions,
         escalate=args.escalate,
+        by_experiment=peak,
     )
     missing = [r.name for r in results if not r.journal.exists()]
     killed = [r.name for r in results if r.exit_code is None]
@@ -129,6 +132,20 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     print(f"{len(results)} journal(s) in {args.journals}; run the gate for the verdict")
     return 0
+
+
+def peak_overrides(
+    order: list[str], peak_rps: float | None, capacity_rps: float | None, sets: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Each design-peak experiment's own load (``--set`` still wins)."""
+    from experiments import catalog
+    from experiments.capacity import load_configuration
+
+    if peak_rps is None:
+        return {}
+    load = {**load_configuration(peak_rps, capacity_rps), "load_basis": "design peak"}
+    load = {k: v for k, v in load.items() if k not in sets}
+    return {n: dict(load) for n in order if catalog.at_design_peak(n)}
 
 
 def _say(line: str) -> None:
@@ -191,6 +208,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--capacity-rps", type=_positive, help="measured capacity the load is a share of"
+    )
+    run.add_argument(
+        "--peak-rps",
+        type=_positive,
+        help="total rate for the experiments that lose capacity (replica, zone): the "
+        "design peak (default: --load-rps)",
     )
     run.add_argument("names", nargs="*", help="experiment names (default: all)")
     run.add_argument(

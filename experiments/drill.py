@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -132,10 +133,12 @@ def _monitoring(paths: DrillPaths) -> Monitor | None:
     return start_monitoring(paths.deployment, paths.prometheus)
 
 
-def _load_args(load: dict[str, float]) -> list[str]:
+def _load_args(load: dict[str, Any]) -> list[str]:
     args = ["--load-rps", str(load["load_rps"])]
     if "capacity_rps" in load:
         args += ["--capacity-rps", str(load["capacity_rps"])]
+    if "design_peak_rps" in load:
+        args += ["--peak-rps", str(load["design_peak_rps"])]
     return args
 
 
@@ -193,10 +196,15 @@ def run_drill(
     try:
         if code != 0:
             return code
+        topology: dict[str, Any] | None = None
         with contextlib.suppress(DeploymentError, OSError, ValueError):  # measure says why
-            join_drill_group(Deployment.load(paths.deployment), say=console.print)
+            deployment = Deployment.load(paths.deployment)
+            join_drill_group(deployment, say=console.print)
+            topology = deployment.to_json()
         try:
-            planned = plan_load(load, lambda s: measure(paths, s), say=console.print)
+            planned = plan_load(
+                load, lambda s: measure(paths, s), say=console.print, topology=topology
+            )
         except (CapacityError, OSError, ValueError) as exc:
             console.print(f"[red]drill: capacity: {exc}")
             return 1

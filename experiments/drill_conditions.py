@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from contracts.deployment import Slo
 from experiments.capacity import Capacity, load_configuration, open_loop_step, search_capacity
 from experiments.deployment import load_deployment
+from experiments.design_peak import design_peak
 from experiments.detection import expectations, sidecar_for, write_sidecar
 from infra.local.monitoring import LocalMonitoring
 from monitoring.alerts_client import PrometheusQueryError
@@ -57,11 +58,16 @@ class Monitor(Protocol):
 
 @dataclass(frozen=True)
 class LoadChoice:
-    """The drill's load: ``fraction`` of the measured capacity, or ``rps`` as given."""
+    """The drill's load: ``fraction`` of the measured capacity, or ``rps`` as given; the
+    experiments that lose capacity run at the design peak instead: ``peak_rps`` as given,
+    else derived from the measured capacity and ``peak_topology`` (default: the running
+    deployment's; the sensitivity matrix holds a weakened deployment to the healthy one's)."""
 
     fraction: float = 0.5
     rps: float | None = None
     step_s: float = 3.0
+    peak_rps: float | None = None
+    peak_topology: Mapping[str, Any] | None = None
 
 
 def measure_capacity(deployment_file: Path, step_s: float, say: Say = print) -> Capacity:
@@ -73,28 +79,46 @@ def measure_capacity(deployment_file: Path, step_s: float, say: Say = print) -> 
 
 
 def plan_load(
-    choice: LoadChoice, measure: Callable[[float], Capacity], say: Say = print
-) -> dict[str, float]:
-    """The configuration every experiment's traffic is rendered with; says the load."""
+    choice: LoadChoice,
+    measure: Callable[[float], Capacity],
+    say: Say = print,
+    topology: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The configuration every experiment's traffic is rendered with; says the load. With
+    a ``topology``, ``design_peak_rps`` is the rate of the experiments that lose capacity."""
     if choice.rps is not None:
         say(f"load: {choice.rps:g} rps as given (capacity not measured)")
-        return load_configuration(choice.rps)
-    capacity = measure(choice.step_s)
-    rps = capacity.rps * choice.fraction
-    say(
-        f"load: {rps:.0f} rps = {choice.fraction:.0%} of {capacity.rps:.0f} rps capacity "
-        f"(open loop, the highest rate within the {capacity.p99_budget_ms:g} ms p99 budget)"
-    )
-    return load_configuration(rps, capacity.rps)
+        planned: dict[str, Any] = load_configuration(choice.rps)
+        capacity_rps = None
+    else:
+        capacity = measure(choice.step_s)
+        rps = capacity.rps * choice.fraction
+        say(
+            f"load: {rps:.0f} rps = {choice.fraction:.0%} of {capacity.rps:.0f} rps capacity "
+            f"(open loop, the highest rate within the {capacity.p99_budget_ms:g} ms p99 budget)"
+        )
+        planned, capacity_rps = load_configuration(rps, capacity.rps), capacity.rps
+    if choice.peak_rps is not None:
+        planned["design_peak_rps"] = choice.peak_rps
+        planned["design_peak_note"] = f"design peak {choice.peak_rps:g} rps as given"
+    elif capacity_rps is not None and (choice.peak_topology or topology):
+        peak = design_peak(capacity_rps, choice.peak_topology or topology or {})
+        planned["design_peak_rps"] = peak.rps
+        planned["design_peak_note"] = peak.line()
+    if "design_peak_note" in planned:
+        say(f"zone and replica experiments at the {planned['design_peak_note']}")
+    return planned
 
 
-def load_line(load: dict[str, float]) -> str:
+def load_line(load: dict[str, Any]) -> str:
     """One line for the console and the summary: "N rps = 50% of C rps capacity (…)"."""
     share = load.get("load_fraction")
     of = f" = {share:.0%} of {load['capacity_rps']:g} rps capacity" if share else ""
+    note = load.get("design_peak_note")
+    peak = f"; zone and replica experiments at the {note}" if note else ""
     return (
         f"{load['load_rps']:g} rps{of} (windows {load['ssh_rate_rps']:g} rps, "
-        f"recorder {load['recorder_rate_rps']:g} rps)"
+        f"recorder {load['recorder_rate_rps']:g} rps){peak}"
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +80,12 @@ def render(
     names: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
     extensions: list[dict[str, Any]] | None = None,
+    by_experiment: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[Path]:
-    """Write ``out/<name>.json`` for each experiment (default: all for the platform)."""
+    """Write ``out/<name>.json`` for each experiment (default: all for the platform).
+    ``by_experiment`` overrides are one experiment's own (the design peak's load); the
+    shared var file leaves their keys out, or it would override them in every run."""
+    by_experiment = by_experiment or {}
     deployment = load_deployment(deployment_file)
     wanted = names or catalog.names(deployment["platform"], bool(deployment.get("regions")))
     out = Path(out)
@@ -88,9 +93,12 @@ def render(
     written = []
     for name in wanted:
         path = out / f"{name}.json"
-        _write(path, render_one(name, deployment, deployment_file, overrides, extensions))
+        own = {**(overrides or {}), **by_experiment.get(name, {})}
+        _write(path, render_one(name, deployment, deployment_file, own, extensions))
         written.append(path)
     var_file = var_file_for(deployment, deployment_file)
-    var_file["configuration"].update(overrides or {})
+    per_experiment = {key for own in by_experiment.values() for key in own}
+    shared = {k: v for k, v in (overrides or {}).items() if k not in per_experiment}
+    var_file["configuration"].update(shared)
     _write(out / VAR_FILE, var_file, mode=0o600)
     return written

@@ -158,6 +158,8 @@ def load_text(outcome: Outcome) -> str:
     if spike is not None:
         parts.append(f"spike {_rate_text(spike, capacity)}")
     text = "; ".join(parts)
+    if config.get("load_basis") == "design peak":
+        text = f"{text} (design peak: the load the topology claims through a zone's loss)"
     return text if capacity is not None and capacity > 0 else f"{text} (capacity not measured)"
 
 

@@ -140,16 +140,18 @@ def run_catalog(
     overrides: dict[str, Any] | None = None,
     extensions: list[dict[str, Any]] | None = None,
     escalate: bool = False,
+    by_experiment: dict[str, dict[str, Any]] | None = None,
 ) -> list[RunResult]:
     """Render and run each experiment in turn; every journal lands in ``journals``.
 
-    ``overrides`` are rendered into every configuration (the drill's load, ``--set``);
+    ``overrides`` are rendered into every configuration (the drill's load, ``--set``),
+    ``by_experiment`` into one experiment's (the design peak's load);
     ``names`` are run in the order given (``escalation_order`` for ``--escalate``);
     with ``escalate`` the run stops after the first experiment the gate fails.
     """
     journals = Path(journals)
     rendered = journals / ".rendered"
-    paths = render(deployment_file, rendered, names, overrides, extensions)
+    paths = render(deployment_file, rendered, names, overrides, extensions, by_experiment)
     results = []
     for index, experiment in enumerate(paths, 1):
         name = experiment.stem

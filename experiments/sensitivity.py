@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -228,11 +229,39 @@ def select(names: Sequence[str]) -> list[Weakening]:
     return [known[n] for n in names] if names else list(known.values())
 
 
-def _real_drill(store: str, model: str, load_rps: float | None) -> DrillFn:
+def healthy_load(store: str, model: str, out: Path) -> tuple[float, float]:
+    """The healthy deployment's base load and design peak, measured on one of its own:
+    a weakened deployment is held to what the healthy one must carry, not to its own
+    (without the standby, its own design peak would claim less)."""
+    from contracts.deployment import Deployment
+    from experiments.drill import DrillPaths
+    from experiments.drill_conditions import LoadChoice, measure_capacity, plan_load
+    from experiments.isolation_join import join_drill_group
+
+    paths = DrillPaths(out / "healthy-capacity")
+    up = [sys.executable, "-m", "infra.local", "up", "--workdir", str(paths.env)]
+    console.rule("[bold]healthy capacity[/]: the load every drill is held to")
+    subprocess.run([*up, "--store", store, "--model", model], check=True)
+    try:
+        deployment = Deployment.load(paths.deployment)
+        join_drill_group(deployment, say=console.print)
+        planned = plan_load(
+            LoadChoice(),
+            lambda step: measure_capacity(paths.deployment, step, say=console.print),
+            say=console.print,
+            topology=deployment.to_json(),
+        )
+    finally:
+        down = [sys.executable, "-m", "infra.local", "down", "--workdir", str(paths.env)]
+        subprocess.run(down, check=False)
+    return float(planned["load_rps"]), float(planned["design_peak_rps"])
+
+
+def _real_drill(store: str, model: str, load_rps: float | None, peak_rps: float | None) -> DrillFn:
     from experiments.drill import DrillPaths, run_drill
     from experiments.drill_conditions import LoadChoice
 
-    load = LoadChoice(rps=load_rps)
+    load = LoadChoice(rps=load_rps, peak_rps=peak_rps)
 
     def drill(weakening: Weakening, where: Path, names: list[str]) -> int:
         return run_drill(
@@ -260,8 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--load-rps",
         type=float,
-        help="hold every drill at this load (e.g. half the healthy capacity); by default "
-        "each drill measures its own deployment's capacity and runs at half of it",
+        help="hold every drill at this load (give --peak-rps too); by default a healthy "
+        "deployment's capacity is measured first and every drill runs at half of it",
+    )
+    parser.add_argument(
+        "--peak-rps",
+        type=float,
+        help="hold the zone and replica experiments at this rate (the healthy design peak)",
     )
     parser.add_argument("weakenings", nargs="*", help="weakening names (default: all)")
     args = parser.parse_args(argv)
@@ -271,7 +305,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    drill = _real_drill(args.store, args.model, args.load_rps)
+    if (args.load_rps is None) != (args.peak_rps is None):
+        print("error: give both --load-rps and --peak-rps, or neither", file=sys.stderr)
+        return 2
+    load_rps, peak_rps = args.load_rps, args.peak_rps
+    if load_rps is None:
+        try:
+            load_rps, peak_rps = healthy_load(args.store, args.model, out)
+        except (OSError, ValueError, KeyError, subprocess.CalledProcessError) as exc:
+            print(f"error: cannot measure the healthy capacity: {exc}", file=sys.stderr)
+            return 1
+        console.print(f"every drill held at {load_rps:g} rps, design peak {peak_rps:g} rps")
+    drill = _real_drill(args.store, args.model, load_rps, peak_rps)
     rows = run_matrix(chosen, out, drill, full=args.full)
     write_results(rows, out)
     console.print(table(rows))

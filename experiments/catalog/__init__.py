@@ -57,6 +57,11 @@ class BlastRadiusError(ValueError):
 REGIONS = "regions"
 
 
+def at_design_peak(name: str) -> bool:
+    """Whether ``name`` runs at the design peak (it loses capacity) rather than the base load."""
+    return bool(getattr(CATALOG[name], "AT_DESIGN_PEAK", False))
+
+
 def needs_regions(name: str) -> bool:
     """Whether experiment ``name`` needs a deployment with a DR region."""
     return getattr(CATALOG[name], "REQUIRES", None) == REGIONS

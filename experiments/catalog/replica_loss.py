@@ -16,6 +16,8 @@ from experiments.catalog.common import (
 NAME = "replica-loss"
 PLATFORMS = ("local", "kubernetes")
 BLAST_RADIUS = 2  # replicas die (``blast_replicas``, default 1); traffic moves
+# Run at the design peak (experiments.design_peak): losing capacity is what it tests.
+AT_DESIGN_PEAK = True
 NO_ALERT = (
     "one replica of a zone is lost and replaced; the zone keeps at least one healthy active "
     "replica and the SLO holds, so no page is due"

@@ -28,6 +28,8 @@ from experiments.catalog.common import (
 NAME = "zone-hang"
 PLATFORMS = ("local",)
 BLAST_RADIUS = 7.2  # a whole zone, after zone-loss (its gray twin)
+# Run at the design peak (experiments.design_peak): losing capacity is what it tests.
+AT_DESIGN_PEAK = True
 # The partition lasts this long at least: the router's health checks and ejection have
 # had their say well before it ends, and it stays shorter than the eviction delay.
 MIN_HANG_S = 15.0

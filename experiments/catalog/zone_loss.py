@@ -18,6 +18,8 @@ from experiments.detection import ExpectedAlert
 NAME = "zone-loss"
 PLATFORMS = ("local", "kubernetes")
 BLAST_RADIUS = 7  # a whole zone (``blast_zone``, default the first one)
+# Run at the design peak (experiments.design_peak): losing capacity is what it tests.
+AT_DESIGN_PEAK = True
 ALERTS = (ExpectedAlert("RecdrillZoneActiveCapacityLow", within_s=60.0),)
 # The zone stays down at least this long after capacity is back. A real zone loss lasts
 # minutes; one shorter than the capacity alert's hold time (10 s in the drill's rules) is

@@ -19,7 +19,7 @@ from experiments.capacity import (
     open_loop_step,
     search_capacity,
 )
-from experiments.render import render
+from experiments.render import VAR_FILE, render
 from infra.local.procs import free_port
 from tests.experiments.fakes import write_deployment
 
@@ -246,3 +246,33 @@ def test_the_report_shows_the_drill_load_as_a_share_of_capacity(tmp_path: Path) 
     journal["experiment"]["configuration"].update(load_configuration(112.5, 225.0))
     outcome = build_outcome(f.write_journal(tmp_path, journal, name="zone-loss"))
     assert load_text(outcome) == "112.5 rps = 50% of 225 rps capacity"
+
+
+def test_the_design_peak_is_the_load_of_the_experiments_that_lose_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict = {}
+
+    def fake_run_catalog(*args, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr(runner, "run_catalog", fake_run_catalog)
+    deployment = str(write_deployment(tmp_path))
+    argv = ["run", "--deployment", deployment, "--journals", str(tmp_path)]
+    assert cli.main([*argv, "--load-rps", "90", "--capacity-rps", "180", "--peak-rps", "120"]) == 0
+    peak = seen["by_experiment"]
+    assert sorted(peak) == ["replica-loss", "zone-hang", "zone-loss"]
+    assert peak["zone-loss"]["load_rps"] == 120.0
+    assert peak["zone-loss"]["load_basis"] == "design peak"
+    assert seen["overrides"]["load_rps"] == 90.0  # everything else at the base load
+
+    out = tmp_path / "rendered"
+    render(deployment, out, ["zone-loss", "slow-replica"], seen["overrides"], None, peak)
+    def rendered(name: str) -> dict:
+        return json.loads((out / f"{name}.json").read_text())["configuration"]
+
+    assert rendered("zone-loss")["load_rps"] == 120.0
+    assert rendered("slow-replica")["load_rps"] == 90.0
+    # the shared var file must not override one experiment's own load in every run
+    assert "load_rps" not in json.loads((out / VAR_FILE).read_text())["configuration"]

@@ -231,6 +231,28 @@ def test_the_catalog_runs_at_half_the_measured_capacity_and_the_summary_says_so(
     assert sidecar == {"checked": False, "reason": "prometheus is not on the PATH"}
 
 
+class FakeDrillWithEnvironment(FakeDrill):
+    """``up`` writes the deployment description a real environment would."""
+
+    def __call__(self, title: str, argv: list[str]) -> int:
+        if title == "bring the local environment up":
+            self.paths.env.mkdir(parents=True, exist_ok=True)
+            self.paths.deployment.write_text(write_deployment(self.paths.env).read_text())
+        return super().__call__(title, argv)
+
+
+def test_zone_and_replica_experiments_get_the_design_peak_of_the_deployment(
+    tmp_path: Path,
+) -> None:
+    paths = DrillPaths(tmp_path / "drill")
+    fake = FakeDrillWithEnvironment(paths, TWO)
+    assert run_drill("file:///x", "m", paths, TWO, train=False, **NO_LOAD_SEARCH, step=fake) == 0
+    run = dict(fake.steps)["run the experiment catalog"]
+    # 200 rps over 6 active replicas, 5 of them (with the standby) left after a zone, less 15%
+    assert run[run.index("--peak-rps") + 1] == str(round(200 / 6 * 5 * 0.85, 1))
+    assert "design peak 142 rps = 200 rps / 6 active" in paths.summary.read_text()
+
+
 def test_a_capacity_that_cannot_be_measured_fails_before_the_catalog(tmp_path: Path) -> None:
     def unmeasurable(paths: DrillPaths, step_s: float) -> Capacity:
         raise CapacityError("no load step stayed within the 250 ms p99 budget")

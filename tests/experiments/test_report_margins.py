@@ -90,6 +90,11 @@ def test_load_and_its_share_of_the_measured_capacity(tmp_path: Path) -> None:
     assert experiment_row(_outcome(tmp_path, journal)).load == "35 rps (capacity not measured)"
     journal["experiment"]["configuration"]["capacity_rps"] = 70.0
     assert experiment_row(_outcome(tmp_path, journal)).load == "35 rps = 50% of 70 rps capacity"
+    journal["experiment"]["configuration"]["load_basis"] = "design peak"
+    assert experiment_row(_outcome(tmp_path, journal)).load == (
+        "35 rps = 50% of 70 rps capacity (design peak: the load the topology claims through "
+        "a zone's loss)"
+    )
 
 
 def test_time_to_detect_where_an_activity_measures_it(tmp_path: Path) -> None:
