@@ -77,7 +77,7 @@ GPU_REPLICA = CpuMemory(cpu=2.0, memory_mib=8192)
 CPU_REPLICA = CpuMemory(cpu=0.25, memory_mib=1024)
 # A local replica: one "node" (memory is not limited locally: an OOM kill of a replica
 # that loads torch would be a fault the drill did not inject).
-LOCAL_REPLICA = CpuMemory(cpu=0.08, memory_mib=1024)
+LOCAL_REPLICA = CpuMemory(cpu=0.12, memory_mib=1024)
 # A starting replica's CPU limit until it first turns ready, its weight staying a replica's
 # (a start-up CPU boost, as google/kube-startup-cpu-boost gives pods): on a cluster a
 # replacement starts on a node of its own, so its imports and model load must not take
@@ -87,8 +87,8 @@ LOCAL_STARTUP_CPU = 0.3
 # What the local environment reserves apart from the replicas, by group.
 LOCAL_RESERVED: dict[str, float] = {
     "router": 0.45,
-    "drill": 0.4,
-    "control": 0.4,
+    "drill": 0.35,
+    "control": 0.3,
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import subprocess
@@ -53,6 +54,7 @@ class Slot:
     deleted: bool = False
     held: bool = False
     nice: int = 0
+    loading: bool = False  # loading a new version: the start-up boost again
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -140,7 +142,9 @@ class Controller(ZoneFaults):
         log.info("isolation: %s %s", self.isolation.mechanism, self.isolation.reason)
 
     def _size_replica(self, slot: Slot, starting: bool) -> None:
-        """A starting replica's start-up boost, and its node's budget once it is ready."""
+        """A starting replica's start-up boost (also while it loads a new version beside
+        the served one: a GPU node's spare cores do that work, not the serving one's), and
+        its node's budget otherwise."""
         if not self.isolation.isolated:
             return
         cpu = LOCAL_STARTUP_CPU if starting else LOCAL_REPLICA.cpu
@@ -296,12 +300,13 @@ class Controller(ZoneFaults):
         slots = [s for s in self.slots if s.proc is not None and s.state in RUNNING_STATES]
         results = await asyncio.gather(*(self._probe(s) for s in slots))
         now = time.monotonic()
-        for slot, ok in zip(slots, results, strict=True):
+        for slot, (ok, loading) in zip(slots, results, strict=True):
             if slot.proc is None or slot.state not in RUNNING_STATES:
                 continue
             if ok:
-                if slot.state == "starting":
-                    self._size_replica(slot, starting=False)
+                if slot.state == "starting" or loading != slot.loading:
+                    slot.loading = loading
+                    self._size_replica(slot, starting=loading)
                 slot.state = "ready"
                 slot.ready_since = slot.ready_since or now
                 if slot.nice and procs.renice(slot.proc.pid, 0):
@@ -309,16 +314,22 @@ class Controller(ZoneFaults):
             elif slot.state == "ready":
                 slot.state, slot.ready_since = "unready", None
 
-    async def _probe(self, slot: Slot) -> bool:
+    async def _probe(self, slot: Slot) -> tuple[bool, bool]:
+        """Ready, and loading a new version beside the served one."""
         assert self.http is not None
         try:
             async with self.http.get(
                 f"{slot.url}/readyz", timeout=aiohttp.ClientTimeout(total=0.5)
             ) as resp:
-                await resp.read()
-                return resp.status == 200
+                body = await resp.read()
+                if resp.status != 200:
+                    return False, False
         except (aiohttp.ClientError, TimeoutError, OSError):
-            return False
+            return False, False
+        try:
+            return True, bool(json.loads(body).get("loading"))
+        except (ValueError, AttributeError):
+            return True, False
 
     async def run_loops(self) -> None:
         self.http = aiohttp.ClientSession()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -33,6 +34,7 @@ import httpx
 from contracts.deployment import Deployment, ModelStoreRef
 from contracts.regions import Region
 from infra.local import procs
+from infra.local.client import ControlClient, ControlError
 from infra.local.config import (
     DEPLOYMENT_FILE,
     MARKER_ENV,
@@ -52,6 +54,7 @@ from infra.local.lifecycle import (
     wait_ready,
 )
 
+log = logging.getLogger("infra.local.regions")
 REGIONS_FILE = "regions.json"
 ROLES = {"primary": "local-primary", "dr": "local-dr"}  # role -> region name
 DR_ZONE_PREFIX = "dr"
@@ -224,8 +227,24 @@ def _bring_up(args, top: Path, configs, env, urls, dr_store: str, token: str) ->
         door_log, env,
     )  # fmt: skip
     _wait_front_door(urls["front_door"], door, door_log, args.timeout)
+    _join_control(configs["dr"].path, {"replicator": replicator, "front door": door})
     description = _description(args, described["primary"], described["dr"], dr_store, urls)
     write_private(top / DEPLOYMENT_FILE, description)
+
+
+def _join_control(workdir: Path, members: dict[str, subprocess.Popen]) -> None:
+    """The replicator (S3's replication) and the front door (Route 53) are the cloud's
+    control plane, in neither region: they join the DR region's reserved ``control`` group
+    (the region the drill never loses), or the regions' isolated groups, which outweigh
+    the root, could starve them."""
+    with ControlClient.from_workdir(workdir) as control:
+        if not control.isolation().get("isolated"):
+            return
+        for what, proc in members.items():
+            try:
+                control.join("control", proc.pid)
+            except ControlError as exc:
+                log.warning("the %s runs outside the control group: %s", what, exc)
 
 
 def down_regions(top: Path, quiet: bool = False) -> int:

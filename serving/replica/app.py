@@ -220,7 +220,10 @@ def create_app(settings: ReplicaSettings, state: ReplicaState | None = None) -> 
     async def readyz(request: Request) -> Response:
         cur = state.loader.current
         if state.ready:
-            return json_response({"ready": True, "version": cur.version if cur else None})
+            body = {"ready": True, "version": cur.version if cur else None}
+            if state.loader.loading:  # a new version loads beside the served one
+                body["loading"] = state.loader.loading
+            return json_response(body)
         reason = "draining" if state.draining else "no verified model loaded yet"
         return json_response({"ready": False, "reason": reason}, 503)
 

@@ -145,6 +145,7 @@ class ModelLoader:
         self._retry_at: dict[str, tuple[float, int]] = {}  # version -> (monotonic, failures)
         self._lock = asyncio.Lock()
         self._rng = random.Random()  # seeded from the OS: each replica drifts its own way
+        self.loading: str | None = None  # the version being loaded beside the served one
 
     # ------------------------------------------------------------------ async API
     async def load_initial(self) -> bool:
@@ -170,11 +171,14 @@ class ModelLoader:
                 return self._result(changed=False)
             if not force and not self._due(version):
                 return self._result(changed=False, error=f"version {version} failed recently")
+            self.loading = version
             try:
                 loaded = await asyncio.to_thread(self._load_from_store, version, "alias")
             except Exception as exc:
                 await asyncio.to_thread(self._record_failure, version, exc)
                 return self._result(changed=False, error=str(exc))
+            finally:
+                self.loading = None
             self._swap(loaded)
             return self._result(changed=True)
 

@@ -122,6 +122,16 @@ def test_health_readiness_and_model_info(client, tiny_store):
     assert info["loaded_at"].endswith("Z")
 
 
+def test_readiness_says_which_version_loads_beside_the_served_one(client, tiny_store):
+    client.app.state.replica.loader.loading = "v-next"
+    try:
+        body = client.get("/readyz").json()
+    finally:
+        client.app.state.replica.loader.loading = None
+    assert body == {"ready": True, "version": tiny_store.stable, "loading": "v-next"}
+    assert "loading" not in client.get("/readyz").json()
+
+
 def test_metrics_expose_requests_batches_and_the_served_version(client, tiny_store):
     client.post("/v1/recommend", json={"user_id": "u1"})
     client.get("/nope")

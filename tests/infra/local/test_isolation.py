@@ -54,10 +54,10 @@ def test_v2_writes_quota_weight_and_freeze(tmp_path):
     iso.create("replica-a-0", LOCAL_REPLICA.cpu)
     group = base / parent_name(tmp_path / "env") / "replica-a-0"
     assert (group / "cpu.max").read_text() == f"{LOCAL_REPLICA.quota_us()} {CFS_PERIOD_US}"
-    assert (group / "cpu.weight").read_text() == "8"
+    assert (group / "cpu.weight").read_text() == str(round(LOCAL_REPLICA.cpu * 100))
     iso.create("replica-a-0", 0.3, weight_cpu=LOCAL_REPLICA.cpu)  # a start-up boost
     assert (group / "cpu.max").read_text() == f"3750 {CFS_PERIOD_US}"
-    assert (group / "cpu.weight").read_text() == "8"
+    assert (group / "cpu.weight").read_text() == str(round(LOCAL_REPLICA.cpu * 100))
     assert iso.freeze("replica-a-0", True) and (group / "cgroup.freeze").read_text() == "1"
     assert iso.procs_files("replica-a-0") == [str(group / "cgroup.procs")]
     (group / "cpu.stat").write_text("usage_usec 2500000\nnr_throttled 7\nthrottled_usec 30000\n")
