@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from infra.local import procs
 from infra.local.client import ControlClient, ControlError
 from infra.local.config import DEPLOYMENT_FILE, MARKER_ENV, PID_FILE, ControllerConfig
+from model.store import STABLE, AliasNotFound, ModelNotFound, StoreError, open_store
 
 console = Console(stderr=True)
 
@@ -87,6 +88,31 @@ def config_from_args(
         "router_options": router_options,
     }
     return ControllerConfig(**{**settings, **overrides})
+
+
+def check_store_and_model(url: str, model: str) -> None:
+    """Before anything starts: the store opens and can be listed, and the model's stable
+    alias names a version. Otherwise every replica would crash-loop or wait unready until
+    ``up``'s timeout, the reason only in their logs; CliError names what is wrong."""
+    try:
+        store = open_store(url)
+        store.check_reachable()
+    except StoreError as exc:
+        raise CliError(f"--store: {exc}") from exc
+    try:
+        store.resolve(model, STABLE)
+    except ModelNotFound as exc:
+        raise CliError(
+            f"{exc}; publish one with "
+            f"`python -m training train --store {url} --model {model} --promote`"
+        ) from exc
+    except AliasNotFound as exc:
+        raise CliError(
+            f"{exc}; promote a version with "
+            f"`python -m training promote --store {url} --model {model} --version VERSION`"
+        ) from exc
+    except StoreError as exc:
+        raise CliError(f"--model {model}: {exc}") from exc
 
 
 def spawn_controller(config: ControllerConfig) -> subprocess.Popen:
