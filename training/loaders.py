@@ -133,6 +133,8 @@ def load_event_log(path: str | Path, columns: ColumnMap | str | None = None) -> 
     Raises DataError naming the file and the column when something is missing.
     """
     path = Path(path)
+    if not path.exists():  # before the layout: a missing file has none to guess
+        raise DataError(f"{path}: no such file")
     if columns is None:
         preset = preset_for(path)
         if preset is None:

@@ -17,6 +17,7 @@ from infra.local import regions
 from infra.local.config import DEPLOYMENT_FILE
 from infra.local.lifecycle import (
     CliError,
+    check_store_and_model,
     config_from_args,
     console,
     control_get,
@@ -40,6 +41,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         config = config_from_args(args, workdir, secrets.token_urlsafe(32))
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    check_store_and_model(args.store, args.model)  # before anything starts
     proc = spawn_controller(config)
     expected = args.zones * args.replicas_per_zone + args.standby
     try:
@@ -279,13 +281,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except CliError as exc:
-        console.print(f"error: {exc}", markup=False, highlight=False)
+        console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         console.print("interrupted", markup=False, highlight=False)
         return 130
     except (httpx.HTTPError, OSError) as exc:
-        console.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        console.print(
+            f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False, soft_wrap=True
+        )
         return 1
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,8 +20,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from infra.local import procs
 from infra.local.client import ControlClient, ControlError
 from infra.local.config import DEPLOYMENT_FILE, MARKER_ENV, PID_FILE, ControllerConfig
+from model.store import STABLE, AliasNotFound, ModelNotFound, StoreError, open_store
 
 console = Console(stderr=True)
+# ``up`` gives up when every replica has exited this often, none is ready, and all of their
+# logs end on the same error: each would only go on crash-looping until the timeout.
+CRASH_LOOP_EXITS = 2
+_LOG_TAIL_BYTES = 16_384
 
 
 class CliError(Exception):
@@ -89,6 +95,86 @@ def config_from_args(
     return ControllerConfig(**{**settings, **overrides})
 
 
+def check_store_and_model(url: str, model: str) -> None:
+    """Before anything starts: the store opens and can be listed, and the model's stable
+    alias names a version. Otherwise every replica would crash-loop or wait unready until
+    ``up``'s timeout, the reason only in their logs; CliError names what is wrong."""
+    try:
+        store = open_store(url)
+        store.check_reachable()
+    except StoreError as exc:
+        raise CliError(f"--store: {exc}") from exc
+    try:
+        store.resolve(model, STABLE)
+    except ModelNotFound as exc:
+        raise CliError(
+            f"{exc}; publish one with "
+            f"`python -m training train --store {url} --model {model} --promote`"
+        ) from exc
+    except AliasNotFound as exc:
+        raise CliError(
+            f"{exc}; promote a version with "
+            f"`python -m training promote --store {url} --model {model} --version VERSION`"
+        ) from exc
+    except StoreError as exc:
+        raise CliError(f"--model {model}: {exc}") from exc
+
+
+def last_error(log_path: Path) -> str | None:
+    """The last error a process wrote to its log: a JSON log line at level error or worse
+    (its message), else the last plain line that says error (argparse, a traceback's last
+    line); None when the log holds neither."""
+    try:
+        with open(log_path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - _LOG_TAIL_BYTES))
+            lines = fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                entry = None
+            if isinstance(entry, dict):
+                if str(entry.get("level", "")).lower() in ("error", "critical"):
+                    return str(entry.get("msg", line))[:400]
+                continue
+        if re.search(r"error|exception", line, re.IGNORECASE):
+            return line[:400]
+    return None
+
+
+def crash_loop(workdir: Path, replicas: list[dict[str, Any]]) -> str | None:
+    """One line when every replica keeps exiting with the same error (numbers such as
+    ports aside) and none is ready; None while any might still come up."""
+    if not replicas or any(
+        r["state"] == "ready" or r["restarts"] < CRASH_LOOP_EXITS for r in replicas
+    ):
+        return None
+    errors = [last_error(workdir / "logs" / f"{r['id']}.log") for r in replicas]
+    if None in errors or len({re.sub(r"\d+", "N", str(e)) for e in errors}) != 1:
+        return None
+    exits = min(r["restarts"] for r in replicas)
+    codes = {_last_exit_code(workdir, r["id"]) for r in replicas}
+    code = f"with code {codes.pop()}, " if len(codes) == 1 and None not in codes else ""
+    return (
+        f"every replica keeps exiting ({code}{exits} times or more each): {errors[0]}; "
+        f"see {workdir}/logs"
+    )
+
+
+def _last_exit_code(workdir: Path, replica_id: str) -> str | None:
+    """The exit code the controller last logged for a replica (``… exited with 2; …``)."""
+    try:
+        text = (workdir / "logs" / "controller.log").read_text(errors="replace")
+    except OSError:
+        return None
+    codes = re.findall(rf"\b{re.escape(replica_id)} exited with (-?\w+);", text[-_LOG_TAIL_BYTES:])
+    return codes[-1] if codes else None
+
+
 def spawn_controller(config: ControllerConfig) -> subprocess.Popen:
     """Save the config and start ``serve`` for it in its own session (it outlives ``up``)."""
     workdir = config.path
@@ -107,7 +193,10 @@ def spawn_controller(config: ControllerConfig) -> subprocess.Popen:
 def wait_ready(workdir: Path, proc, expected: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    # Only on a terminal: elsewhere (CI, tests) the bar would leave a blank line on stderr.
+    with Progress(
+        *columns, console=console, transient=True, disable=not console.is_terminal
+    ) as progress:
         task = progress.add_task("starting controller", total=expected + 1)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -120,6 +209,8 @@ def wait_ready(workdir: Path, proc, expected: int, timeout: float) -> None:
             except (CliError, httpx.HTTPError, ValueError):
                 time.sleep(0.2)
                 continue
+            if crashing := crash_loop(workdir, view["replicas"]):
+                raise CliError(crashing)
             ready = sum(1 for r in view["replicas"] if r["state"] == "ready")
             seen = sum(c["available"] for c in router["counts"].values())
             router_ready = seen == expected

@@ -44,6 +44,7 @@ from infra.local.config import (
 )
 from infra.local.lifecycle import (
     CliError,
+    check_store_and_model,
     config_from_args,
     console,
     control_get,
@@ -179,6 +180,7 @@ def up_regions(args: argparse.Namespace) -> int:
         }
     except ValueError as exc:
         raise CliError(str(exc)) from exc
+    check_store_and_model(args.store, args.model)  # the primary's; the replicator fills the DR's
     top.mkdir(parents=True, exist_ok=True)
     (top / DEPLOYMENT_FILE).unlink(missing_ok=True)
     write_private(top / REGIONS_FILE, {"roles": ROLES, "token": token})

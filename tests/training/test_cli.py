@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -131,3 +132,24 @@ def test_real_process_exit_code_and_one_line_error(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("entry", [("training",), ("recdrill",)])
+def test_train_on_a_missing_data_file_says_it_does_not_exist(tmp_path, entry):
+    missing = tmp_path / "no" / "such.csv"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    argv = ["train", "--store", f"file://{tmp_path}/store", "--model", MODEL, "--data"]
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", *entry, *argv, str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    took = time.monotonic() - started
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines() == [f"error: {missing}: no such file"], proc.stderr
+    assert "unknown layout" not in proc.stderr
+    assert took < 10, f"took {took:.1f} s"

@@ -64,6 +64,9 @@ def test_empty_files_are_refused(tmp_path, content):
 def test_unknown_layout_and_missing_file(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         load_event_log(tmp_path / "u.data")
+    # a name no preset knows: that it is missing comes first, not "unknown layout"
+    with pytest.raises(DataError, match=r"such\.csv: no such file"):
+        load_event_log(tmp_path / "such.csv")
     odd = tmp_path / "clicks.csv"
     odd.write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="unknown layout"):
