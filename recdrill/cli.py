@@ -35,12 +35,13 @@ COMMANDS: dict[str, Command] = {
         "monitoring.__main__", (), "write the Prometheus rules or the Grafana dashboard"
     ),
     "drill": Command("experiments.drill", (), "the whole drill: env up, catalog, gate, report"),
-    "bench": Command("", (), "benchmarks: serving, training, zone-loss"),
+    "bench": Command("", (), "benchmarks: serving, training, zone-loss, capacity-scaling"),
 }
 BENCHES: dict[str, str] = {
     "serving": "bench.serving",
     "training": "bench.training",
     "zone-loss": "bench.zone_loss",
+    "capacity-scaling": "bench.capacity_scaling",
 }
 
 
