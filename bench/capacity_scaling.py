@@ -31,7 +31,7 @@ from typing import Any
 from bench.fixtures import drill_model_store
 from contracts.deployment import Deployment
 from experiments.drill_conditions import measure_capacity
-from experiments.isolation_join import join_drill_group
+from experiments.isolation_join import join_drill_group, wait_warm_pool
 from infra.local.client import ControlClient
 from infra.local.isolation import MODE_ENV
 
@@ -55,6 +55,7 @@ def _infra(workdir: Path, command: str, *args: str, isolated: bool) -> None:
 def _capacity(workdir: Path, step_s: float, label: str) -> dict[str, Any]:
     deployment = workdir / "deployment.json"
     isolation = join_drill_group(Deployment.load(deployment))
+    wait_warm_pool(Deployment.load(deployment), say=print)
     started = time.monotonic()
     found = measure_capacity(deployment, step_s, say=lambda line: print(f"  {label}: {line}"))
     return {

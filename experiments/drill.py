@@ -45,7 +45,7 @@ from experiments.drill_conditions import (
     start_monitoring,
 )
 from experiments.drill_regions import run_regional_phase
-from experiments.isolation_join import join_drill_group
+from experiments.isolation_join import join_drill_group, wait_warm_pool
 from experiments.report_cli import record_drill
 from infra.local.client import ControlError
 from monitoring.alerts_client import PrometheusQueryError
@@ -201,6 +201,13 @@ def run_drill(
             deployment = Deployment.load(paths.deployment)
             join_drill_group(deployment, say=console.print)
             topology = deployment.to_json()
+            try:
+                waited = wait_warm_pool(deployment, say=console.print)
+            except ControlError as exc:
+                console.print(f"[yellow]drill: cannot see the warm pool: {exc}")
+                waited = None
+            if waited is not None:
+                console.print(f"warm pool full after {waited:.1f} s")
         try:
             planned = plan_load(
                 load, lambda s: measure(paths, s), say=console.print, topology=topology

@@ -11,13 +11,16 @@ journals carry it (``isolation`` and ``isolation_note`` in every configuration).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
 from contracts.deployment import Deployment
 from infra.local.client import ControlClient, ControlError
 
-__all__ = ["isolation_configuration", "join_drill_group"]
+__all__ = ["isolation_configuration", "join_drill_group", "wait_warm_pool"]
+
+WARM_POOL_WAIT_S = 90.0
 
 Say = Callable[[str], None]
 
@@ -55,3 +58,24 @@ def join_drill_group(deployment: Deployment, say: Say | None = None) -> dict[str
     if say is not None and record["isolation"] == "none":
         say(f"warning: {record['isolation_note']}; the drill's figures depend on the machine")
     return record
+
+
+def wait_warm_pool(
+    deployment: Deployment, timeout_s: float = WARM_POOL_WAIT_S, say: Say | None = None
+) -> float | None:
+    """Wait until the environment's warm pool has filled (seconds waited; None where there
+    is none to wait for). The pool fills right after ``up``: its members import torch, and
+    a capacity search meanwhile measures the machine's start-up, not the deployment."""
+    if deployment.platform != "local" or deployment.control is None:
+        return None
+    started = time.monotonic()
+    with ControlClient(deployment.control.url, deployment.control.token, timeout=10) as c:
+        while True:
+            pool = c.view()["warm_pool"]
+            if int(pool.get("ready", 0)) >= int(pool.get("size", 0)):
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout_s:
+                if say is not None:
+                    say(f"warning: the warm pool is not full after {timeout_s:g} s: {pool}")
+                return time.monotonic() - started
+            time.sleep(0.25)
