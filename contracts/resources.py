@@ -13,12 +13,13 @@ so "a replica" means the same budget wherever it runs.
   the warm pool, training and the promotion gate's evaluation) each get CPU reserved apart,
   so losing a replica loses its capacity, and work elsewhere does not slow the others.
 
-The local budgets are sized from measured CPU per request on the drill's model (a replica
-≈ 0.6 ms per answer, the router ≈ 0.4 ms, the load generator and recorder ≈ 0.25 ms; see
-``docs/local.md``): seven replicas at 80 m, the router and the drill with room for the
-capacity search past the replicas' knee, the control plane for the gate's evaluation
-(about 4 s of CPU) in about 10 s, in all 1.81 of 2 CPUs. The replicas' capacity, not the
-router's, is what the drill measures.
+The local budgets are sized so that the replicas, not the router, bound capacity: with
+batching a replica at 120m answered 436 rps alone, so seven of them out-ran the router
+(0.37 ms of CPU a request) and capacity stopped following the replica count. At 40m one
+replica holds 42 rps and seven 283 rps (0.96× seven times one; ``bench.capacity_scaling``),
+the router and the drill keep room for the capacity search past the replicas' knee, the
+control plane runs the gate's evaluation (about 4 s of CPU) in about 13 s: in all 1.63 of
+2 CPUs.
 """
 
 from __future__ import annotations
@@ -38,10 +39,10 @@ __all__ = [
 
 # CFS period of the local cgroups. kubelet's default is 100 ms; a replica here stands for a
 # whole node, which is never throttled, so a short period keeps a throttled replica's wait
-# (period − quota) at 11.5 ms instead of 92 ms while enforcing the same average budget.
-# 12.5 ms is the shortest period at which a replica's 80 m is the kernel's smallest quota
-# (1 ms); at 10 ms it would be clamped up to 100 m.
-CFS_PERIOD_US = 12_500
+# (period − quota) at 24 ms instead of 96 ms while enforcing the same average budget.
+# 25 ms is the shortest period at which a replica's 40m is the kernel's smallest quota
+# (1 ms).
+CFS_PERIOD_US = 25_000
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ GPU_REPLICA = CpuMemory(cpu=2.0, memory_mib=8192)
 CPU_REPLICA = CpuMemory(cpu=0.25, memory_mib=1024)
 # A local replica: one "node" (memory is not limited locally: an OOM kill of a replica
 # that loads torch would be a fault the drill did not inject).
-LOCAL_REPLICA = CpuMemory(cpu=0.12, memory_mib=1024)
+LOCAL_REPLICA = CpuMemory(cpu=0.04, memory_mib=1024)
 # A starting replica's CPU limit until it first turns ready, its weight staying a replica's
 # (a start-up CPU boost, as google/kube-startup-cpu-boost gives pods): on a cluster a
 # replacement starts on a node of its own, so its imports and model load must not take
@@ -86,8 +87,8 @@ LOCAL_REPLICA = CpuMemory(cpu=0.12, memory_mib=1024)
 LOCAL_STARTUP_CPU = 0.3
 # What the local environment reserves apart from the replicas, by group.
 LOCAL_RESERVED: dict[str, float] = {
-    "router": 0.45,
-    "drill": 0.35,
+    "router": 0.6,
+    "drill": 0.45,
     "control": 0.3,
 }
 
