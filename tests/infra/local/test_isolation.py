@@ -56,7 +56,7 @@ def test_v2_writes_quota_weight_and_freeze(tmp_path):
     assert (group / "cpu.max").read_text() == f"{LOCAL_REPLICA.quota_us()} {CFS_PERIOD_US}"
     assert (group / "cpu.weight").read_text() == str(round(LOCAL_REPLICA.cpu * 100))
     iso.create("replica-a-0", 0.3, weight_cpu=LOCAL_REPLICA.cpu)  # a start-up boost
-    assert (group / "cpu.max").read_text() == f"3750 {CFS_PERIOD_US}"
+    assert (group / "cpu.max").read_text() == f"{round(0.3 * CFS_PERIOD_US)} {CFS_PERIOD_US}"
     assert (group / "cpu.weight").read_text() == str(round(LOCAL_REPLICA.cpu * 100))
     assert iso.freeze("replica-a-0", True) and (group / "cgroup.freeze").read_text() == "1"
     assert iso.procs_files("replica-a-0") == [str(group / "cgroup.procs")]
