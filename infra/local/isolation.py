@@ -42,6 +42,8 @@ __all__ = [
     "NoIsolation",
     "group_for_replica",
     "open_isolation",
+    "remove_groups",
+    "thaw_all",
 ]
 
 WARM_GROUP = "warm"  # the warm pool's members, until one is taken into a replica's group
@@ -331,3 +333,25 @@ def reopen(workdir: Path, described: dict[str, Any]) -> Isolation:
     if not described.get("isolated"):
         return NoIsolation(reason=str(described.get("reason", "")))
     return open_isolation(workdir)
+
+
+def _existing_roots(workdir: Path, base: Path) -> list[Path]:
+    name = parent_name(workdir)
+    candidates = [base / name, *(base / c / name for c in ("cpu", "cpuacct", "freezer"))]
+    return [p for p in candidates if p.is_dir()]
+
+
+def thaw_all(workdir: Path, base: Path = Path("/sys/fs/cgroup")) -> None:
+    """Thaw every group of the environment in ``workdir`` (a frozen process cannot die)."""
+    for root in _existing_roots(workdir, base):
+        for group in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+            for name, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+                if (group / name).exists():
+                    with contextlib.suppress(OSError):
+                        (group / name).write_text(value)
+
+
+def remove_groups(workdir: Path, base: Path = Path("/sys/fs/cgroup")) -> None:
+    """Remove what a controller that died without its shutdown left of its groups."""
+    for root in _existing_roots(workdir, base):
+        _rmdir_tree(root, root.parent / "cgroup.procs")

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from infra.local import procs
 from infra.local.client import ControlClient, ControlError
 from infra.local.config import DEPLOYMENT_FILE, MARKER_ENV, PID_FILE, ControllerConfig
+from infra.local.isolation import remove_groups, thaw_all
 from model.store import STABLE, AliasNotFound, ModelNotFound, StoreError, open_store
 
 console = Console(stderr=True)
@@ -234,10 +235,12 @@ def down_region(workdir: Path, quiet: bool = False) -> int:
         if left:
             procs.signal_group(pid, signal.SIGKILL)
             procs.wait_gone([pid], timeout=5)
+    thaw_all(workdir)  # a replica frozen by a zone hang dies only once thawed
     strays = procs.pids_with_marker(f"{MARKER_ENV}={workdir}\0")
     for stray in strays:
         procs.signal_group(stray, signal.SIGKILL)
     procs.wait_gone(strays, timeout=5)
+    remove_groups(workdir)  # what a SIGKILLed controller could not remove itself
     (workdir / PID_FILE).unlink(missing_ok=True)
     if not quiet:
         console.print("[green]down[/green]" if pid else f"nothing running in {workdir}")

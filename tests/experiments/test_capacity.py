@@ -269,6 +269,7 @@ def test_the_design_peak_is_the_load_of_the_experiments_that_lose_capacity(
 
     out = tmp_path / "rendered"
     render(deployment, out, ["zone-loss", "slow-replica"], seen["overrides"], None, peak)
+
     def rendered(name: str) -> dict:
         return json.loads((out / f"{name}.json").read_text())["configuration"]
 

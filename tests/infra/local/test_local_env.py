@@ -19,6 +19,7 @@ from experiments.faults.partition import HANGS, answer_to
 from experiments.probes.load import open_loop, summarise
 from infra.local import procs
 from infra.local.client import all_ready
+from infra.local.isolation import parent_name
 from tests.infra.local.conftest import LocalEnv, cli, env_pids, publish_store, start_env
 
 pytestmark = pytest.mark.integration
@@ -284,12 +285,17 @@ def test_broken_router_fails_requests_and_sigkilled_controller_leaves_no_orphans
         pids = env_pids(workdir)
         # controller, two replicas (one stopped), router, one warm process
         assert len(pids) == 5, pids
+        isolated = env.control.isolation()["isolated"]
         controller = int((workdir / "controller.pid").read_text())
         os.kill(controller, signal.SIGKILL)
         left = procs.wait_gone(pids, timeout=15)
         assert left == [], f"orphans after the controller was SIGKILLed: {left}"
+        groups = [p for p in Path("/sys/fs/cgroup").glob(f"*/{parent_name(workdir)}")]
+        assert bool(groups) == isolated, groups
         again = env.down()
         assert again.returncode == 0
+        # the dead controller could not remove its cgroups; down does
+        assert not [p for p in groups if p.exists()], groups
     finally:
         env.control.close()
         env.reap()
