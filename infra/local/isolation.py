@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,7 +105,7 @@ class Isolation:
     def remove(self) -> None:
         """Remove every group of this environment (processes must be gone)."""
 
-    def describe(self, groups: Iterable[str] = ()) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {"mechanism": self.mechanism, "isolated": self.isolated}
         if self.reason:
             out["reason"] = self.reason
@@ -326,13 +325,6 @@ def open_isolation(workdir: Path, base: Path = Path("/sys/fs/cgroup")) -> Isolat
             errors.append(f"cgroup v1 at {cpu_v1}: {exc}")
     why = "; ".join(errors) or f"no writable cgroup cpu controller under {base}"
     return NoIsolation(reason=f"not isolated: {why}; replicas share every CPU")
-
-
-def reopen(workdir: Path, described: dict[str, Any]) -> Isolation:
-    """The isolation of a running environment, from what its controller described."""
-    if not described.get("isolated"):
-        return NoIsolation(reason=str(described.get("reason", "")))
-    return open_isolation(workdir)
 
 
 def _existing_roots(workdir: Path, base: Path) -> list[Path]:
