@@ -90,6 +90,21 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
+def _leave_process_group() -> None:
+    """Destroys the process group once every rank is done with it.
+
+    A rank that tears gloo down while another still writes its checkpoint can
+    abort ("terminate called without an active exception", SIGABRT), so the
+    ranks meet at a barrier first.
+    """
+    if not dist.is_initialized():
+        return
+    try:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
 def batch_history(split: Split, pos: torch.Tensor, train_item: torch.Tensor, n: int):
     """The ``n`` training items before each position of the same user, 0-padded."""
     starts = torch.from_numpy(split.train_user_start)[pos]
@@ -283,8 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = train(data, out_dir=args.out, resume_from=args.resume, **overrides)
     finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        _leave_process_group()
     if result.checkpoints:
         print(f"wrote {result.checkpoints[-1]} (loss {result.losses[-1]:.4f})")
     return 0
