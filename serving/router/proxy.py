@@ -316,6 +316,7 @@ class Router:
             "upstreams": [u.describe(now) for u in self.pool.upstreams.values()],
             "counts": self.pool.counts(),
             "active_share": round(self.pool.active_share(now), 4),
+            "serving_capacity": round(self.pool.serving_capacity(now), 3),
             "model_version": self.model.version,
             "popular_known": len(self.model.popular),
         }

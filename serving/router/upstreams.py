@@ -1,9 +1,15 @@
 """The router's view of its replicas: priority pools, active health checks, passive ejection.
 
-Selection is Envoy-like: the active pool takes all traffic while its healthy share is at
-least ``standby_threshold``; below that, traffic spills to the standby pool in proportion
-(``p_active = healthy_share / threshold``). Within a pool, power-of-two-choices on
-in-flight requests, preferring a zone not tried yet for this request.
+Selection: the active pool takes all traffic while its healthy share is at least
+``standby_threshold``; below that, every available replica, active or standby, takes an
+equal share (``p_active = healthy active / (healthy active + healthy standby)``). Not
+Envoy's priority spill-over (``p_active = healthy_share / threshold``): that is made for
+failing over to a farther locality, and with a zone of 3 × 2 gone it sent 93% of the
+traffic to the 4 actives left and 7% to the standby, so at the design peak the actives ran
+at 98% of their capacity while the standby idled at a third of its own. Equal shares put
+every replica at the same utilisation, the most load the survivors can carry.
+Within a pool, power-of-two-choices on in-flight requests, preferring a zone not tried
+yet for this request.
 """
 
 from __future__ import annotations
@@ -137,8 +143,24 @@ class Pool:
         if not active:
             return 0.0
         healthy = sum(1 for u in active if u.available(now))
-        threshold = self.settings.standby_threshold
-        return 1.0 if threshold <= 0 else min(1.0, healthy / len(active) / threshold)
+        if healthy == 0:
+            return 0.0
+        if healthy >= len(active) * self.settings.standby_threshold:
+            return 1.0
+        standby = sum(1 for u in self.by_role("standby") if u.available(now))
+        return healthy / (healthy + standby) if healthy + standby else 0.0
+
+    def serving_capacity(self, now: float | None = None) -> float:
+        """The load the available replicas can carry as this split sends it, in replicas'
+        worth (replicas of equal capacity): the pool a share overloads first sets it."""
+        now = self.clock() if now is None else now
+        share = self.active_share(now)
+        available = {role: sum(1 for u in self.by_role(role) if u.available(now)) for role in ROLES}
+        if share >= 1.0:
+            return float(available["active"])
+        if share <= 0.0:
+            return float(available["standby"])
+        return min(available["active"] / share, available["standby"] / (1.0 - share))
 
     def choose(self, tried: Iterable[Upstream] = ()) -> Upstream | None:
         """Pick an upstream for the next try, or None when nobody is available."""

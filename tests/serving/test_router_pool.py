@@ -38,15 +38,41 @@ def test_standby_gets_nothing_while_active_capacity_is_healthy():
     assert picks.count("standby") == 0
 
 
-def test_standby_spills_over_in_proportion_when_active_capacity_drops():
+def test_standby_takes_an_equal_share_when_active_capacity_drops():
     pool, _ = make_pool(standby_threshold=0.72)
     for up in pool.by_role("active")[:2]:
         pool.record_failure(up, "connect_error")
     share = pool.active_share()
-    assert share == pytest.approx((4 / 6) / 0.72)
+    assert share == pytest.approx(4 / 5), "4 actives and the standby, a fifth each"
     picks = [pool.choose().role for _ in range(4000)]
-    assert picks.count("standby") / 4000 == pytest.approx(1 - share, abs=0.03)
+    assert picks.count("standby") / 4000 == pytest.approx(1 / 5, abs=0.03)
     assert all(u.id not in ("act-0", "act-1") for u in [pool.choose() for _ in range(200)])
+    assert pool.serving_capacity() == pytest.approx(5.0), "every survivor at its capacity"
+
+
+def test_serving_capacity_counts_the_standby_only_once_traffic_spills_to_it():
+    pool, _ = make_pool(standby_threshold=0.72)
+    assert pool.serving_capacity() == 6.0, "healthy: the standby takes nothing"
+    pool.record_failure(pool.by_role("active")[0], "connect_error")
+    assert pool.active_share() == 1.0
+    assert pool.serving_capacity() == 5.0, "5 of 6 is above the threshold: no spill"
+    no_standby, _ = make_pool(n_standby=0)
+    for up in no_standby.by_role("active")[:2]:
+        no_standby.record_failure(up, "connect_error")
+    assert no_standby.serving_capacity() == 4.0
+    for up in no_standby.by_role("active"):
+        no_standby.record_failure(up, "connect_error")
+    assert no_standby.serving_capacity() == 0.0
+
+
+def test_a_zero_threshold_never_spills_until_no_active_is_left():
+    pool, _ = make_pool(standby_threshold=0.0)
+    for up in pool.by_role("active")[:5]:
+        pool.record_failure(up, "connect_error")
+    assert pool.active_share() == 1.0
+    pool.record_failure(pool.by_role("active")[5], "connect_error")
+    assert pool.active_share() == 0.0
+    assert pool.serving_capacity() == 1.0, "the standby alone"
 
 
 def test_no_active_left_sends_everything_to_standby_and_none_left_gives_none():
