@@ -81,6 +81,8 @@ def _run(args: argparse.Namespace) -> int:
         print("error: --capacity-rps needs --load-rps", file=sys.stderr)
         return 2
     load = load_configuration(args.load_rps, args.capacity_rps) if args.load_rps else {}
+    if args.replica_capacity_rps is not None:
+        load["replica_capacity_rps"] = args.replica_capacity_rps
     deployment = Deployment.load(args.deployment)
     sets = parse_sets(args.set)
     overrides = {**load, **sets}
@@ -208,6 +210,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--capacity-rps", type=_positive, help="measured capacity the load is a share of"
+    )
+    run.add_argument(
+        "--replica-capacity-rps",
+        type=_positive,
+        help="one replica's share of the measured capacity: zone-loss judges whether the "
+        "replicas left carry the load (default: not judged)",
     )
     run.add_argument(
         "--peak-rps",

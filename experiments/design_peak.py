@@ -31,6 +31,11 @@ class DesignPeak:
     margin: float
 
     @property
+    def replica_capacity_rps(self) -> float:
+        """One active replica's share of the measured capacity."""
+        return round(self.capacity_rps / self.active, 1)
+
+    @property
     def survivors(self) -> int:
         return self.active - self.largest_zone + self.standby
 

@@ -139,6 +139,8 @@ def _load_args(load: dict[str, Any]) -> list[str]:
         args += ["--capacity-rps", str(load["capacity_rps"])]
     if "design_peak_rps" in load:
         args += ["--peak-rps", str(load["design_peak_rps"])]
+    if "replica_capacity_rps" in load:
+        args += ["--replica-capacity-rps", str(load["replica_capacity_rps"])]
     return args
 
 

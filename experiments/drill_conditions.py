@@ -68,6 +68,7 @@ class LoadChoice:
     step_s: float = 3.0
     peak_rps: float | None = None
     peak_topology: Mapping[str, Any] | None = None
+    replica_capacity_rps: float | None = None
 
 
 def measure_capacity(deployment_file: Path, step_s: float, say: Say = print) -> Capacity:
@@ -105,6 +106,9 @@ def plan_load(
         peak = design_peak(capacity_rps, choice.peak_topology or topology or {})
         planned["design_peak_rps"] = peak.rps
         planned["design_peak_note"] = peak.line()
+        planned["replica_capacity_rps"] = peak.replica_capacity_rps
+    if choice.replica_capacity_rps is not None:
+        planned["replica_capacity_rps"] = choice.replica_capacity_rps
     if "design_peak_note" in planned:
         say(f"zone and replica experiments at the {planned['design_peak_note']}")
     return planned

@@ -229,7 +229,17 @@ def select(names: Sequence[str]) -> list[Weakening]:
     return [known[n] for n in names] if names else list(known.values())
 
 
-def healthy_load(store: str, model: str, out: Path) -> tuple[float, float]:
+@dataclass(frozen=True)
+class HeldLoad:
+    """What every drill of the matrix is held to: the healthy deployment's base load,
+    design peak and one replica's share of its capacity."""
+
+    load_rps: float
+    peak_rps: float
+    replica_capacity_rps: float | None = None
+
+
+def healthy_load(store: str, model: str, out: Path) -> HeldLoad:
     """The healthy deployment's base load and design peak, measured on one of its own:
     a weakened deployment is held to what the healthy one must carry, not to its own
     (without the standby, its own design peak would claim less)."""
@@ -254,14 +264,22 @@ def healthy_load(store: str, model: str, out: Path) -> tuple[float, float]:
     finally:
         down = [sys.executable, "-m", "infra.local", "down", "--workdir", str(paths.env)]
         subprocess.run(down, check=False)
-    return float(planned["load_rps"]), float(planned["design_peak_rps"])
+    return HeldLoad(
+        float(planned["load_rps"]),
+        float(planned["design_peak_rps"]),
+        float(planned["replica_capacity_rps"]),
+    )
 
 
-def _real_drill(store: str, model: str, load_rps: float | None, peak_rps: float | None) -> DrillFn:
+def _real_drill(store: str, model: str, held: HeldLoad) -> DrillFn:
     from experiments.drill import DrillPaths, run_drill
     from experiments.drill_conditions import LoadChoice
 
-    load = LoadChoice(rps=load_rps, peak_rps=peak_rps)
+    load = LoadChoice(
+        rps=held.load_rps,
+        peak_rps=held.peak_rps,
+        replica_capacity_rps=held.replica_capacity_rps,
+    )
 
     def drill(weakening: Weakening, where: Path, names: list[str]) -> int:
         return run_drill(
@@ -297,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="hold the zone and replica experiments at this rate (the healthy design peak)",
     )
+    parser.add_argument(
+        "--replica-capacity-rps",
+        type=float,
+        help="one healthy replica's share of capacity, for zone-loss's capacity check "
+        "(with --load-rps; default: that check is not judged)",
+    )
     parser.add_argument("weakenings", nargs="*", help="weakening names (default: all)")
     args = parser.parse_args(argv)
     try:
@@ -308,15 +332,22 @@ def main(argv: list[str] | None = None) -> int:
     if (args.load_rps is None) != (args.peak_rps is None):
         print("error: give both --load-rps and --peak-rps, or neither", file=sys.stderr)
         return 2
-    load_rps, peak_rps = args.load_rps, args.peak_rps
-    if load_rps is None:
+    if args.replica_capacity_rps is not None and args.load_rps is None:
+        print("error: --replica-capacity-rps needs --load-rps and --peak-rps", file=sys.stderr)
+        return 2
+    if args.load_rps is not None:
+        held = HeldLoad(args.load_rps, args.peak_rps, args.replica_capacity_rps)
+    else:
         try:
-            load_rps, peak_rps = healthy_load(args.store, args.model, out)
+            held = healthy_load(args.store, args.model, out)
         except (OSError, ValueError, KeyError, subprocess.CalledProcessError) as exc:
             print(f"error: cannot measure the healthy capacity: {exc}", file=sys.stderr)
             return 1
-        console.print(f"every drill held at {load_rps:g} rps, design peak {peak_rps:g} rps")
-    drill = _real_drill(args.store, args.model, load_rps, peak_rps)
+        console.print(
+            f"every drill held at {held.load_rps:g} rps, design peak {held.peak_rps:g} rps, "
+            f"{held.replica_capacity_rps:g} rps a replica"
+        )
+    drill = _real_drill(args.store, args.model, held)
     rows = run_matrix(chosen, out, drill, full=args.full)
     write_results(rows, out)
     console.print(table(rows))

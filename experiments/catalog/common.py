@@ -21,6 +21,7 @@ from experiments.faults import driver_for
 SLO = "experiments.probes.slo"
 QUALITY = "experiments.probes.quality"
 CAPACITY = "experiments.probes.capacity"
+SERVING_CAPACITY = "experiments.probes.serving_capacity"
 RECORDER = "experiments.probes.recorder"
 
 # The safeguard's lines: far looser than the SLO (the hypothesis judges the SLO), they

@@ -19,6 +19,7 @@ import pytest
 
 from experiments import catalog, state
 from experiments.gate import EXIT_FAIL, EXIT_PASS
+from tests.experiments.conftest import REPLICA_CAPACITY_RPS
 from tests.experiments.local_env import run_module
 from tests.experiments.test_report import assert_real_pngs
 
@@ -81,6 +82,19 @@ def test_time_series_covers_the_method(drill, name):
     rate = journal["experiment"]["configuration"]["recorder_rate_rps"]
     requests = sum(s["requests"] for s in series["samples"])
     assert requests == recorded["requests"] >= 0.95 * rate * recorded["recorded_s"]
+
+
+def test_zone_loss_judged_its_capacity_and_the_standby_covered_the_zone(drill):
+    _, journals, _ = drill
+    journal = json.loads((journals / "zone-loss.json").read_text())
+    name = "load-carried-without-the-zone"
+    check = next(r for r in journal["run"] if r["activity"]["name"] == name)
+    assert check["status"] == "succeeded", check.get("exception")
+    output = check["output"]
+    assert output["judged"] is True
+    assert output["needed_replicas"] == pytest.approx(50 / REPLICA_CAPACITY_RPS, abs=0.02)
+    assert output["serving_capacity"] >= output["needed_replicas"]
+    assert output["below_capacity_s"] <= output["budget_s"]
 
 
 def test_rollbacks_left_nothing_pending(drill):

@@ -14,6 +14,7 @@ def test_three_zones_of_two_with_one_standby_carry_five_sixths_less_the_margin()
     assert peak.survivors == 5
     assert peak.rps == pytest.approx(800 / 6 * 5 * 0.85, abs=0.1)
     assert "800 rps / 6 active × (6 − 2 in the largest zone + 1 standby)" in peak.line()
+    assert peak.replica_capacity_rps == pytest.approx(133.3)
 
 
 def test_without_the_standby_the_same_capacity_claims_less():

@@ -251,6 +251,7 @@ def test_zone_and_replica_experiments_get_the_design_peak_of_the_deployment(
     # 200 rps over 6 active replicas, 5 of them (with the standby) left after a zone, less 15%
     assert run[run.index("--peak-rps") + 1] == str(round(200 / 6 * 5 * 0.85, 1))
     assert "design peak 142 rps = 200 rps / 6 active" in paths.summary.read_text()
+    assert run[run.index("--replica-capacity-rps") + 1] == str(round(200 / 6, 1))
 
 
 def test_a_capacity_that_cannot_be_measured_fails_before_the_catalog(tmp_path: Path) -> None:

@@ -163,3 +163,10 @@ def test_every_weakening_is_a_real_up_option(weakening: Weakening) -> None:
     defaults = vars(build_parser().parse_args(base))
     weakened = vars(build_parser().parse_args([*base, *weakening.up_args]))
     assert weakened != defaults
+
+
+def test_a_replica_capacity_without_the_load_it_belongs_to_is_refused(capsys) -> None:
+    from experiments.sensitivity import main
+
+    assert main(["--store", "file:///nowhere", "--replica-capacity-rps", "40"]) == 2
+    assert "--replica-capacity-rps needs --load-rps" in capsys.readouterr().err
