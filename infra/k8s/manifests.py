@@ -185,7 +185,12 @@ def workloads(w: WorkloadSpec) -> list[dict[str, Any]]:
             replica_pod(w.pods, "standby"),
             strategy=rollout_strategy(w.placeholders_per_zone * len(w.zones), gpus),
         ),
-        _deployment("recdrill-router", ns, w.router_replicas, router_pod(w.pods, services)),
+        _deployment(
+            "recdrill-router",
+            ns,
+            w.router_replicas,
+            router_pod(w.pods, services, w.active_replicas),
+        ),
     ]
     for zone in w.zones if w.placeholders_per_zone else ():
         objects.append(

@@ -249,8 +249,10 @@ def replica_pod(s: PodSettings, role: str, zone: str | None = None) -> dict[str,
     }
 
 
-def router_command(s: PodSettings, services: dict[str, str]) -> list[str]:
-    """The router CLI (serving.router.cli) with EndpointSlice discovery of both pools."""
+def router_command(s: PodSettings, services: dict[str, str], expected_active: int) -> list[str]:
+    """The router CLI (serving.router.cli) with EndpointSlice discovery of both pools;
+    ``expected_active`` is the active Deployments' replicas (a force-deleted pod leaves
+    its EndpointSlice, so the router must know what it was meant to have)."""
     return router_argv(
         "python",
         host="0.0.0.0",
@@ -262,10 +264,11 @@ def router_command(s: PodSettings, services: dict[str, str]) -> list[str]:
         k8s_port_name="http",
         k8s_active_service=services["active"],
         k8s_standby_service=services["standby"],
+        expected_active=expected_active,
     )
 
 
-def router_pod(s: PodSettings, services: dict[str, str]) -> dict[str, Any]:
+def router_pod(s: PodSettings, services: dict[str, str], expected_active: int) -> dict[str, Any]:
     labels = router_labels()
     return {
         "metadata": {"labels": labels},
@@ -279,7 +282,7 @@ def router_pod(s: PodSettings, services: dict[str, str]) -> dict[str, Any]:
                 {
                     "name": "router",
                     "image": s.image,
-                    "command": router_command(s, services),
+                    "command": router_command(s, services, expected_active),
                     "ports": [{"name": "http", "containerPort": HTTP_PORT}],
                     "env": [{"name": "HOME", "value": "/tmp"}],
                     "resources": {

@@ -59,5 +59,6 @@ def router_command(config: ControllerConfig) -> list[str]:
         control_url=f"http://127.0.0.1:{c.control_port}",
         store=c.store,
         model=c.model,
+        expected_active=c.zones * c.replicas_per_zone,
         **c.router_options,
     )

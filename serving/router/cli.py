@@ -54,6 +54,13 @@ def parser() -> argparse.ArgumentParser:
         "--hedge-after", type=float, default=0.0, help="seconds before a hedged try; 0 is off"
     )
     p.add_argument("--standby-threshold", type=float, default=0.72)
+    p.add_argument(
+        "--expected-active",
+        type=int,
+        default=0,
+        help="active replicas the deployment runs: the standby threshold is a share of "
+        "these, since lost replicas leave discovery (0: the replicas discovery lists)",
+    )
     p.add_argument("--fallback", type=_on_off, default=True, help="on|off")
     p.add_argument("--ejection", type=_on_off, default=True, help="on|off")
     p.add_argument("--eject-after", type=int, default=2, help="timeouts/5xx in a row to eject")
@@ -95,6 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--discovery static needs at least one --upstream ROLE[@ZONE]=URL")
     if args.discovery == "local" and not args.control_url:
         p.error("--discovery local needs --control-url")
+    if args.expected_active < 0:
+        p.error(f"--expected-active must be 0 or more, got {args.expected_active}")
     if not 0 <= args.standby_threshold <= 1:
         p.error(f"--standby-threshold must be between 0 and 1, got {args.standby_threshold}")
     try:
@@ -119,6 +128,7 @@ def build_router(args: argparse.Namespace) -> Router:
     pool = Pool(
         PoolSettings(
             standby_threshold=args.standby_threshold,
+            expected_active=args.expected_active,
             ejection=args.ejection,
             eject_after=max(1, args.eject_after),
             max_ejected_share=args.max_ejected_share,

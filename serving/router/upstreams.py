@@ -94,6 +94,11 @@ class Upstream:
 @dataclass
 class PoolSettings:
     standby_threshold: float = 0.72
+    # The active replicas the deployment asks for. A lost replica leaves discovery (a
+    # deleted pod leaves its EndpointSlice; the local controller lists only live
+    # processes), so a share of the members still listed reads 4 of 4 healthy while a
+    # zone of 3 x 2 is gone and the standby is never used. 0: the listed count.
+    expected_active: int = 0
     unhealthy_after: int = 2
     eject_base_s: float = 1.0
     eject_max_s: float = 10.0
@@ -140,12 +145,11 @@ class Pool:
         """Share of traffic the active pool takes (1.0 unless its healthy share is low)."""
         now = self.clock() if now is None else now
         active = self.by_role("active")
-        if not active:
-            return 0.0
         healthy = sum(1 for u in active if u.available(now))
         if healthy == 0:
             return 0.0
-        if healthy >= len(active) * self.settings.standby_threshold:
+        wanted = max(len(active), self.settings.expected_active)
+        if healthy >= wanted * self.settings.standby_threshold:
             return 1.0
         standby = sum(1 for u in self.by_role("standby") if u.available(now))
         return healthy / (healthy + standby) if healthy + standby else 0.0

@@ -23,11 +23,12 @@ PEAK = PER_REPLICA * (6 - 2 + 1) * 0.85  # the design peak of 3 × 2 + 1: 4.25 r
 class RouterOverHttp:
     """Fakes, a Router over them and its ASGI app on loopback, in a loop of their own."""
 
-    def __init__(self, standby: int) -> None:
+    def __init__(self, standby: int, expected_active: int = 6) -> None:
         zones = ("a", "b", "c")
         self.replicas = [FakeReplica(f"act-{i}", zones[i % 3]) for i in range(6)] + [
             FakeReplica(f"sb-{i}", "b", role="standby") for i in range(standby)
         ]
+        self.expected_active = expected_active
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.done: asyncio.Event | None = None
@@ -36,7 +37,7 @@ class RouterOverHttp:
 
     async def _serve(self) -> None:
         self.done = asyncio.Event()
-        async with running_router(self.replicas) as router:
+        async with running_router(self.replicas, expected_active=self.expected_active) as router:
             app = build_app(router)
             config = uvicorn.Config(
                 app, host="127.0.0.1", port=0, lifespan="off", log_level="error"
@@ -53,10 +54,13 @@ class RouterOverHttp:
             await task
 
     def lose_zone(self, zone: str) -> None:
+        """Stop the zone's replicas and drop them from discovery, as a deleted pod leaves
+        its EndpointSlice and the local controller lists only live processes."""
+
         async def stop() -> None:
-            for replica in self.replicas:
-                if replica.zone == zone:
-                    await replica.stop()
+            for replica in [r for r in self.replicas if r.zone == zone]:
+                await replica.stop()
+                self.replicas.remove(replica)
 
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=5)
 
@@ -68,8 +72,8 @@ class RouterOverHttp:
 
 
 @contextlib.contextmanager
-def router_over_http(standby: int) -> Iterator[RouterOverHttp]:
-    env = RouterOverHttp(standby)
+def router_over_http(standby: int, expected_active: int = 6) -> Iterator[RouterOverHttp]:
+    env = RouterOverHttp(standby, expected_active)
     env.thread.start()
     try:
         assert env.ready.wait(timeout=10), "the router app never started"
@@ -88,6 +92,13 @@ def test_the_standby_carries_the_design_peak_once_the_router_drops_the_zone() ->
     assert result["serving_capacity"] == pytest.approx(5.0), "4 actives and the standby"
     assert result["needed_replicas"] == pytest.approx(4.25, abs=0.01)
     assert result["below_capacity_s"] <= 3.0
+
+
+def test_a_router_that_counts_only_listed_replicas_never_uses_the_standby() -> None:
+    with router_over_http(standby=1, expected_active=0) as env:
+        env.lose_zone("a")
+        with pytest.raises(ActivityFailed, match=r"watched: 4\.00 replicas' worth"):
+            wait_for_serving_capacity(env.endpoint, PEAK, PER_REPLICA, "a", limit_s=2.0)
 
 
 def test_without_the_standby_the_design_peak_is_not_carried() -> None:

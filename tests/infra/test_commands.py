@@ -36,9 +36,10 @@ def test_replica_command_parses() -> None:
 
 def test_router_command_parses_with_kubernetes_discovery() -> None:
     services = {"active": ACTIVE_SERVICE, "standby": STANDBY_SERVICE}
-    argv = router_command(SETTINGS, services)
+    argv = router_command(SETTINGS, services, expected_active=6)
     assert argv[:3] == ["python", "-m", "serving.router"]
     args = router_parser().parse_args(argv[3:])
+    assert args.expected_active == 6, "the standby threshold is a share of the Deployments'"
     assert args.discovery == "kubernetes" and args.k8s_mode == "endpointslices"
     assert (args.k8s_namespace, args.k8s_active_service, args.k8s_standby_service) == (
         "recdrill",

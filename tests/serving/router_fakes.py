@@ -90,6 +90,7 @@ async def running_router(replicas: list[FakeReplica], **settings) -> AsyncIterat
         probe_interval_s=0.05,
         probe_timeout_s=0.2,
         standby_threshold=settings.pop("standby_threshold", 0.72),
+        expected_active=settings.pop("expected_active", 0),
     )
     pool = Pool(pool_settings)
 

@@ -65,6 +65,18 @@ def test_serving_capacity_counts_the_standby_only_once_traffic_spills_to_it():
     assert no_standby.serving_capacity() == 0.0
 
 
+def test_lost_replicas_that_left_discovery_still_count_against_the_threshold():
+    # A zone of 3 x 2 lost: its pods leave discovery, so 4 of 4 listed are healthy.
+    listed, _ = make_pool(n_active=4, n_standby=1)
+    assert listed.active_share() == 1.0, "without the expected count the standby idles"
+    assert listed.serving_capacity() == 4.0
+    pool, _ = make_pool(n_active=4, n_standby=1, expected_active=6)
+    assert pool.active_share() == pytest.approx(4 / 5)
+    assert pool.serving_capacity() == pytest.approx(5.0)
+    grown, _ = make_pool(n_active=9, n_standby=1, expected_active=6)
+    assert grown.active_share() == 1.0, "an autoscaled pool larger than asked is its own size"
+
+
 def test_a_zero_threshold_never_spills_until_no_active_is_left():
     pool, _ = make_pool(standby_threshold=0.0)
     for up in pool.by_role("active")[:5]:

@@ -179,3 +179,4 @@ def test_up_router_flags_reach_the_router_it_starts(tmp_path):
     cfg.control_port, cfg.router_port = 1234, 5678
     routed = router_parser().parse_args(commands.router_command(cfg)[3:])
     assert (routed.probe_interval, routed.ejection, routed.retries) == (30.0, False, 0)
+    assert routed.expected_active == 3 * 2, "the zones' active replicas, live or not"
