@@ -30,6 +30,7 @@ from typing import Any
 
 from bench.fixtures import drill_model_store
 from contracts.deployment import Deployment
+from experiments.capacity import STEP_S
 from experiments.drill_conditions import measure_capacity
 from experiments.isolation_join import join_drill_group, wait_warm_pool
 from infra.local.client import ControlClient
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--replicas", type=int, nargs="+", default=[1, 3, 7], help="replica counts (1 3 7)"
     )
-    parser.add_argument("--step-s", type=float, default=3.0, help="seconds per load step")
+    parser.add_argument("--step-s", type=float, default=STEP_S, help="seconds per load step")
     parser.add_argument(
         "--unisolated", action="store_true", help="also measure with isolation off, side by side"
     )

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -47,6 +48,14 @@ MAX_RPS = 5000.0
 REFINEMENTS = 2  # bisection steps between the last rate that held and the first that broke
 CONFIRMATIONS = 3  # tries to find a rate that holds in a row before the search gives up
 CONFIRM_HOLDS = 2  # steps the best rate must hold again, in a row, to be the capacity
+# Seconds a step. Not 3: a rate past what the replicas sustain takes seconds to show, as
+# try timeouts turn into retries and passive ejections that take capacity away: 336 rps
+# held three 3 s steps at p99 67-92 ms (sensitivity, 2026-12-06 22:41), and 6 s at it
+# degraded 82.7%; the healthy drill at its design peak (238 rps) then failed 5 of 10.
+STEP_S = 6.0
+SETTLE_LIMIT_S = 20.0
+SETTLE_RPS = 20.0
+SETTLE_P99_MS = 100.0
 
 
 class CapacityError(RuntimeError):
@@ -157,16 +166,40 @@ def search_capacity(
     )
 
 
+def settle(endpoint: str, limit_s: float = SETTLE_LIMIT_S) -> float:
+    """After a step that degraded or failed: wait until a light probe (``SETTLE_RPS`` for
+    a second) is answered whole and fast again, at most ``limit_s``; the seconds waited.
+
+    Past the knee a replica is left with a backlog of requests the router gave up on
+    (at 40m of CPU, a second of them takes 25 s to drain) and replicas ejected, so the
+    next step would measure that: 400 rps held p99 166 ms on a fresh deployment and
+    degraded 90% when it was confirmed right after the steps above it."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        s = summarise(asyncio.run(open_loop(endpoint, SETTLE_RPS, 1.0, 2.0)))
+        fast = s["p99_ms"] is not None and s["p99_ms"] <= SETTLE_P99_MS
+        if fast and s["ok"] == s["requests"] and s["degraded_ratio"] == 0:
+            break
+    return time.monotonic() - started
+
+
 def open_loop_step(
-    endpoint: str, step_s: float = 4.0, timeout_s: float = 2.0
+    endpoint: str, step_s: float = STEP_S, timeout_s: float = 2.0
 ) -> Callable[[float], LoadStep]:
     """A ``measure`` for :func:`search_capacity`: ``step_s`` of open-loop load through
-    ``endpoint`` (the router) at the given rate, timed from each request's send time."""
+    ``endpoint`` (the router) at the given rate, timed from each request's send time,
+    once the router has settled from the step before."""
+
+    dirty = False
 
     def measure(rate_rps: float) -> LoadStep:
+        nonlocal dirty
+        if dirty:
+            settle(endpoint)
         results = asyncio.run(open_loop(endpoint, rate_rps, step_s, timeout_s))
         s = summarise(results)
         failed = s["requests"] - s["ok"]
+        dirty = failed > 0 or s["degraded_ratio"] > 0
         return LoadStep(
             rate_rps, s["ok"] / step_s, s["p99_ms"], s["requests"], failed, s["degraded_ratio"]
         )

@@ -34,7 +34,7 @@ from rich.console import Console
 
 from contracts.deployment import Deployment, DeploymentError
 from experiments import catalog
-from experiments.capacity import Capacity, CapacityError
+from experiments.capacity import STEP_S, Capacity, CapacityError
 from experiments.drill_conditions import (
     LoadChoice,
     Monitor,
@@ -348,7 +348,10 @@ def main(argv: list[str] | None = None) -> int:
         "--load-rps", type=_fraction_or_rate, help="skip the capacity search; send this rate"
     )
     parser.add_argument(
-        "--capacity-step-s", type=_fraction_or_rate, default=3.0, help="seconds per load step"
+        "--capacity-step-s",
+        type=_fraction_or_rate,
+        default=STEP_S,
+        help=f"seconds per load step (default {STEP_S:g})",
     )
     parser.add_argument(
         "--env-arg",

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from contracts.deployment import Slo
-from experiments.capacity import Capacity, load_configuration, open_loop_step, search_capacity
+from experiments.capacity import (
+    STEP_S,
+    Capacity,
+    load_configuration,
+    open_loop_step,
+    search_capacity,
+)
 from experiments.deployment import load_deployment
 from experiments.design_peak import design_peak
 from experiments.detection import expectations, sidecar_for, write_sidecar
@@ -65,7 +71,7 @@ class LoadChoice:
 
     fraction: float = 0.5
     rps: float | None = None
-    step_s: float = 3.0
+    step_s: float = STEP_S
     peak_rps: float | None = None
     peak_topology: Mapping[str, Any] | None = None
     replica_capacity_rps: float | None = None

@@ -18,6 +18,7 @@ from experiments.capacity import (
     load_configuration,
     open_loop_step,
     search_capacity,
+    settle,
 )
 from experiments.render import VAR_FILE, render
 from infra.local.procs import free_port
@@ -277,3 +278,34 @@ def test_the_design_peak_is_the_load_of_the_experiments_that_lose_capacity(
     assert rendered("slow-replica")["load_rps"] == 90.0
     # the shared var file must not override one experiment's own load in every run
     assert "load_rps" not in json.loads((out / VAR_FILE).read_text())["configuration"]
+
+
+class RecoversAfter(OneAtATime):
+    """Answers degraded (a router with replicas ejected or backlogged) until ``after_s``
+    from its first request, then whole."""
+
+    def __init__(self, after_s: float) -> None:
+        super().__init__(service_s=0.0)
+        self.after_s, self.first = after_s, None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        now = asyncio.get_running_loop().time()
+        self.first = self.first or now
+        degraded = now - self.first < self.after_s
+        return web.json_response({"items": ["i1"], "model_version": "v1", "degraded": degraded})
+
+
+@pytest.mark.parametrize(("after_s", "least", "most"), [(2.5, 2.5, 5.0), (60.0, 3.0, 4.5)])
+def test_settle_waits_for_a_clean_light_probe_at_most_its_limit(after_s, least, most) -> None:
+    server = RecoversAfter(after_s)
+    port = free_port()
+    ready, stop = threading.Event(), threading.Event()
+    thread = threading.Thread(target=server.serve, args=(port, ready, stop), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        waited = settle(f"http://127.0.0.1:{port}", limit_s=3.0 if after_s > 10 else 20.0)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert least <= waited <= most
