@@ -52,6 +52,9 @@ from monitoring.alerts_client import PrometheusQueryError
 from monitoring.local import PrometheusError
 
 console = Console(stderr=True)
+
+# The sensitivity matrix's zone-loss without the standby (python -m experiments sensitivity).
+DEFAULT_STANDBY_PAIR = Path("var/sensitivity/no-standby/journals/zone-loss.json")
 PLATFORM = "local"
 EXIT_USAGE = 2
 
@@ -165,8 +168,12 @@ def run_drill(
     measure: Callable[[DrillPaths, float], Capacity] = _measure,
     monitoring: Callable[[DrillPaths], Monitor | None] = _monitoring,
     regions: bool = True,
+    standby_pair: Path | None = None,
 ) -> int:
     """Run every drill step; returns the process exit code (0 only if everything passed).
+
+    ``standby_pair``: a zone-loss journal of a deployment without a standby, shown in the
+    report beside this drill's zone-loss (what the standby buys, with its cost).
 
     ``env_args`` go to ``infra.local up`` as they are: the sensitivity matrix weakens the
     environment through them. ``measure`` and ``monitoring`` are the capacity search and
@@ -301,7 +308,7 @@ def run_drill(
             console.print(f"[red]the catalog run exited {run_code}: the drill fails")
             code = code or run_code
         console.print(catalog_time_line(single_s, regional_times))
-        record_drill(paths.root, expected)
+        record_drill(paths.root, expected, standby_pair)
         _append_summary(paths, planned, detection)
     finally:
         if monitor is not None:
@@ -367,6 +374,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="skip the regional phase (region-loss, replication-lag on `up --regions 2`)",
     )
+    parser.add_argument(
+        "--standby-pair",
+        type=Path,
+        default=DEFAULT_STANDBY_PAIR if DEFAULT_STANDBY_PAIR.is_file() else None,
+        help="a zone-loss journal without the standby, shown beside this drill's "
+        f"(default: {DEFAULT_STANDBY_PAIR} when the sensitivity matrix left one)",
+    )
     parser.add_argument("experiments", nargs="*", help="experiment names (default: all)")
     args = parser.parse_args(argv)
     paths = DrillPaths(Path(args.out))
@@ -380,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
         load=load,
         env_args=tuple(args.env_arg),
         regions=not args.no_regions,
+        standby_pair=args.standby_pair,
     )
 
 

@@ -27,6 +27,7 @@ from experiments.plots import timeseries_png
 from experiments.report_detail import activities_html, esc, hypothesis_html
 from experiments.report_margins import ExperimentRow, Margin, detect_seconds, experiment_row
 from experiments.report_trends import trends_html
+from experiments.standby_value import StandbyValue, standby_html
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.2em 2em;color:#1d1d1f;
@@ -199,8 +200,10 @@ def render_report(
     outcomes: Sequence[Outcome],
     history: Sequence[DrillRecord] = (),
     extra_findings: Sequence[Finding] = (),
+    standby: StandbyValue | None = None,
 ) -> str:
-    """The whole page: verdict, summary rows, findings, trends, then the detail."""
+    """The whole page: verdict, summary rows, findings, what the standby buys (when a
+    no-standby zone-loss was given), trends, then the detail."""
     rows = [experiment_row(o) for o in outcomes]
     findings = [*drill_findings(outcomes, rows), *regression_findings(history), *extra_findings]
     passed = sum(1 for o in outcomes if o.verdict.passed)
@@ -227,6 +230,7 @@ def render_report(
         f"{isolation_html(outcomes)}"
         f"{summary_table(rows)}"
         f"<h2 id='findings'>Findings and improvement plan</h2>{findings_html(findings)}"
+        f"{standby_html(standby) if standby is not None else ''}"
         f"<h2 id='trends'>Trends</h2>{trends}"
         f"{sections}</body></html>\n"
     )

@@ -25,6 +25,7 @@ from experiments.report import render_report
 from experiments.report_browser import BrowserError, find_chromium, inspect_page
 from experiments.report_margins import experiment_row
 from experiments.report_trends import LAST_N
+from experiments.standby_value import StandbyValue, compare, standby_markdown
 from experiments.timeseries import Slo
 
 # The sensitivity matrix's unweakened baseline (experiments.sensitivity.HEALTHY.name; not
@@ -67,6 +68,7 @@ def write_report(
     last_n: int = LAST_N,
     slo: Slo | None = None,
     missed: Sequence[str] = (),
+    standby_pair: Path | None = None,
 ) -> list[Outcome]:
     """Render the latest drill in ``history`` with trends over the last ``last_n``."""
     records = load_history(history)
@@ -76,15 +78,18 @@ def write_report(
     if not paths:
         raise HistoryError(f"the latest drill in {history} holds no journals")
     outcomes = _outcomes(paths, slo)
+    own = next((p for p in paths if p.name == "zone-loss.json"), None)
+    standby = standby_pair_value(own, standby_pair) if own is not None else None
     shown = records[-last_n:]
     extra = missed_weakening_findings(missed)
     try:
         if report is not None:
             report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(render_report(outcomes, shown, extra))
+            report.write_text(render_report(outcomes, shown, extra, standby))
         if summary is not None:
             summary.parent.mkdir(parents=True, exist_ok=True)
-            summary.write_text(markdown_summary(outcomes, shown, extra))
+            text = markdown_summary(outcomes, shown, extra)
+            summary.write_text(text + ("\n" + standby_markdown(standby) if standby else ""))
     except OSError as exc:
         raise HistoryError(f"cannot write the report: {exc}") from None
     return outcomes
@@ -97,10 +102,14 @@ def screenshot(report: Path, png: Path) -> None:
     png.write_bytes(check.screenshot)
 
 
-def record_drill(root: Path, expected: Sequence[str] = ()) -> Path | None:
+def record_drill(
+    root: Path, expected: Sequence[str] = (), standby_pair: Path | None = None
+) -> Path | None:
     """After a drill's gate: archive its journals, then re-render its report and summary
     with trends (and the docs' screenshot when ``$DRILL_SCREENSHOT`` names one and
-    chromium is here). Never fails the drill: problems are printed, the gate's outputs kept.
+    chromium is here). ``standby_pair``, a zone-loss journal without the standby, is set
+    beside this drill's own zone-loss. Never fails the drill: problems are printed, the
+    gate's outputs kept.
     """
     history = Path(os.environ.get(HISTORY_ENV) or root.parent / "history")
     png = os.environ.get(SCREENSHOT_ENV)
@@ -112,7 +121,7 @@ def record_drill(root: Path, expected: Sequence[str] = ()) -> Path | None:
             paths = expand_journals([str(journals)])
         rows = [experiment_row(o) for o in _outcomes(paths, None)]
         archived = archive(history, journals, rows, KEEP, expected)
-        write_report(history, root / "report.html", root / "summary.md")
+        write_report(history, root / "report.html", root / "summary.md", standby_pair=standby_pair)
         if png and find_chromium() is not None:
             screenshot(root / "report.html", Path(png))
     except Exception as exc:  # the drill's verdict must not depend on its report
@@ -120,6 +129,20 @@ def record_drill(root: Path, expected: Sequence[str] = ()) -> Path | None:
         return None
     print(f"drill history: {archived}", file=sys.stderr)
     return archived
+
+
+def standby_pair_value(own: Path, without: Path | None) -> StandbyValue | None:
+    """This drill's zone-loss beside ``without``'s, when both are there to read."""
+    if without is None or not own.is_file():
+        return None
+    if not without.is_file():
+        print(f"standby comparison: no journal at {without}", file=sys.stderr)
+        return None
+    try:
+        return compare(own, without)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"standby comparison: not shown: {exc}", file=sys.stderr)
+        return None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -133,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
         "--sensitivity",
         type=Path,
         help="sensitivity.json of `experiments sensitivity`: missed weakenings become findings",
+    )
+    parser.add_argument(
+        "--standby-pair",
+        type=Path,
+        help="a zone-loss journal without the standby (the sensitivity matrix's "
+        "no-standby/journals/zone-loss.json), shown beside the drill's own",
     )
     parser.add_argument(
         "--screenshot", type=Path, help="PNG of the report's first screen (needs chromium)"
@@ -149,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         slo = load_slo_file(args.slo) if args.slo else None
         missed = missed_weakenings(args.sensitivity) if args.sensitivity else []
-        outcomes = write_report(args.history, out, args.summary, args.last, slo, missed)
+        outcomes = write_report(
+            args.history, out, args.summary, args.last, slo, missed, args.standby_pair
+        )
     except (HistoryError, SloError) as exc:
         print(f"report: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

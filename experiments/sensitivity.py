@@ -213,9 +213,26 @@ def markdown(rows: Sequence[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def zone_loss_pair(out: Path) -> tuple[Path, Path]:
+    """The healthy drill's zone-loss journal and the no-standby drill's, in ``out``."""
+    return (
+        out / HEALTHY.name / "journals" / "zone-loss.json",
+        out / "no-standby" / "journals" / "zone-loss.json",
+    )
+
+
 def write_results(rows: Sequence[Row], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "sensitivity.md").write_text(markdown(rows))
+    text = markdown(rows)
+    healthy, without = zone_loss_pair(out)
+    if healthy.is_file() and without.is_file():
+        from experiments.standby_value import compare, standby_markdown
+
+        try:
+            text += "\n" + standby_markdown(compare(healthy, without))
+        except (OSError, ValueError, KeyError) as exc:
+            text += f"\nWhat the standby buys: not shown ({exc})\n"
+    (out / "sensitivity.md").write_text(text)
     body = [{**asdict(r), "caught": r.caught, "ok": r.ok} for r in rows]
     (out / "sensitivity.json").write_text(json.dumps(body, indent=2))
 
@@ -282,6 +299,8 @@ def _real_drill(store: str, model: str, held: HeldLoad) -> DrillFn:
     )
 
     def drill(weakening: Weakening, where: Path, names: list[str]) -> int:
+        without = zone_loss_pair(where.parent)[1]
+        pair = without if weakening is HEALTHY and without.is_file() else None
         return run_drill(
             store,
             model,
@@ -291,6 +310,7 @@ def _real_drill(store: str, model: str, held: HeldLoad) -> DrillFn:
             env_args=weakening.up_args,
             load=load,
             regions=False,  # the weakenings are of the single-region environment's mechanisms
+            standby_pair=pair,
         )
 
     return drill

@@ -49,6 +49,14 @@ class Sizing:
     standard_vcpu_quota: int
     usd_per_hour_steady: float
     usd_per_hour_max: float
+    standby_replicas: int = 0
+    standby_usd_per_hour: float = 0.0
+    headroom_usd_per_hour: float = 0.0
+
+    @property
+    def standby_share(self) -> float:
+        """The warm standby's part of the steady bill."""
+        return self.standby_usd_per_hour / self.usd_per_hour_steady
 
 
 def stack_spec(stack: str) -> EnvSpec:
@@ -75,6 +83,8 @@ def sizing(stack: str) -> Sizing:
         + spec.system_nodes * HOURLY_USD[spec.system_instance_type]
     )
     gpu_price = HOURLY_USD[spec.gpu_instance_type]
+    per_replica = gpu_price / spec.replicas_per_node
+    placeholders = spec.standby_placeholders_per_zone * zones
     return Sizing(
         stack=stack,
         gpu_instance_type=spec.gpu_instance_type,
@@ -85,20 +95,25 @@ def sizing(stack: str) -> Sizing:
         standard_vcpu_quota=2 * spec.system_nodes * system_vcpus,
         usd_per_hour_steady=round(fixed + steady * gpu_price, 2),
         usd_per_hour_max=round(fixed + ceiling * gpu_price, 2),
+        standby_replicas=spec.standby_replicas,
+        standby_usd_per_hour=round(spec.standby_replicas * per_replica, 2),
+        headroom_usd_per_hour=round(placeholders * per_replica, 2),
     )
 
 
 def table(stacks: tuple[str, ...] = EKS_STACKS) -> str:
     lines = [
         "| stack | GPU nodes (steady / max) | G vCPU quota | standard vCPU quota | "
-        "USD/h steady | USD/h at max |",
-        "|---|---|---|---|---|---|",
+        "USD/h steady | USD/h at max | of which warm standby | of which headroom |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in map(sizing, stacks):
         lines.append(
             f"| `{s.stack}` | {s.gpu_nodes_steady} / {s.gpu_nodes_max} × {s.gpu_instance_type} "
             f"| {s.gpu_vcpu_quota} | {s.standard_vcpu_quota} | "
-            f"{s.usd_per_hour_steady:.2f} | {s.usd_per_hour_max:.2f} |"
+            f"{s.usd_per_hour_steady:.2f} | {s.usd_per_hour_max:.2f} | "
+            f"{s.standby_usd_per_hour:.2f} ({s.standby_replicas} replicas) | "
+            f"{s.headroom_usd_per_hour:.2f} |"
         )
     return "\n".join(lines)
 

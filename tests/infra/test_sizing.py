@@ -22,5 +22,13 @@ def test_hourly_cost_adds_cluster_nat_lb_system_and_gpu_nodes() -> None:
     assert staging.usd_per_hour_steady == round(fixed + 9 * HOURLY_USD["g5.xlarge"], 2)
 
 
+def test_the_standby_and_the_headroom_are_priced_a_gpu_replica_each() -> None:
+    prod = sizing("prod")  # 3 standby replicas, 1 placeholder in each of 3 zones, 1 a node
+    assert prod.standby_usd_per_hour == round(3 * HOURLY_USD["g5.2xlarge"], 2)
+    assert prod.headroom_usd_per_hour == round(3 * HOURLY_USD["g5.2xlarge"], 2)
+    assert 0 < prod.standby_share < 1
+    assert sizing("dev").headroom_usd_per_hour == 0.0  # dev keeps no placeholders
+
+
 def test_docs_show_the_computed_table() -> None:
     assert table() in (ROOT / "docs" / "infra.md").read_text()
